@@ -1,0 +1,34 @@
+"""RefineNet models and their components (``refinenet.models.refinenet(...)``)."""
+
+from .backbone import BACKBONES, ResNetBackbone, load_backbone_state_dict
+from .blocks import ChainedResidualPooling, MultiResolutionFusion, RefineNetBlock, ResidualConvUnit
+from .refinenet import (
+    MIN_INPUT_SIZE,
+    RefineNet,
+    RefineNetConfig,
+    build_from_config,
+    cascade_groups,
+    refinenet,
+    refinenet50,
+    refinenet101,
+    refinenet152,
+)
+
+__all__ = [
+    "BACKBONES",
+    "MIN_INPUT_SIZE",
+    "ChainedResidualPooling",
+    "MultiResolutionFusion",
+    "RefineNet",
+    "RefineNetBlock",
+    "RefineNetConfig",
+    "ResNetBackbone",
+    "ResidualConvUnit",
+    "build_from_config",
+    "cascade_groups",
+    "load_backbone_state_dict",
+    "refinenet",
+    "refinenet50",
+    "refinenet101",
+    "refinenet152",
+]

@@ -1,0 +1,60 @@
+"""Model summaries (torchinfo) and multiply-accumulate counts (torch's FLOP counter)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = ["summary", "count_macs"]
+
+
+def summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 512, 512), **kwargs):
+    """torchinfo summary of ``model`` for an input of ``input_size`` (N, C, H, W).
+
+    Keyword arguments go to ``torchinfo.summary`` (e.g. ``depth``, ``col_names``, ``verbose``).
+    Returns torchinfo's ``ModelStatistics``; ``print`` it for the table.
+    """
+    import torchinfo
+
+    kwargs.setdefault("depth", 3)
+    kwargs.setdefault("col_names", ("output_size", "num_params", "mult_adds"))
+    kwargs.setdefault("row_settings", ("var_names",))
+    kwargs.setdefault("verbose", 0)
+    kwargs.setdefault("device", next(model.parameters()).device)
+    was_training = model.training
+    try:
+        return torchinfo.summary(model, input_size=tuple(input_size), mode="eval", **kwargs)
+    finally:
+        model.train(was_training)
+
+
+def count_macs(
+    model: nn.Module, input_size: Sequence[int] = (1, 3, 512, 512), *, by_module: bool = False
+):
+    """Multiply-accumulates of one forward pass at ``input_size`` (N, C, H, W).
+
+    Counted by ``torch.utils.flop_counter`` on a copy of the model on the ``meta`` device, so
+    nothing is computed and any input size is cheap. Convolutions and matrix products are
+    counted (1 MAC = 2 FLOPs); pooling, additions, ReLUs and resizing are not, which is the
+    usual convention and is below 1% for RefineNet.
+
+    Returns the total, or with ``by_module=True`` a dict ``{module name: MACs}`` (names as in
+    ``named_modules``; ``""`` is the whole model, parents include their children).
+    """
+    meta_model = copy.deepcopy(model).to("meta").eval()
+    x = torch.empty(tuple(input_size), device="meta")
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        meta_model(x)
+    if not by_module:
+        return counter.get_total_flops() // 2
+    out = {}
+    prefix = type(meta_model).__name__
+    for name, ops in counter.get_flop_counts().items():
+        key = "" if name in ("Global", prefix) else name.removeprefix(prefix + ".")
+        out[key] = sum(ops.values()) // 2
+    return out
