@@ -42,8 +42,8 @@ def count_macs(
     counted (1 MAC = 2 FLOPs); pooling, additions, ReLUs and resizing are not, which is the
     usual convention and is below 1% for RefineNet.
 
-    Returns the total, or with ``by_module=True`` a dict ``{module name: MACs}`` (names as in
-    ``named_modules``; ``""`` is the whole model, parents include their children).
+    Returns the total, or with ``by_module=True`` a dict ``{module name: MACs}`` with one entry
+    per module of ``named_modules()`` (``""`` is the whole model; parents include children).
     """
     meta_model = copy.deepcopy(model).to("meta").eval()
     x = torch.empty(tuple(input_size), device="meta")
@@ -52,9 +52,16 @@ def count_macs(
         meta_model(x)
     if not by_module:
         return counter.get_total_flops() // 2
-    out = {}
     prefix = type(meta_model).__name__
+    recorded = {}
     for name, ops in counter.get_flop_counts().items():
         key = "" if name in ("Global", prefix) else name.removeprefix(prefix + ".")
-        out[key] = sum(ops.values()) // 2
-    return out
+        recorded[key] = sum(ops.values()) // 2
+
+    # Containers without a forward of their own (ModuleList) are not recorded: sum children.
+    def macs_of(name: str, module: nn.Module) -> int:
+        if name in recorded:
+            return recorded[name]
+        return sum(macs_of(f"{name}.{c}" if name else c, m) for c, m in module.named_children())
+
+    return {name: macs_of(name, m) for name, m in meta_model.named_modules()}
