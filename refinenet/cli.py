@@ -13,6 +13,7 @@ import sys
 # Modules that provide sub-commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
     "refinenet.models.cli",
+    "refinenet.data.cli",
 )
 
 

