@@ -14,6 +14,8 @@ import sys
 COMMAND_MODULES = (
     "refinenet.models.cli",
     "refinenet.data.cli",
+    "refinenet.engine.cli",
+    "refinenet.bench.cli",
 )
 
 

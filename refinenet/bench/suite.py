@@ -1,0 +1,260 @@
+"""What ``refinenet bench`` measures: model configurations x fast paths, inference and training.
+
+Every fast path is compared with the plain baseline (fp32, NCHW, eager) *in the same run*, on
+the same machine, with the same weights and inputs; speed is reported as a ratio to it and as
+the achieved fraction of a matmul peak measured by the same command (:mod:`.peak`).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from ..engine.config import OptimSection
+from ..engine.optim import build_optimizer, segmentation_loss
+from ..engine.precision import AMP_DTYPES, Precision
+from ..models import refinenet
+from ..summary import count_macs
+from .peak import matmul_peak
+from .timing import PeakMemory, time_interleaved
+
+__all__ = ["BenchConfig", "FastPath", "PRESETS", "default_paths", "run_suite", "hardware"]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One model configuration to measure."""
+
+    name: str
+    model: dict = field(default_factory=dict)  # keyword arguments of refinenet()
+    size: tuple[int, int] = (512, 512)
+    infer_batch: int = 1
+    train_batch: int = 2
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """A combination of speed switches; ``baseline`` is plain fp32, NCHW, eager."""
+
+    name: str
+    amp: str = "none"  # none | bf16 | fp16
+    channels_last: bool = False
+    compile: bool = False
+
+    def precision(self, device: torch.device) -> Precision:
+        cuda = device.type == "cuda"
+        fast = self.name != "baseline"
+        return Precision(
+            device=device,
+            amp_dtype=AMP_DTYPES[self.amp],
+            channels_last=self.channels_last,
+            compile=self.compile,
+            cudnn_benchmark=cuda and fast,
+            fused_optimizer=cuda and fast,
+        )
+
+
+BASELINE = FastPath("baseline")
+
+
+def default_paths(device: torch.device, *, compile: bool) -> list[FastPath]:
+    """The paths worth measuring on ``device`` (baseline first)."""
+    paths = [
+        BASELINE,
+        FastPath("channels_last", channels_last=True),
+        FastPath("bf16", amp="bf16"),
+        FastPath("bf16+channels_last", amp="bf16", channels_last=True),
+    ]
+    if device.type == "cuda":
+        paths += [FastPath("fp16+channels_last", amp="fp16", channels_last=True)]
+    if compile:
+        paths += [FastPath("bf16+channels_last+compile", amp="bf16", channels_last=True, compile=True)]
+    return paths
+
+
+# The study's configurations are small ResNet-50-based models at reduced resolution; the
+# paper's model is RefineNet-101 (released VOC layout, 4 pooling blocks) at 512x512.
+PRESETS: dict[str, list[BenchConfig]] = {
+    "paper": [
+        BenchConfig("refinenet101-512", {"backbone": "resnet101", "num_classes": 21, "crp_blocks": 4}),
+    ],
+    "study": [
+        BenchConfig("study-standard", {"backbone": "resnet50", "num_classes": 11}, size=(192, 256), train_batch=8),
+        BenchConfig("study-2scale", {"backbone": "resnet50", "num_classes": 11, "scales": (1.2, 0.6)}, size=(192, 256), train_batch=8),
+    ],
+    "tiny": [
+        BenchConfig("tiny", {"backbone": "resnet18", "num_classes": 3, "widths": (32, 16, 16, 16)}, size=(64, 64), train_batch=2),
+    ],
+}
+
+
+def hardware(device: torch.device) -> dict:
+    """What the numbers were measured on."""
+    info = {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def _build(config: BenchConfig, path: FastPath, device: torch.device, *, train: bool):
+    torch.manual_seed(0)  # same weights for every path
+    model = refinenet(**config.model, dropout=0.0 if not train else 0.5).to(device)
+    if path.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    runner = torch.compile(model) if path.compile else model
+    return model, runner
+
+
+def _inputs(config: BenchConfig, batch: int, device: torch.device, channels_last: bool):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, 3, *config.size, generator=g).to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def prepare_inference(config: BenchConfig, path: FastPath, device: torch.device):
+    """A closure running one forward pass (inference_mode) of ``config`` on ``path``."""
+    precision = path.precision(device)
+    model, runner = _build(config, path, device, train=False)
+    model.eval()
+    x = _inputs(config, config.infer_batch, device, path.channels_last)
+
+    def step():
+        torch.backends.cudnn.benchmark = precision.cudnn_benchmark
+        with torch.inference_mode(), precision.autocast():
+            return runner(x)
+
+    return step
+
+
+def prepare_training(config: BenchConfig, path: FastPath, device: torch.device):
+    """A closure running one optimisation step (forward, loss, backward, SGD update).
+
+    The step is the trainer's: autocast forward, cross-entropy with an ignore index at full
+    resolution, backward through the grad scaler, SGD with momentum (fused where the path
+    allows) at ``train_batch`` images.
+    """
+    precision = path.precision(device)
+    model, runner = _build(config, path, device, train=True)
+    model.train()
+    optimizer = build_optimizer(model, OptimSection(), pretrained=False, fused=precision.fused_optimizer)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.grad_scaler)
+    x = _inputs(config, config.train_batch, device, path.channels_last)
+    g = torch.Generator().manual_seed(2)
+    num_classes = config.model.get("num_classes", 21)
+    y = torch.randint(0, num_classes, (config.train_batch, *config.size), generator=g).to(device)
+
+    def step():
+        torch.backends.cudnn.benchmark = precision.cudnn_benchmark
+        with precision.autocast():
+            logits = runner(x)
+        loss = segmentation_loss(logits, y, ignore_index=255)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    return step
+
+
+def run_suite(
+    configs: Iterable[BenchConfig],
+    paths: list[FastPath],
+    device: torch.device,
+    *,
+    modes: Iterable[str] = ("inference", "train"),
+    warmup: int = 2,
+    repeats: int = 5,
+    progress=print,
+) -> list[dict]:
+    """Measure every config x path x mode; returns one row (dict) per measurement.
+
+    Per config and mode, every path is built (same weights, same inputs), warmed up and its
+    memory measured on one call; then all paths are timed round-robin (see
+    :func:`.timing.time_interleaved`) so their ratios survive a changing machine load.
+    """
+    modes = tuple(modes)
+    peaks = {}
+    for amp in {p.amp for p in paths}:
+        dtype = AMP_DTYPES[amp] or torch.float32
+        peaks[amp] = matmul_peak(device, dtype)
+        progress(f"matmul peak {amp if amp != 'none' else 'fp32'}: {peaks[amp] / 1e12:.2f} TFLOP/s")
+    hw = hardware(device)
+    rows = []
+    for config in configs:
+        macs = count_macs(refinenet(**config.model), (1, 3, *config.size))
+        for mode in modes:
+            prepare = prepare_inference if mode == "inference" else prepare_training
+            steps = {path.name: prepare(config, path, device) for path in paths}
+            memory, agreement = {}, {}
+            reference = None
+            for path in paths:  # warm-up (compilation, autotuning), then one measured call
+                steps[path.name]()
+                with PeakMemory(device) as mem:
+                    out = steps[path.name]()
+                memory[path.name] = mem.peak
+                if mode == "inference":
+                    labels = out.float().argmax(1).cpu()
+                    if reference is None:
+                        reference = labels
+                    else:
+                        agreement[path.name] = (labels == reference).float().mean().item()
+            timings = time_interleaved(steps, device, warmup=max(0, warmup - 1), repeats=repeats)
+            base_time = timings[paths[0].name].median
+            if mode == "inference":
+                batch, flops = config.infer_batch, 2 * macs * config.infer_batch
+            else:
+                # forward + backward (about twice the forward) per image
+                batch, flops = config.train_batch, 3 * 2 * macs * config.train_batch
+            for path in paths:
+                timing = timings[path.name]
+                achieved = flops / timing.median
+                row = {
+                    "config": config.name,
+                    "mode": mode,
+                    "path": path.name,
+                    **{k: v for k, v in asdict(path).items() if k != "name"},
+                    "height": config.size[0],
+                    "width": config.size[1],
+                    "batch": batch,
+                    "median_s": timing.median,
+                    "q1_s": timing.q1,
+                    "q3_s": timing.q3,
+                    "repeats": len(timing.times),
+                    "images_per_s": batch / timing.median,
+                    "speedup": base_time / timing.median,
+                    "gmacs_per_image": macs / 1e9,
+                    "achieved_tflops": achieved / 1e12,
+                    "peak_tflops": peaks[path.amp] / 1e12,
+                    "fraction_of_peak": achieved / peaks[path.amp],
+                    "peak_memory_mb": None if memory[path.name] is None else memory[path.name] / 2**20,
+                    "argmax_agreement": agreement.get(path.name),
+                    **hw,
+                }
+                rows.append(row)
+                extra = "" if path.name not in agreement else f", argmax agreement {agreement[path.name]:.4f}"
+                progress(
+                    f"{config.name:>18} {mode:>9} {path.name:<28} {timing.median * 1e3:9.1f} ms "
+                    f"(x{row['speedup']:.2f}, {row['fraction_of_peak']:.0%} of peak{extra})"
+                )
+            del steps
+    return rows

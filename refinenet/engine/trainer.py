@@ -1,0 +1,589 @@
+"""``train(cfg)``: one training run, from config to a finished run directory.
+
+The loop, step by step (``step`` counts optimisation steps done):
+
+1. Decide what the run directory holds (new / finished / partial) before touching anything;
+   a finished run with the same config is returned as is, unless ``force``.
+2. Build the data (a missing data root fails here, before anything is written), the model,
+   optimiser, schedule and grad scaler; on ``resume``, load them and the RNG states from the
+   checkpoint and drop history rows past its step.
+3. Train. Losses are checked for NaN/inf at every flush (every step on CPU; every
+   ``log.every`` steps on CUDA, where reading the loss costs a device sync), and always before
+   a checkpoint is written, so a checkpoint never holds weights that produced a bad loss.
+4. At the end: final checkpoint, validation, ``summary.json``, then ``metrics.json`` (whose
+   presence marks the run finished).
+
+Exact resume: the data order is a function of (seed, epoch), each sample's augmentation of
+(seed, epoch, index), and everything else that is random (dropout) comes from the global torch
+RNG, which is saved in the checkpoint. A resumed run therefore computes the same steps, bit
+for bit on CPU with ``deterministic=true``, as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import distributed
+from .checkpoint import atomic_write_json, atomic_write_text, load_weights, read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig, load_config
+from .data import DatasetInfo, EpochSampler, SeededSamples, build_eval_set, build_train_set, resolve_workers, train_loader
+from .evaluation import evaluate
+from .history import HistoryWriter
+from .optim import backbone_lr_mult, build_optimizer, build_scheduler, segmentation_loss
+from .precision import Precision, resolve_device, resolve_precision
+from .progress import progress_bar
+from .reproducibility import sample_seed, seed_everything, set_deterministic
+from .run import Run, inspect_run_dir
+
+__all__ = ["train", "NonFiniteLossError"]
+
+EVAL_ROW_KEYS = ("miou", "pixel_accuracy", "mean_class_accuracy", "boundary_iou", "iou", "boundary_iou_per_class", "images", "seconds")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+    def __init__(self, step: int, value: float, checkpoint: Path | None, checkpoint_step: int | None) -> None:
+        self.step, self.value, self.checkpoint, self.checkpoint_step = step, value, checkpoint, checkpoint_step
+        kept = (
+            f"the last good checkpoint is {checkpoint} (step {checkpoint_step})"
+            if checkpoint_step
+            else "no checkpoint had been written yet"
+        )
+        super().__init__(
+            f"loss is {value} at step {step}; training stopped and {kept}. Lower optim.lr, add "
+            f"schedule.warmup_steps or optim.grad_clip, or use precision.amp=none"
+        )
+
+
+def _as_config(cfg: Any, overrides: Any) -> TrainConfig:
+    if isinstance(cfg, (str, os.PathLike)):
+        return load_config(cfg, overrides)
+    if isinstance(cfg, dict):
+        cfg = TrainConfig.from_dict(cfg)
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError(f"train() takes a TrainConfig, a dict or a YAML path, got {type(cfg).__name__}")
+    # Re-validate: fields may have been assigned after construction.
+    cfg = TrainConfig.from_dict(cfg.to_dict())
+    return cfg.replace(overrides) if overrides else cfg
+
+
+def train(
+    cfg: TrainConfig | dict | str | os.PathLike,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    overrides: list[str] | dict | None = None,
+) -> Run:
+    """Train one run and return it (or return the finished run already on disk).
+
+    Args:
+        cfg: a :class:`TrainConfig`, a nested dict, or the path of a YAML config.
+        resume: continue a partial run in the same directory from its checkpoint (exactly:
+            same steps, same data, same random numbers). Without a checkpoint it starts afresh.
+        force: retrain even if a finished run with this config exists (its files are
+            replaced). A directory holding a *different* run is never overwritten.
+        overrides: ``["optim.lr=0.1", ...]`` or ``{"optim.lr": 0.1}`` applied to ``cfg``.
+
+    Returns a :class:`Run` (directory, config, history, final validation metrics).
+
+    Raises:
+        ValueError: bad config values, a data/model mismatch, a checkpoint of another
+            architecture or process count.
+        FileNotFoundError: missing data root or files.
+        FileExistsError: the run directory holds another run, or a partial run of this config
+            and neither ``resume`` nor ``force`` was given.
+        NonFiniteLossError: the loss diverged (the last good checkpoint is kept).
+
+    Side effects: seeds the global RNGs of this process (from ``cfg.seed``); deterministic
+    and cuDNN flags are restored when it returns.
+    """
+    cfg = _as_config(cfg, overrides)
+    env = distributed.from_env()
+    device = resolve_device(cfg.device, env.local_rank)
+    precision = resolve_precision(cfg.precision, device, deterministic=cfg.deterministic)
+    if cfg.distributed.sync_bn and env.enabled and device.type != "cuda":
+        raise ValueError("distributed.sync_bn=true needs CUDA (SyncBatchNorm has no CPU kernel); set it to false")
+    flags = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.deterministic,
+        torch.backends.cudnn.benchmark,
+    )
+    started_group = env.enabled and not (torch.distributed.is_available() and torch.distributed.is_initialized())
+    info = distributed.init(cfg.distributed.backend, device)
+    try:
+        return _Trainer(cfg, info, device, precision).run(resume=resume, force=force)
+    finally:
+        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags[2], flags[3]
+        if started_group:
+            distributed.shutdown()
+
+
+@dataclass
+class _Pending:
+    step: int
+    epoch: int
+    loss: torch.Tensor
+    lr: float
+    lr_backbone: float
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device, precision: Precision) -> None:
+        self.cfg = cfg
+        self.info = info
+        self.device = device
+        self.precision = precision
+        self.main = info.is_main
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def _decide(self, resume: bool, force: bool):
+        """Rank 0 inspects the run directory; every rank gets the same verdict."""
+        verdict: tuple[Any, str | None]
+        if self.main:
+            try:
+                verdict = (inspect_run_dir(self.cfg), None)
+            except FileExistsError as err:
+                verdict = (None, str(err))
+        else:
+            verdict = (None, None)
+        state, error = distributed.broadcast_object(verdict)
+        if error:
+            raise FileExistsError(error)
+        if state.status == "partial" and not resume and not force:
+            raise FileExistsError(
+                f"{state.dir} holds an unfinished run of this config (checkpoint at step "
+                f"{state.checkpoint_step}); pass resume=True (--resume) to continue it or force=True "
+                f"(--force) to start over"
+            )
+        return state
+
+    def run(self, *, resume: bool, force: bool) -> Run:
+        cfg, info, device, precision = self.cfg, self.info, self.device, self.precision
+        state = self._decide(resume, force)
+        run_dir = state.dir
+        if state.status == "finished" and not force:
+            return Run.load(run_dir, reused=True)
+        resume_from = run_dir / "checkpoint.pt" if state.status == "partial" and resume and not force else None
+
+        if cfg.log.tensorboard and self.main:
+            _require_tensorboard()
+        # Data first: a missing root or a bad split fails before anything is written.
+        train_set = build_train_set(cfg)
+        val_set = build_eval_set(cfg)
+        ds_info = DatasetInfo.of(cfg.data.dataset, train_set)
+        batch, world = cfg.data.batch_size, info.world_size
+        steps_per_epoch = (len(train_set) // world) // batch
+        if steps_per_epoch < 1:
+            raise ValueError(
+                f"the {cfg.data.train_split!r} split of {cfg.data.dataset!r} has {len(train_set)} images, fewer "
+                f"than one batch of data.batch_size={batch} x {world} process(es); lower data.batch_size"
+            )
+
+        set_deterministic(cfg.deterministic)
+        seed_everything(cfg.seed)
+        model = self._build_model(ds_info)
+        if info.enabled:
+            # Same initial weights on every rank (DDP also broadcasts rank 0's), then
+            # different dropout streams per rank.
+            seed_everything(cfg.seed + 1_000_003 * info.rank)
+        optimizer = build_optimizer(
+            model, cfg.optim, pretrained=cfg.model.backbone_weights is not None, fused=precision.fused_optimizer and device.type == "cuda"
+        )
+        scheduler = build_scheduler(optimizer, cfg.schedule)
+        scaler = torch.amp.GradScaler(device.type, enabled=precision.grad_scaler)
+
+        step, train_seconds = 0, 0.0
+        if resume_from is not None:
+            ckpt = read_checkpoint(resume_from)
+            self._check_resumable(ckpt, steps_per_epoch)
+            load_weights(model, ckpt)
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            set_rng_state(ckpt["rng"][info.rank])
+            step, train_seconds = int(ckpt["step"]), float(ckpt.get("train_seconds", 0.0))
+
+        torch.backends.cudnn.benchmark = precision.cudnn_benchmark
+        trained: nn.Module = model
+        if info.enabled:
+            trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if precision.compile:
+            trained = torch.compile(trained)
+
+        history = None
+        if self.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            for stale in run_dir.glob(".*.tmp"):  # left by a process killed mid-write
+                stale.unlink()
+            if resume_from is None:
+                _clear_run(run_dir)
+            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+            history = HistoryWriter(run_dir, tensorboard=cfg.log.tensorboard)
+            kept = history.start(step)
+        else:
+            kept = {"steps": []}
+        distributed.barrier()
+
+        self.model, self.trained, self.optimizer, self.scheduler, self.scaler = model, trained, optimizer, scheduler, scaler
+        self.history, self.run_dir, self.ds_info = history, run_dir, ds_info
+        self.val_set, self.steps_per_epoch = val_set, steps_per_epoch
+        self.step, self.train_seconds, self.start_step = step, train_seconds, step
+        self.checkpoint_step = step if resume_from is not None else None
+        epoch_now = step // steps_per_epoch
+        self.epoch_losses = [r["loss"] for r in kept["steps"] if r["epoch"] == epoch_now]
+        try:
+            if self.main and cfg.log.progress != "none":
+                print(self._banner(resume_from), file=sys.stderr, flush=True)
+            self._loop(train_set)
+            final = self._final_eval()
+        finally:
+            if history is not None:
+                history.close()
+        distributed.barrier()
+        return Run.load(run_dir, reused=False) if self.main else Run(run_dir, cfg, final, {}, {}, False)
+
+    def _build_model(self, ds_info: DatasetInfo) -> nn.Module:
+        from ..models import refinenet
+
+        m = self.cfg.model
+        model = refinenet(
+            m.backbone,
+            ds_info.num_classes,
+            cascade=m.cascade,
+            scales=m.scales,
+            widths=m.widths,
+            crp_blocks=m.crp_blocks,
+            crp_relu=m.crp_relu,
+            crp_order=m.crp_order,
+            dropout=m.dropout,
+            backbone_weights=m.backbone_weights,
+            output="quarter" if self.cfg.loss.resolution == "quarter" else "full",
+        )
+        if self.cfg.distributed.sync_bn and self.info.enabled:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = model.to(self.device)
+        if self.precision.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def _check_resumable(self, ckpt: dict, steps_per_epoch: int) -> None:
+        where = ckpt.get("path")
+        if ckpt.get("config_hash") != self.cfg.identity_hash():
+            raise ValueError(f"checkpoint {where} belongs to another config (hash {ckpt.get('config_hash')}); cannot resume from it")
+        if ckpt.get("world_size") != self.info.world_size or ckpt.get("steps_per_epoch") != steps_per_epoch:
+            raise ValueError(
+                f"checkpoint {where} was written by {ckpt.get('world_size')} process(es) with "
+                f"{ckpt.get('steps_per_epoch')} steps per epoch; this run has {self.info.world_size} and "
+                f"{steps_per_epoch}. Resume with the same number of processes and the same data"
+            )
+
+    def _banner(self, resume_from: Path | None) -> str:
+        cfg, p = self.cfg, self.precision
+        what = f"resuming at step {self.step}" if resume_from else "training"
+        return (
+            f"refinenet: {what} {self.run_dir} | {cfg.schedule.steps} steps x {cfg.data.batch_size * self.info.world_size} "
+            f"images | {self.steps_per_epoch} steps/epoch | device {p.device} x{self.info.world_size} | amp {p.amp}, "
+            f"channels_last {p.channels_last}, compile {p.compile}"
+        )
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _loop(self, train_set) -> None:
+        cfg, info, device = self.cfg, self.info, self.device
+        total = cfg.schedule.steps
+        if self.step >= total:
+            return
+        batches = _batch_source(train_set, cfg, info, device)
+        flush_every = 1 if device.type == "cpu" else cfg.log.every
+        bar = progress_bar(
+            total=total,
+            initial=self.step,
+            desc=self.run_dir.name,
+            disable=not self.main or cfg.log.progress == "none",
+            live=True if cfg.log.progress == "bar" else None,
+        )
+        self.bar, self.pending = bar, []
+        self.window_start, self.window_images = time.perf_counter(), 0
+        self.epoch_seconds_start = self.train_seconds
+        try:
+            while self.step < total:
+                epoch, offset = divmod(self.step, self.steps_per_epoch)
+                for images, masks in batches.epoch(epoch, offset):
+                    lrs = [g["lr"] for g in self.optimizer.param_groups]  # [backbone, head]
+                    loss = self._train_step(images, masks)
+                    self.step += 1
+                    self.pending.append(_Pending(self.step, epoch, loss.detach(), lrs[1], lrs[0]))
+                    self.window_images += cfg.data.batch_size * info.world_size
+                    finished = self.step >= total
+                    end_of_epoch = self.step % self.steps_per_epoch == 0
+                    do_eval = cfg.eval.every > 0 and self.step % cfg.eval.every == 0 and not finished
+                    do_ckpt = finished or self.step % cfg.checkpoint_every == 0
+                    if len(self.pending) >= flush_every or finished or end_of_epoch or do_eval or do_ckpt:
+                        self._flush()
+                    if end_of_epoch:
+                        self._epoch_row(epoch)
+                    if do_eval:
+                        self._eval_row(self._evaluate())
+                    if do_ckpt:
+                        self._save_checkpoint()
+                    if do_eval or do_ckpt:
+                        self.window_start = time.perf_counter()  # not training time
+                    if finished:
+                        break
+        finally:
+            bar.close()
+
+    def _train_step(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        p = self.precision
+        images = images.to(self.device, non_blocking=True)
+        masks = masks.to(self.device, non_blocking=True)
+        if p.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        self.trained.train()
+        with p.autocast():
+            logits = self.trained(images)
+        loss = segmentation_loss(logits, masks, self.ds_info.ignore_index)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.optim.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss
+
+    def _flush(self) -> None:
+        """Check and record the pending losses (one device sync; one all-reduce under DDP)."""
+        if not self.pending:
+            return
+        losses = torch.stack([p.loss.float() for p in self.pending])
+        if self.info.enabled:
+            torch.distributed.all_reduce(losses)
+            losses /= self.info.world_size
+        values = losses.cpu().tolist()
+        now = time.perf_counter()
+        seconds = now - self.window_start
+        self.train_seconds += seconds
+        ips = self.window_images / seconds if seconds > 0 else float("nan")
+        rows = [
+            {
+                "step": p.step,
+                "epoch": p.epoch,
+                "loss": v,
+                "lr": p.lr,
+                "lr_backbone": p.lr_backbone,
+                "images_per_s": round(ips, 3),
+                "elapsed_s": round(self.train_seconds, 3),
+            }
+            for p, v in zip(self.pending, values)
+        ]
+        bad = next((r for r in rows if not math.isfinite(r["loss"])), None)
+        if bad is not None:
+            rows = rows[: rows.index(bad) + 1]
+        if self.history is not None:
+            self.history.steps(rows)
+        self.epoch_losses += [r["loss"] for r in rows]
+        self.bar.update(len(rows))
+        self.bar.set_postfix(loss=f"{values[-1]:.4f}", lr=f"{rows[-1]['lr']:.2e}", img_s=f"{ips:.1f}", refresh=False)
+        self.pending = []
+        self.window_start, self.window_images = now, 0
+        if bad is not None:
+            ckpt = self.run_dir / "checkpoint.pt" if self.checkpoint_step else None
+            raise NonFiniteLossError(bad["step"], bad["loss"], ckpt, self.checkpoint_step)
+
+    def _epoch_row(self, epoch: int) -> None:
+        seconds = self.train_seconds - self.epoch_seconds_start
+        images = self.steps_per_epoch * self.cfg.data.batch_size * self.info.world_size
+        if self.history is not None:
+            self.history.epoch(
+                {
+                    "epoch": epoch,
+                    "step": self.step,
+                    "loss": sum(self.epoch_losses) / max(1, len(self.epoch_losses)),
+                    "images": images,
+                    "seconds": round(seconds, 3),
+                    "images_per_s": round(images / seconds, 3) if seconds > 0 else None,
+                }
+            )
+        self.epoch_losses = []
+        self.epoch_seconds_start = self.train_seconds
+
+    def _evaluate(self) -> dict:
+        e, p = self.cfg.eval, self.precision
+        if self.info.enabled:
+            # DDP broadcasts rank 0's buffers at the start of each forward, so after the last
+            # step every rank holds BatchNorm statistics of its own last batch. Evaluate (and
+            # checkpoint) rank 0's, on every rank.
+            for buffer in self.model.buffers():
+                torch.distributed.broadcast(buffer, 0)
+        return evaluate(
+            self.model,
+            self.val_set,
+            split=self.cfg.data.val_split,
+            scales=e.scales,
+            flip=e.flip,
+            boundary=e.boundary,
+            batch_size=e.batch_size,
+            num_workers=resolve_workers(self.cfg.data.num_workers, self.device),
+            device=self.device,
+            amp=p.amp,
+            channels_last=p.channels_last,
+        )
+
+    def _eval_row(self, metrics: dict) -> None:
+        if self.history is not None:
+            row = {"step": self.step, "epoch": (self.step - 1) // self.steps_per_epoch, "split": metrics.get("split")}
+            row.update({k: metrics[k] for k in EVAL_ROW_KEYS if k in metrics})
+            self.history.eval(row)
+            if self.bar is not None and not self.bar.disable:
+                self.bar.write(f"step {self.step}: val mIoU {metrics['miou']:.4f}")
+
+    def _save_checkpoint(self) -> None:
+        rngs = distributed.all_gather_objects(rng_state())
+        if self.main:
+            save_checkpoint(
+                self.run_dir / "checkpoint.pt",
+                {
+                    "step": self.step,
+                    "epoch": self.step // self.steps_per_epoch,
+                    "steps_per_epoch": self.steps_per_epoch,
+                    "world_size": self.info.world_size,
+                    "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                    "scaler": self.scaler.state_dict(),
+                    "rng": rngs,
+                    "model_config": self.model.config.to_dict(),
+                    "train_config": self.cfg.to_dict(),
+                    "config_hash": self.cfg.identity_hash(),
+                    "dataset_info": self.ds_info.to_dict(),
+                    "train_seconds": self.train_seconds,
+                    "torch_version": torch.__version__,
+                },
+            )
+        self.checkpoint_step = self.step
+        distributed.barrier()
+
+    def _final_eval(self) -> dict:
+        self.bar = None
+        metrics = self._evaluate()
+        if self.main:
+            self.epoch_losses = []
+            self._eval_row(metrics)
+            cfg, p = self.cfg, self.precision
+            images = cfg.schedule.steps * cfg.data.batch_size * self.info.world_size
+            summary = {
+                "steps": cfg.schedule.steps,
+                "steps_this_session": cfg.schedule.steps - self.start_step,
+                "resumed_from_step": self.start_step or None,
+                "steps_per_epoch": self.steps_per_epoch,
+                "batch_size": cfg.data.batch_size * self.info.world_size,
+                "world_size": self.info.world_size,
+                "images": images,
+                "train_seconds": round(self.train_seconds, 3),
+                "images_per_s": round(images / self.train_seconds, 3) if self.train_seconds > 0 else None,
+                "eval_seconds": round(metrics["seconds"], 3),
+                "parameters": sum(t.numel() for t in self.model.parameters()),
+                "backbone_lr_mult": backbone_lr_mult(cfg.optim, cfg.model.backbone_weights is not None),
+                "precision": p.to_dict(),
+                "device_name": torch.cuda.get_device_name(p.device) if p.device.type == "cuda" else platform.processor() or platform.machine(),
+                "threads": torch.get_num_threads(),
+                "torch": torch.__version__,
+                "config_hash": cfg.identity_hash(),
+                "dataset_info": self.ds_info.to_dict(),
+            }
+            atomic_write_json(self.run_dir / "summary.json", summary)
+            atomic_write_json(self.run_dir / "metrics.json", metrics)  # last: marks the run finished
+        return metrics
+
+
+def _require_tensorboard() -> None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError as err:
+        raise ValueError(
+            "log.tensorboard=true needs the tensorboard package (pip install tensorboard), or set log.tensorboard=false"
+        ) from err
+
+
+class _LoaderBatches:
+    """Batches from a DataLoader: per-sample augmentation on the CPU (workers optional)."""
+
+    def __init__(self, train_set, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device) -> None:
+        self.batch_size = cfg.data.batch_size
+        self.sampler = EpochSampler(SeededSamples(train_set, cfg.seed), num_replicas=info.world_size, rank=info.rank, seed=cfg.seed)
+        self.loader = train_loader(
+            self.sampler.dataset,
+            self.sampler,
+            batch_size=cfg.data.batch_size,
+            num_workers=resolve_workers(cfg.data.num_workers, device),
+            device=device,
+            seed=cfg.seed,
+        )
+
+    def epoch(self, epoch: int, offset: int):
+        """The batches of ``epoch`` from batch ``offset`` on."""
+        self.sampler.set_position(epoch, offset * self.batch_size)
+        return iter(self.loader)
+
+
+class _DeviceBatches:
+    """Batches augmented on the device from the whole split held there
+    (:class:`refinenet.data.gpu.DeviceLoader`). The same sampler gives the order; the
+    augmentation generator is re-seeded per batch from (seed, epoch, first index), so a
+    resumed run draws the same numbers."""
+
+    def __init__(self, train_set, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device) -> None:
+        from ..data.gpu import DeviceLoader, DeviceSplit
+
+        d = cfg.data
+        self.batch_size, self.seed, self.device = d.batch_size, cfg.seed, device
+        self.sampler = EpochSampler(train_set, num_replicas=info.world_size, rank=info.rank, seed=cfg.seed)
+        split = DeviceSplit.from_dataset(train_set, device)
+        self.loader = DeviceLoader(
+            split, d.batch_size, train=True, crop_size=d.crop_size, scale_range=tuple(d.scale_range), hflip=d.hflip, seed=cfg.seed
+        )
+
+    def epoch(self, epoch: int, offset: int):
+        self.sampler.set_position(epoch, offset * self.batch_size)
+        indices = [i for _, i in self.sampler]
+        for b in range(len(indices) // self.batch_size):
+            idx = indices[b * self.batch_size : (b + 1) * self.batch_size]
+            self.loader.generator.manual_seed(sample_seed(self.seed, epoch, idx[0]))
+            yield self.loader.augment(torch.tensor(idx, device=self.device))
+
+
+def _batch_source(train_set, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device):
+    on_device = cfg.data.on_device
+    if on_device == "auto":
+        # Fixed-size datasets only (the split is stacked into one tensor); CUDA only, where
+        # CPU-side augmentation would starve the GPU.
+        on_device = device.type == "cuda" and cfg.data.dataset in ("camvid", "synthetic")
+    return (_DeviceBatches if on_device else _LoaderBatches)(train_set, cfg, info, device)
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Remove the files of an earlier run of the same config (``force`` or a restart)."""
+    for name in ("metrics.json", "summary.json", "checkpoint.pt", "config.yaml"):
+        (run_dir / name).unlink(missing_ok=True)
+    for path in run_dir.glob("eval-*.json"):
+        path.unlink()
+    for name in ("history", "tensorboard"):
+        if (run_dir / name).is_dir():
+            shutil.rmtree(run_dir / name)
