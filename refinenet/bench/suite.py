@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from ..engine.config import OptimSection
-from ..engine.optim import build_optimizer, segmentation_loss
+from ..engine.optim import build_optimizer
+from ..engine.step import train_step
 from ..engine.precision import AMP_DTYPES, Precision
 from ..models import refinenet
 from ..summary import count_macs
@@ -147,10 +148,9 @@ def prepare_inference(config: BenchConfig, path: FastPath, device: torch.device)
 
 
 def prepare_training(config: BenchConfig, path: FastPath, device: torch.device):
-    """A closure running one optimisation step (forward, loss, backward, SGD update).
-
-    The step is the trainer's: autocast forward, cross-entropy with an ignore index at full
-    resolution, backward through the grad scaler, SGD with momentum (fused where the path
+    """A closure running one optimisation step: the trainer's own
+    :func:`refinenet.engine.step.train_step` (autocast forward, cross-entropy at full
+    resolution, backward through the grad scaler, SGD with momentum, fused where the path
     allows) at ``train_batch`` images.
     """
     precision = path.precision(device)
@@ -165,13 +165,7 @@ def prepare_training(config: BenchConfig, path: FastPath, device: torch.device):
 
     def step():
         torch.backends.cudnn.benchmark = precision.cudnn_benchmark
-        with precision.autocast():
-            logits = runner(x)
-        loss = segmentation_loss(logits, y, ignore_index=255)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        train_step(runner, optimizer, scaler, x, y, precision=precision, ignore_index=255)
 
     return step
 

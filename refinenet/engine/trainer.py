@@ -40,11 +40,12 @@ from .config import TrainConfig, load_config
 from .data import DatasetInfo, EpochSampler, SeededSamples, build_eval_set, build_train_set, resolve_workers, train_loader
 from .evaluation import evaluate
 from .history import HistoryWriter
-from .optim import backbone_lr_mult, build_optimizer, build_scheduler, segmentation_loss
+from .optim import backbone_lr_mult, build_optimizer, build_scheduler
 from .precision import Precision, resolve_device, resolve_precision
 from .progress import progress_bar
 from .reproducibility import sample_seed, seed_everything, set_deterministic
 from .run import Run, inspect_run_dir
+from .step import train_step
 
 __all__ = ["train", "NonFiniteLossError"]
 
@@ -349,22 +350,17 @@ class _Trainer:
             bar.close()
 
     def _train_step(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        p = self.precision
-        images = images.to(self.device, non_blocking=True)
-        masks = masks.to(self.device, non_blocking=True)
-        if p.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        self.trained.train()
-        with p.autocast():
-            logits = self.trained(images)
-        loss = segmentation_loss(logits, masks, self.ds_info.ignore_index)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.cfg.optim.grad_clip is not None:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        loss = train_step(
+            self.trained,
+            self.optimizer,
+            self.scaler,
+            images.to(self.device, non_blocking=True),
+            masks.to(self.device, non_blocking=True),
+            precision=self.precision,
+            ignore_index=self.ds_info.ignore_index,
+            grad_clip=self.cfg.optim.grad_clip,
+            clip_params=self.model.parameters(),
+        )
         self.scheduler.step()
         return loss
 
