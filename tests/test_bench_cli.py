@@ -27,10 +27,32 @@ def test_bench_tiny_runs_and_writes_csv(tmp_path, capsys):
 
 def test_bench_rejects_unknown_preset(capsys):
     assert main(["bench", "--preset", "huge"]) == 1
-    assert "unknown preset(s) ['huge']" in capsys.readouterr().err
+    assert "unknown preset(s) ['huge']; choose from ['paper', 'study', 'tiny']" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("modes", ["", "inference,eval"])
 def test_bench_rejects_bad_modes(modes, capsys):
     assert main(["bench", "--preset", "tiny", "--modes", modes]) == 1
     assert "--modes must be" in capsys.readouterr().err
+
+
+def test_bench_parity_trains_both_precisions(tmp_path, capsys):
+    out = tmp_path / "parity.csv"
+    args = ["bench", "--parity", "configs/smoke.yaml", "--seeds", "0,1", "--runs-dir", str(tmp_path / "runs"),
+            "--out", str(out), "schedule.steps=2", "schedule.warmup_steps=1", "eval.every=0",
+            "eval.boundary=false", "data.size=[64,64]", "data.options={n: 4}"]
+    assert main(args) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert [(r["precision"], r["seed"]) for r in rows] == [
+        ("fp32", "0"), ("bf16+channels_last", "0"), ("fp32", "1"), ("bf16+channels_last", "1")]
+    assert len({r["run"] for r in rows}) == 4  # four distinct runs
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert set(meta["verdict"]) >= {"fp32", "bf16+channels_last", "difference", "within_seed_spread"}
+    # A second call reuses the finished runs instead of training again.
+    assert main(args) == 0
+    assert [r["run"] for r in csv.DictReader(open(out))] == [r["run"] for r in rows]
+
+
+def test_bench_overrides_need_parity(capsys):
+    assert main(["bench", "--preset", "tiny", "optim.lr=0.1"]) == 1
+    assert "only apply with --parity" in capsys.readouterr().err

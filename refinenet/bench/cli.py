@@ -28,19 +28,75 @@ def register(subparsers) -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--out", type=Path, default=None, help="CSV path (default results/bench/<device>.csv)")
+    p.add_argument(
+        "--parity", metavar="CONFIG", default=None,
+        help="instead of timing: train CONFIG in fp32 and in bf16+channels_last for each seed and "
+        "compare val mIoU (writes results/bench/precision_parity.csv)",
+    )
+    p.add_argument("--seeds", default="0,1,2", help="with --parity: comma-separated seeds")
+    p.add_argument("--runs-dir", default="runs/parity", help="with --parity: where the runs go")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="with --parity: config overrides")
     p.set_defaults(func=run)
 
 
+def _write_csv(rows: list[dict], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(out)
+
+
+def _command(args: argparse.Namespace) -> dict:
+    return {
+        "command": "refinenet " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("refinenet") else None,
+        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def run_parity(args: argparse.Namespace) -> int:
+    from .parity import parity_verdict, precision_parity
+    from .suite import hardware
+    from ..engine.precision import resolve_device
+
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    if len(seeds) < 2:
+        raise ValueError("--parity needs at least 2 seeds (--seeds 0,1,2) to have a seed spread")
+    start = time.time()
+    rows = precision_parity(args.parity, args.overrides, seeds, out_dir=args.runs_dir,
+                            progress=lambda line: print(line, flush=True))
+    hw = hardware(resolve_device("auto"))
+    rows = [{**r, **hw} for r in rows]
+    out = args.out or Path("results") / "bench" / "precision_parity.csv"
+    _write_csv(rows, out)
+    verdict = parity_verdict(rows)
+    meta = {**_command(args), "wall_s": round(time.time() - start, 1), "verdict": verdict}
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    for name in ("fp32", "bf16+channels_last"):
+        v = verdict[name]
+        print(f"{name:<20} val mIoU {100 * v['mean']:.2f} +- {100 * v['std']:.2f} (n={v['n']})")
+    print(f"difference {100 * verdict['difference']:+.2f} points; within the seed spread: {verdict['within_seed_spread']}")
+    print(f"wrote {out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.parity:
+        return run_parity(args)
+    if args.overrides:
+        raise ValueError(f"key=value overrides ({args.overrides[0]}, ...) only apply with --parity CONFIG")
     import torch
 
     from ..engine.precision import resolve_device
-    from .suite import PRESETS, default_paths, run_suite
+    from .suite import PRESET_NAMES, default_paths, preset_configs, run_suite
 
     names = [n for n in args.preset.split(",") if n]
-    unknown = [n for n in names if n not in PRESETS]
+    unknown = [n for n in names if n not in PRESET_NAMES]
     if unknown:
-        raise ValueError(f"unknown preset(s) {unknown}; choose from {sorted(PRESETS)}")
+        raise ValueError(f"unknown preset(s) {unknown}; choose from {list(PRESET_NAMES)}")
     modes = [m for m in args.modes.split(",") if m]
     if not modes or any(m not in ("inference", "train") for m in modes):
         raise ValueError(f"--modes must be a comma-separated subset of inference,train; got {args.modes!r}")
@@ -48,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--repeats must be >= 1 and --warmup >= 0")
     device = resolve_device(args.device)
     out = args.out or Path("results") / "bench" / f"{device.type}.csv"
-    configs = [c for n in names for c in PRESETS[n]]
+    configs = [c for n in names for c in preset_configs(n, device)]
     start = time.time()
     rows = run_suite(
         configs,
@@ -59,21 +115,8 @@ def run(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         progress=lambda line: print(line, flush=True),
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(out)
-    meta = {
-        "command": "refinenet " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("refinenet") else None,
-        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"},
-        "wall_s": round(time.time() - start, 1),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "torch": torch.__version__,
-        "rows": len(rows),
-    }
+    _write_csv(rows, out)
+    meta = {**_command(args), "wall_s": round(time.time() - start, 1), "torch": torch.__version__, "rows": len(rows)}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {out} ({len(rows)} rows) in {meta['wall_s']} s")
     return 0
