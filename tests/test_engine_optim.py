@@ -153,3 +153,20 @@ def test_multiscale_any_size(tiny_model):
     assert labels.shape == (1, 37, 53) and skipped == 3
     labels, skipped = predict_labels(tiny_model, torch.randn(1, 3, 20, 30))
     assert labels.shape == (1, 20, 30) and skipped == 1
+
+
+def test_cpu_auto_precision_follows_native_bf16(monkeypatch):
+    """auto on CPU: bf16 + channels_last together where bf16 is native, else plain fp32."""
+    from refinenet.engine import precision as prec
+    from refinenet.engine.config import PrecisionSection
+
+    cpu = torch.device("cpu")
+    for native, amp, cl in (("1", "bf16", True), ("0", "none", False)):
+        monkeypatch.setenv("REFINENET_CPU_BF16", native)
+        prec.cpu_has_native_bf16.cache_clear()
+        p = prec.resolve_precision(PrecisionSection(), cpu)
+        assert (p.amp, p.channels_last, p.compile, p.fused_optimizer) == (amp, cl, False, False)
+        # An explicit choice always wins over the detection.
+        p = prec.resolve_precision(PrecisionSection(amp="none", channels_last=False), cpu)
+        assert (p.amp, p.channels_last) == ("none", False)
+    prec.cpu_has_native_bf16.cache_clear()

@@ -14,6 +14,8 @@ import torch
 import yaml
 
 from refinenet.cli import main
+from refinenet.engine.config import PrecisionSection
+from refinenet.engine.precision import resolve_precision
 from refinenet.engine import NonFiniteLossError, Run, TrainConfig, evaluate, load_weights, read_checkpoint, train
 from refinenet.models import refinenet
 
@@ -83,7 +85,8 @@ def test_run_directory_contents(finished):
     assert ckpt["dataset_info"]["class_names"][0] == "sky"
     m = finished.metrics
     assert set(METRIC_KEYS) <= set(m) and 0 <= m["miou"] <= 1 and len(m["iou"]) == 8
-    assert finished.summary["images"] == 8 and finished.summary["precision"]["amp"] == "none"
+    default = resolve_precision(PrecisionSection(), torch.device("cpu"))  # the CPU's "auto"
+    assert finished.summary["images"] == 8 and finished.summary["precision"]["amp"] == default.amp
     assert finished.frame("steps").shape[0] == 4
 
 
@@ -244,7 +247,8 @@ def test_precision_and_speed_switches_train_on_cpu(tmp_path, switches):
     run = train(cfg)
     assert run.finished and all(math.isfinite(r["loss"]) for r in run.history["steps"])
     p = run.summary["precision"]
-    assert p["amp"] == cfg.precision.amp and p["channels_last"] == (cfg.precision.channels_last is True)
+    assert p["amp"] == cfg.precision.amp
+    assert p["channels_last"] == resolve_precision(cfg.precision, torch.device("cpu")).channels_last
     assert "boundary_iou" not in run.metrics and run.metrics["scales"] == list(cfg.eval.scales)
     scaler = read_checkpoint(run.checkpoint)["scaler"]
     assert bool(scaler) == (cfg.precision.amp == "fp16")  # only fp16 scales the loss

@@ -64,7 +64,8 @@ def _evaluate_options(p: argparse.ArgumentParser, remainder: bool = False) -> No
     p.add_argument("--no-boundary", dest="boundary", action="store_false", help="skip boundary IoU")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--device", default="auto")
-    p.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"))
+    p.add_argument("--amp", default=None, choices=("none", "bf16", "fp16"),
+                   help="autocast for evaluation (default: the run's own precision)")
     p.add_argument("--json", dest="json_out", default=None, help="also write the full result to this JSON file")
 
 
@@ -202,17 +203,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )
     load_weights(model, state)  # a different architecture (model.* overrides) fails here
     dataset = build_eval_set(cfg, args.split, args.root)
+    from .precision import resolve_precision
+
+    device = _device(args.device)
+    run_precision = resolve_precision(cfg.precision, device)  # the run's own
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # skipped scales are printed below instead
         result = evaluate(
-            model.to(_device(args.device)),
+            model.to(device),
             dataset,
             split=args.split or cfg.data.val_split,
             scales=args.scales,
             flip=args.flip,
             boundary=args.boundary,
             batch_size=args.batch_size,
-            amp=args.amp,
+            amp=args.amp or run_precision.amp,
+            channels_last=run_precision.channels_last if args.amp is None else False,
             progress=sys.stderr.isatty(),
         )
     print(_table(result))

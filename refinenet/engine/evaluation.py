@@ -24,7 +24,8 @@ from torch import nn
 
 from .inference import predict_labels
 from .metrics import SegmentationMetrics
-from .precision import AMP_DTYPES, resolve_device
+from .config import PrecisionSection, TrainConfig
+from .precision import AMP_DTYPES, resolve_device, resolve_precision
 
 __all__ = ["evaluate"]
 
@@ -76,8 +77,8 @@ def evaluate(
     batch_size: int = 1,
     num_workers: int = 0,
     device: str | torch.device = "auto",
-    amp: str = "none",
-    channels_last: bool = False,
+    amp: str | None = None,
+    channels_last: bool | None = None,
     progress: bool = False,
 ) -> dict:
     """Evaluate a segmentation model on a whole dataset.
@@ -97,7 +98,10 @@ def evaluate(
         boundary: compute boundary IoU (costs one erosion per class and image).
         batch_size: images per forward pass (>1 only for datasets of one image size).
         device: ``"auto"`` = the model's device for a model, else CUDA if available.
-        amp: ``"none"``, ``"bf16"`` or ``"fp16"`` autocast for the forward passes.
+        amp: ``"none"``, ``"bf16"`` or ``"fp16"`` autocast for the forward passes; ``None``
+            (default) uses the run's own precision for a checkpoint or run (so the metrics
+            match the ones it reported), and the ``auto`` defaults of the device for a model.
+        channels_last: likewise; ``None`` follows the run / the device's defaults.
 
     Returns a dict of plain Python values: ``miou``, ``iou`` (per class, NaN where a class is
     absent from truth and prediction), ``pixel_accuracy``, ``mean_class_accuracy``,
@@ -105,13 +109,20 @@ def evaluate(
     ``class_names``, ``confusion`` (rows truth, columns prediction), ``pixels``, ``images``,
     ``split``, ``scales``, ``flip``, ``skipped_scales``, ``seconds``. Scores are fractions in [0, 1].
     """
-    model, dataset, split, _ = _resolve_source(source, split, root, dataset)
-    if amp not in AMP_DTYPES:
-        raise ValueError(f"amp must be one of {sorted(AMP_DTYPES)}, got {amp!r}")
+    model, dataset, split, state = _resolve_source(source, split, root, dataset)
     if device == "auto" and isinstance(source, nn.Module):
         target = next(model.parameters()).device
     else:
         target = resolve_device(str(device))
+    if amp is None or channels_last is None:
+        section = PrecisionSection()
+        if state is not None and "train_config" in state:
+            section = TrainConfig.from_dict(state["train_config"]).precision
+        resolved = resolve_precision(section, target)
+        amp = resolved.amp if amp is None else amp
+        channels_last = resolved.channels_last if channels_last is None else channels_last
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be one of {sorted(AMP_DTYPES)}, got {amp!r}")
     model = model.to(target)
     num_classes = int(getattr(model, "num_classes", getattr(dataset, "num_classes", 0)))
     if getattr(dataset, "num_classes", num_classes) != num_classes:

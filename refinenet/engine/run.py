@@ -176,7 +176,7 @@ class Run:
             "scales": [float(s) for s in kwargs.get("scales", (1.0,))],
             "flip": bool(kwargs.get("flip", False)),
             "boundary": bool(kwargs.get("boundary", True)),
-            "amp": kwargs.get("amp", "none"),
+            "amp": kwargs.get("amp") or "run",  # None: the run's own precision
         }
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         path = self.dir / f"eval-{split}-{key}.json"
