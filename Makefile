@@ -6,11 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test clean
+# PROFILE=smoke|cpu|gpu. Study default: gpu with CUDA, else cpu. Book default: the most
+# complete profile in results/ (gpu > cpu > smoke).
+PROFILE ?=
 
-all: $(STAMP)
-	@echo "The study runner and the book are still to come (issue 5); for now:"
-	$(BIN)/refinenet model --backbone resnet101 --crp-blocks 4 --depth 1
+.PHONY: all venv test study book bench clean
+
+all: study book
 
 # The environment: the package with every extra, exact versions from constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
@@ -24,5 +26,14 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+study: $(STAMP)
+	$(BIN)/refinenet study run $(if $(PROFILE),--profile $(PROFILE))
+
+book: $(STAMP)
+	$(BIN)/refinenet study book $(if $(PROFILE),--profile $(PROFILE))
+
+bench: $(STAMP)
+	$(BIN)/refinenet bench
+
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache book/notebooks

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "refinenet.models.cli",
     "refinenet.data.cli",
     "refinenet.engine.cli",
+    "refinenet.study.cli",
     "refinenet.bench.cli",
 )
 

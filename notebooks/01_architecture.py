@@ -1,0 +1,772 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The architecture, piece by piece
+#
+# A classification ResNet shrinks its input by a factor of 32 before it says
+# anything about it. That is fine for naming the object in a photo and bad for
+# painting a label on every pixel: a pole two pixels wide simply has no cell
+# of its own in a map 32 times smaller than the image. RefineNet keeps the
+# ResNet, taps it at all four resolutions, and climbs back from the coarsest
+# map to a quarter of the input size, refining at every step with the finer
+# map of the level below.
+#
+# This notebook builds that network from its parts, in the order the paper
+# introduces them, and looks at what each part does to a feature map:
+#
+# 1. what resolution the backbone leaves us;
+# 2. the residual conv unit (RCU);
+# 3. multi-resolution fusion;
+# 4. chained residual pooling (CRP);
+# 5. one RefineNet block;
+# 6. the cascade of four blocks, and the two shorter cascades of the paper's
+#    Fig. 7;
+# 7. the whole network in a table, with parameters and multiply-accumulates
+#    per component;
+# 8. how the gradient reaches the first layers.
+#
+# Nothing here is trained: every weight is random or set by hand, so the
+# pictures show what the wiring does, not what a trained network has learned.
+# Notebook 3 trains it.
+
+# %% tags=["parameters"]
+# The study runner sets these from the profile (refinenet/study/profiles/).
+profile = "interactive"  # the profile that produced this page
+device = "auto"  # "auto": CUDA when present, else CPU
+dataset = "auto"  # "auto": CamVid when found, else the generator
+output_dir = None  # tables and figures (None: results/interactive/...)
+backbone = "resnet101"  # the paper's main backbone
+image_size = None  # (H, W) of the example images; None: native size
+summary_size = 256  # input side of the torchinfo summary (a forward pass)
+macs_size = 512  # input side of the MAC counts (free: meta device)
+grad_size = 128  # image height in the gradient experiment
+grad_batch = 2  # images in that batch
+
+# %%
+import copy
+import inspect
+import textwrap
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from IPython.display import Code, display
+
+import refinenet
+from refinenet.data.visual import colorize
+from refinenet.models import (
+    ChainedResidualPooling,
+    MultiResolutionFusion,
+    RefineNetBlock,
+    ResidualConvUnit,
+    ResNetBackbone,
+    cascade_groups,
+)
+from refinenet.study.notebook import start
+
+study = start(
+    "01_architecture",
+    profile=profile,
+    device=device,
+    dataset=dataset,
+    output_dir=output_dir,
+)
+dev = torch.device(study.device)
+
+# %% [markdown]
+# The example images come from the data this page runs on: CamVid, or the
+# synthetic street scenes when CamVid is not on the machine (the note above
+# says which). Notebook 2 looks at the data itself.
+
+# %%
+examples = study.data("val", image_size, n=4)
+image, mask = examples[0]
+size = tuple(mask.shape)
+
+
+def colour(labels):
+    """Class indices (H, W) -> RGB (H, W, 3) in the data set's colours."""
+    rgb = colorize(
+        labels, examples.palette, ignore_index=examples.ignore_index
+    )
+    return rgb.permute(1, 2, 0)
+
+
+def show(ax, picture, title):
+    ax.imshow(picture)
+    ax.set_title(title)
+    ax.set_axis_off()
+
+
+def source(function):
+    """The source code of a function, for display."""
+    text = textwrap.dedent(inspect.getsource(function))
+    return Code(text, language="python")
+
+
+# %% [markdown]
+# ## What resolution the backbone leaves
+#
+# The backbone is a torchvision ResNet cut into its four stages (`layer1` to
+# `layer4`). Each stage halves the resolution, after a stem that already
+# divides it by four. The table gives the size of every tap for our example
+# image and for a full CamVid frame of 360 × 480.
+
+# %%
+with torch.device("meta"):
+    meta_backbone = ResNetBackbone(backbone)
+rows = []
+for h, w in [size, (360, 480)]:
+    taps = meta_backbone(torch.empty(1, 3, h, w, device="meta"))
+    for stage, t in enumerate(taps, 1):
+        rows.append(
+            {
+                "input": f"{h} × {w}",
+                "tap": f"layer{stage}",
+                "stride": 2 ** (stage + 1),
+                "channels": t.shape[1],
+                "height": t.shape[2],
+                "width": t.shape[3],
+            }
+        )
+taps_table = study.save_table(pd.DataFrame(rows), "backbone_taps")
+deep = taps_table.iloc[-1]  # layer4 of the CamVid frame
+study.glue("camvid_deep_size", f"{deep.height} × {deep.width}")
+study.glue("deep_channels", int(deep.channels))
+taps_table.set_index(["input", "tap"])
+
+# %% [markdown]
+# A full CamVid frame ends as a {glue:text}`camvid_deep_size` grid of
+# {glue:text}`deep_channels`-dimensional vectors. What that costs is easiest
+# to see on the labels themselves: below, the example's label map is sampled
+# at each stride (nearest neighbour, the best any classifier at that
+# resolution could do) and blown back up. Large regions survive; thin
+# structures break up at 1/8 and are gone at 1/32.
+
+# %%
+labels = torch.as_tensor(mask)[None, None].float()
+fig, axes = plt.subplots(1, 6, figsize=(15, 2.6))
+show(axes[0], np.asarray(image.permute(1, 2, 0)), "image")
+show(axes[1], colour(mask), "labels")
+for ax, stride in zip(axes[2:], (4, 8, 16, 32)):
+    small = F.interpolate(labels, scale_factor=1 / stride, mode="nearest")
+    back = F.interpolate(small, size=size, mode="nearest")[0, 0].long()
+    h, w = small.shape[-2:]
+    show(ax, colour(back), f"1/{stride}: {h} × {w}")
+fig.tight_layout()
+study.save_figure(fig, "labels_at_each_stride")
+study.glue("fig_labels_at_strides", fig)  # shown in the introduction too
+plt.show()
+
+# %% [markdown]
+# ## The residual conv unit
+#
+# An RCU is a ResNet basic block without batch normalisation:
+# `x + conv(relu(conv(relu(x))))`, two 3 × 3 convolutions of the same width,
+# the first with a bias and the second without (as in the released code).
+# Two things matter for what follows. First, the skip connection takes `x`
+# *before* the first ReLU, so the unit passes negative values through
+# untouched: it is the identity whenever its second convolution is zero.
+# Second, there is no batch normalisation anywhere in the RefineNet blocks
+# (the paper removes it); only the backbone has it. The whole implementation:
+
+# %%
+source(ResidualConvUnit.forward)
+
+# %% [markdown]
+# Below, an RCU with PyTorch's default initialisation is applied to a real
+# feature map: the 256 channels of the first backbone stage for the example
+# image. We build the whole model here (random weights, so the channels are
+# edge and colour detectors of no particular meaning) and use its backbone.
+# The figure shows one channel of the input, of the residual branch `F(x)`
+# and of the output `x + F(x)`, all on the same colour scale.
+
+# %%
+def normalise(img):
+    """uint8 (3, H, W) -> float, with the data set's mean and std."""
+    mean = torch.tensor(examples.mean)[:, None, None]
+    std = torch.tensor(examples.std)[:, None, None]
+    return (img.float() / 255 - mean) / std
+
+
+x_image = normalise(image)[None].to(dev)
+torch.manual_seed(0)
+# The model is used from here to the end of the notebook.
+model = refinenet.refinenet(backbone, examples.num_classes)
+model = model.to(dev).eval()
+with torch.no_grad():
+    feature = model.backbones[0](x_image)[0]  # the layer1 tap
+    rcu = ResidualConvUnit(feature.shape[1]).to(dev)
+    residual = rcu.conv2(F.relu(rcu.conv1(F.relu(feature))))
+    out = rcu(feature)
+    identity_rcu = copy.deepcopy(rcu)
+    identity_rcu.conv2.weight.zero_()
+    is_identity = torch.equal(identity_rcu(feature), feature)
+channel = int(feature[0].abs().mean((1, 2)).argmax())
+study.glue("rcu_ratio", float(residual.norm() / feature.norm()))
+study.glue("rcu_identity", "yes" if is_identity else "no")
+
+fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
+vmax = float(out[0, channel].abs().max())
+panels = (feature, residual, out)
+titles = ("input x", "residual F(x)", "output x + F(x)")
+for ax, t, title in zip(axes, panels, titles):
+    ax.imshow(t[0, channel].cpu(), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+    ax.set_title(title)
+    ax.set_axis_off()
+h, w = feature.shape[-2:]
+fig.suptitle(f"one channel of the layer1 map ({h} × {w}) through a fresh RCU")
+fig.tight_layout()
+study.save_figure(fig, "rcu")
+plt.show()
+
+# %% [markdown]
+# At initialisation the residual branch is small next to its input (its norm
+# is {glue:text}`rcu_ratio:.2f` times the input's here), so a fresh RCU is
+# close to the identity and the signal from the backbone reaches the blocks
+# above nearly unchanged; training then learns a correction. With the second
+# convolution zeroed the unit is exactly the identity (checked:
+# {glue:text}`rcu_identity`). In the network, each backbone tap first goes
+# through a 3 × 3 convolution to the path width (512 for the deepest path,
+# 256 for the others) and two RCUs; the paper calls them adaptive
+# convolutions: they adapt the pre-trained features to the task. (Nothing is
+# pre-trained here: see notebook 3.)
+#
+# ## Multi-resolution fusion
+#
+# A block with several inputs first brings them to a common shape: a 3 × 3
+# convolution maps each input to the smallest width among them, every map is
+# upsampled to the largest resolution among them, and the maps are summed.
+# The convolutions also rescale the paths so that no path dominates the sum.
+#
+# To see the geometry, we build a fusion of two one-channel maps and set both
+# convolutions to the identity (a single 1 in the centre of the kernel). The
+# coarse map is the evidence for two large classes (buildings and cars)
+# averaged over 32 × 32 cells; the fine map marks the label boundaries at
+# 1/4. The sum carries the coarse map's *what* and the fine map's *where*.
+
+# %%
+lab = torch.as_tensor(mask).long()
+big_classes = [2, 5] if study.synthetic else [1, 8]  # building, car
+big_things = torch.isin(lab, torch.tensor(big_classes)).float()
+coarse = F.adaptive_avg_pool2d(
+    big_things[None, None], (size[0] // 32, size[1] // 32)
+)
+edges = (lab[1:, :-1] != lab[:-1, :-1]) | (lab[:-1, 1:] != lab[:-1, :-1])
+fine = F.max_pool2d(edges.float()[None, None], 4)
+fusion = MultiResolutionFusion([1, 1])
+with torch.no_grad():
+    for conv in fusion.convs:
+        conv.weight.zero_()
+        conv.weight[0, 0, 1, 1] = 1.0
+    fused = fusion([coarse, fine])
+    up = {
+        mode: F.interpolate(
+            coarse, size=fine.shape[-2:], mode=mode, align_corners=False
+        )
+        for mode in ("bilinear", "bicubic")
+    }
+fig, axes = plt.subplots(1, 4, figsize=(13, 2.8))
+panels = (coarse, up["bilinear"], fine, fused)
+titles = (
+    f"coarse input {tuple(coarse.shape[-2:])}",
+    "coarse, upsampled (bilinear)",
+    f"fine input {tuple(fine.shape[-2:])}",
+    "fused: the sum",
+)
+for ax, t, title in zip(axes, panels, titles):
+    ax.imshow(t[0, 0], cmap="magma")
+    ax.set_title(title)
+    ax.set_axis_off()
+fig.tight_layout()
+study.save_figure(fig, "fusion")
+plt.show()
+gap = (up["bicubic"] - up["bilinear"]).abs().max()
+study.glue("bicubic_diff", 100 * float(gap / coarse.abs().max()))
+
+# %% [markdown]
+# ```{admonition} Departure from the released code: bilinear, not bicubic
+# :class: note
+# The authors' MatConvNet code resizes with MATLAB's `imresize`, which is
+# bicubic. Like the PyTorch ports, we upsample bilinearly
+# (`align_corners=False`). On the coarse map above the two differ by at most
+# {glue:text}`bicubic_diff:.0f`% of the map's range, at the edges of the
+# blobs, where bicubic overshoots and bilinear does not. The convolutions
+# that follow can absorb such differences, so we do not expect it to matter
+# for accuracy.
+# ```
+#
+# ## Chained residual pooling
+#
+# Fusion gives a map that is sharp where the fine path was sharp. CRP then
+# gathers context from a large region around every position, cheaply: a
+# chain of pooling blocks, each a 5 × 5 max-pooling with stride 1 followed by
+# a 3 × 3 convolution, each taking the previous block's output, and all block
+# outputs summed with the input. The paper's text uses two pooling blocks;
+# the released VOC model uses four. One ReLU sits at the entrance; it is the
+# only non-linearity on the main path of a block (notebook 4 tests the
+# paper's claim that it makes training less sensitive to the learning rate).
+
+# %%
+source(ChainedResidualPooling.forward)
+
+# %% [markdown]
+# How large is "a large region"? Feed a map that is zero except at one
+# position, with every convolution set to a 3 × 3 average, and see where each
+# block's output can reach. Each block widens the reach by 4 cells (the
+# pooling) plus 2 (the convolution).
+
+# %%
+n_blocks = 4
+point = torch.zeros(1, 1, 41, 41)
+point[0, 0, 20, 20] = 1.0
+crp = ChainedResidualPooling(1, blocks=n_blocks)
+with torch.no_grad():
+    for conv in crp.convs:
+        conv.weight.fill_(1 / 9)
+    path, outputs = crp.relu(point), []
+    for conv in crp.convs:
+        path = conv(crp.pool(path))
+        outputs.append(path)
+    total = crp(point)
+fig, axes = plt.subplots(1, n_blocks + 1, figsize=(13, 2.8))
+reach = [int((t[0, 0] > 0).any(0).sum()) for t in outputs]
+for i, (ax, t) in enumerate(zip(axes, outputs + [total])):
+    ax.imshow(t[0, 0] > 0, cmap="Greys")
+    last = i == n_blocks
+    side = reach[i] if not last else reach[-1]
+    ax.set_title("sum of all" if last else f"block {i + 1}: {side} × {side}")
+    ax.set_axis_off()
+fig.tight_layout()
+study.save_figure(fig, "crp_reach")
+plt.show()
+for n in (2, 4):
+    study.glue(f"crp_reach_{n}", reach[n - 1])
+    study.glue(f"crp_reach_{n}_px", reach[n - 1] * 32)
+
+# %% [markdown]
+# After two blocks one position sees a {glue:text}`crp_reach_2` ×
+# {glue:text}`crp_reach_2` window of the map, after four a
+# {glue:text}`crp_reach_4` × {glue:text}`crp_reach_4` window. On the 1/32 map
+# of the deepest block that is {glue:text}`crp_reach_2_px` and
+# {glue:text}`crp_reach_4_px` pixels of the input: with four blocks, more
+# than a whole CamVid frame. Because the blocks are chained rather than
+# parallel, the large window needs no large pooling kernel, and because their
+# outputs are summed with learned convolutions in between, the network can
+# weigh near and far context separately.
+#
+# ## One RefineNet block
+#
+# A block is fusion, then CRP, then output convolutions. The code below
+# builds the second block of the standard cascade: it takes the 512-channel
+# output of the first block (at 1/32) and the adapted 256-channel tap of
+# `layer3` (at 1/16) and returns 256 channels at 1/16.
+
+# %%
+block = RefineNetBlock([512, 256], crp_blocks=2)
+x_prev = torch.randn(1, 512, 8, 10)
+x_tap = torch.randn(1, 256, 16, 20)
+with torch.no_grad():
+    y = block([x_prev, x_tap])
+parts = {
+    part: sum(p.numel() for p in getattr(block, part).parameters())
+    for part in ("fusion", "crp", "output")
+}
+parts["whole block"] = sum(p.numel() for p in block.parameters())
+block_table = pd.DataFrame(
+    {"part": list(parts), "parameters": list(parts.values())}
+)
+study.save_table(block_table, "one_block_parameters")
+study.glue("block_out_shape", " × ".join(str(s) for s in y.shape[1:]))
+block_table.set_index("part")
+
+# %% [markdown]
+# The output is {glue:text}`block_out_shape` (channels × height × width): the
+# width of the narrower input at the resolution of the finer one.
+#
+# ```{admonition} Output convolutions: three RCUs
+# :class: note
+# The released code puts three RCUs after the pooling. The paper's Fig. 3
+# draws one output RCU per block, and the two adaptive RCUs on every input of
+# the next block (plus two extra RCUs before the classifier). Counted between
+# one block's pooling and the next block's fusion, both give three RCUs of
+# the same width: the same function and the same number of parameters. We
+# follow the code.
+# ```
+#
+# ## The cascade
+#
+# The standard model is a cascade of four blocks: RefineNet-4 takes the
+# adapted `layer4` tap alone (its fusion passes the single input through
+# unchanged), and each following block fuses the previous block's output
+# with the next finer tap. A classifier (dropout, then a 3 × 3 convolution)
+# turns the final 1/4-resolution map into class scores, which are upsampled
+# bilinearly to the input size. We trace the shapes through the model for
+# the example image.
+
+# %%
+trace = []
+
+
+def record(i):
+    def hook(module, inputs, output):
+        shapes = [tuple(t.shape[1:]) for t in inputs[0]]
+        trace.append((i, shapes, output))
+
+    return hook
+
+
+hooks = [
+    b.register_forward_hook(record(i)) for i, b in enumerate(model.blocks)
+]
+with torch.no_grad():
+    logits = model(x_image)
+for h in hooks:
+    h.remove()
+rows = [
+    {
+        "block": f"RefineNet-{4 - i}",
+        "inputs (C, H, W)": " + ".join(str(s) for s in shapes),
+        "output (C, H, W)": str(tuple(output.shape[1:])),
+        "stride": size[0] // output.shape[-2],
+    }
+    for i, shapes, output in trace
+]
+study.save_table(pd.DataFrame(rows), "cascade_shapes").set_index("block")
+
+# %% [markdown]
+# Each block's output, averaged over channels: with random weights the maps
+# mean nothing yet, but they show the resolution coming back step by step,
+# from the coarse grid of `layer4` to a quarter of the input size.
+
+# %%
+fig, axes = plt.subplots(1, len(trace), figsize=(13, 2.8))
+for ax, (i, _, output) in zip(axes, trace):
+    ax.imshow(output[0].abs().mean(0).cpu(), cmap="viridis")
+    h, w = output.shape[-2:]
+    ax.set_title(f"RefineNet-{4 - i}: {h} × {w}")
+    ax.set_axis_off()
+fig.tight_layout()
+study.save_figure(fig, "cascade_outputs")
+plt.show()
+
+# %% [markdown]
+# ```{admonition} Our reading of Fig. 7: shorter cascades
+# :class: note
+# The paper also trains a single block and a 2-cascade (Fig. 7) but does not
+# spell out which taps each block takes. We split the four taps, deepest
+# first, into consecutive groups, one per block; each block fuses its group
+# plus the previous block's output. A single block therefore fuses all four
+# taps at once.
+# ```
+
+# %%
+def taps_of(group):
+    return "{" + ", ".join(f"layer{4 - t}" for t in group) + "}"
+
+
+rows = []
+for c in (1, 2, 4):
+    with torch.device("meta"):
+        m = refinenet.refinenet(backbone, examples.num_classes, cascade=c)
+    macs = refinenet.count_macs(m, (1, 3, macs_size, macs_size))
+    rows.append(
+        {
+            "cascade": c,
+            "taps fused, block by block": " → ".join(
+                map(taps_of, cascade_groups(c))
+            ),
+            "parameters (M)": sum(p.numel() for p in m.parameters()) / 1e6,
+            f"GMACs at {macs_size}²": macs / 1e9,
+        }
+    )
+study.save_table(pd.DataFrame(rows), "cascade_variants")
+pd.DataFrame(rows).set_index("cascade").round(2)
+
+# %% [markdown]
+# ## The whole network
+#
+# The torchinfo summary of the standard model (depth 2), for one
+# {glue:text}`summary_size` × {glue:text}`summary_size` image:
+
+# %%
+study.glue("summary_size", summary_size)
+refinenet.summary(
+    model,
+    (1, 3, summary_size, summary_size),
+    depth=2,
+    col_names=("output_size", "num_params"),
+    col_width=16,
+)
+
+# %% [markdown]
+# Where do the parameters and the computation go? Below, parameters and
+# multiply-accumulates (MACs, counted by `refinenet.count_macs` for a
+# {glue:text}`macs_size` × {glue:text}`macs_size` input) per component: the
+# backbone by stage, the input adaptation of each path (3 × 3 convolution and
+# two RCUs), and each block by part.
+
+# %%
+study.glue("macs_size", macs_size)
+macs = refinenet.count_macs(
+    model, (1, 3, macs_size, macs_size), by_module=True
+)
+stem = ["backbones.0.conv1", "backbones.0.bn1"]
+components = [("backbone", "stem", stem)]
+components += [
+    ("backbone", f"layer{i}", [f"backbones.0.layer{i}"]) for i in range(1, 5)
+]
+components += [
+    ("adaptation", f"path {4 - t} (layer{4 - t})", [f"adapters.0.{t}"])
+    for t in range(4)
+]
+components += [
+    (f"RefineNet-{4 - i}", part, [f"blocks.{i}.{part}"])
+    for i in range(4)
+    for part in ("fusion", "crp", "output")
+]
+components.append(("classifier", "dropout + conv", ["classifier"]))
+named = dict(model.named_modules())
+rows = []
+for group, part, names in components:
+    params = sum(p.numel() for n in names for p in named[n].parameters())
+    rows.append(
+        {
+            "group": group,
+            "component": part,
+            "parameters (M)": params / 1e6,
+            "GMACs": sum(macs.get(n, 0) for n in names) / 1e9,
+        }
+    )
+cost = pd.DataFrame(rows)
+total_params = sum(p.numel() for p in model.parameters())
+# Every parameter and every MAC belongs to exactly one component:
+assert abs(cost["parameters (M)"].sum() * 1e6 - total_params) < 1
+assert abs(cost["GMACs"].sum() * 1e9 - macs[""]) < 1e6
+cost["% parameters"] = 100 * cost["parameters (M)"] / total_params * 1e6
+cost["% MACs"] = 100 * cost["GMACs"] / cost["GMACs"].sum()
+study.save_table(cost, "cost_per_component")
+
+is_backbone = cost.group == "backbone"
+backbone_params = cost.loc[is_backbone, "parameters (M)"].sum()
+top = cost.sort_values("GMACs", ascending=False).iloc[0]
+study.glue("total_params_m", total_params / 1e6)
+study.glue("backbone_params_m", backbone_params)
+study.glue("decoder_params_m", total_params / 1e6 - backbone_params)
+study.glue("total_gmacs", macs[""] / 1e9)
+study.glue("decoder_share_macs", 100 - cost.loc[is_backbone, "% MACs"].sum())
+study.glue("top_component", f"{top.component} of {top.group}")
+study.glue("top_component_share", top["% MACs"])
+cost.set_index(["group", "component"]).round(2)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 6), sharey=True)
+names_y = [
+    c if g == "backbone" else f"{g} · {c}"
+    for g, c in zip(cost.group, cost.component)
+]
+palette = {"backbone": "0.5", "adaptation": "C0", "classifier": "C3"}
+colours = [palette.get(g, "C2") for g in cost.group]
+axes[0].barh(names_y, cost["parameters (M)"], color=colours)
+axes[0].set_xlabel("parameters (M)")
+axes[1].barh(names_y, cost["GMACs"], color=colours)
+axes[1].set_xlabel(f"GMACs at {macs_size} × {macs_size}")
+axes[0].invert_yaxis()
+fig.suptitle(
+    f"RefineNet on {backbone}: grey backbone, blue adaptation, "
+    "green blocks, red classifier"
+)
+fig.tight_layout()
+study.save_figure(fig, "cost_per_component")
+plt.show()
+
+# %% [markdown]
+# The model has {glue:text}`total_params_m:.2f` M parameters:
+# {glue:text}`backbone_params_m:.2f` M in the backbone and
+# {glue:text}`decoder_params_m:.2f` M in the decoder (adaptation, blocks,
+# classifier). The decoder's parameters sit mostly in the deepest path, where
+# the widths are largest and the maps smallest. Computation goes the other
+# way: of the {glue:text}`total_gmacs:.0f` GMACs,
+# {glue:text}`decoder_share_macs:.0f`% are spent in the decoder, most of them
+# at the finest resolution; the single most expensive component is the
+# {glue:text}`top_component` ({glue:text}`top_component_share:.0f`% of all
+# MACs).
+#
+# The same counts for the backbones and pooling depths of the paper (21
+# classes), checked against the parameter counts of the authors' released
+# VOC models:
+
+# %%
+released = {  # millions of parameters (DESIGN.md, section 1)
+    ("resnet50", 2): 90.80,
+    ("resnet50", 4): 99.06,
+    ("resnet101", 2): 109.79,
+    ("resnet101", 4): 118.05,
+    ("resnet152", 2): 125.44,
+    ("resnet152", 4): 133.70,
+}
+rows = []
+for (name, crp_blocks), reference in released.items():
+    with torch.device("meta"):
+        m = refinenet.refinenet(name, 21, crp_blocks=crp_blocks)
+    ours = sum(p.numel() for p in m.parameters()) / 1e6
+    rows.append(
+        {
+            "backbone": name,
+            "CRP blocks": crp_blocks,
+            "ours (M)": round(ours, 2),
+            "released (M)": reference,
+            "difference (M)": round(ours - reference, 2),
+        }
+    )
+check = study.save_table(pd.DataFrame(rows), "parameter_check")
+study.glue("max_param_diff", float(check["difference (M)"].abs().max()))
+check.set_index(["backbone", "CRP blocks"])
+
+# %% [markdown]
+# The largest difference is {glue:text}`max_param_diff:.2f` M parameters (the
+# reference values are rounded to 0.01 M).
+#
+# ## How the gradient reaches the first layers
+#
+# The paper's second argument is about training: every component is a
+# residual unit with an identity skip, and every backbone stage is connected
+# to the output through such connections (the *long-range residual paths*),
+# so the loss gradient reaches the first layers of the ResNet directly
+# instead of only through all the layers above them.
+#
+# We can measure this. Below, the forward pass of the standard model is
+# written out by hand (it is the same as `RefineNet.forward` for one input
+# scale), with one switch: with `long_range=False`, the taps of `layer1` to
+# `layer3` are detached before their adaptation. The forward values are
+# identical; only the way the gradient flows back changes: the first stages
+# then receive gradient only through the deeper stages of the backbone, as
+# in a network that predicts from its last layer.
+
+# %%
+def forward(model, x, long_range=True):
+    """RefineNet's forward pass (one scale), optionally cutting the
+    long-range gradient paths of layer1 to layer3."""
+    taps = model.backbones[0](x)[::-1]  # deepest first: layer4 ... layer1
+    adapted = [
+        adapt(t if i == 0 or long_range else t.detach())
+        for i, (adapt, t) in enumerate(zip(model.adapters[0], taps))
+    ]
+    out = None
+    for block, group in zip(model.blocks, model.groups):
+        inputs = [adapted[t] for t in group]
+        out = block(inputs if out is None else [out] + inputs)
+    logits = model.classifier(out)
+    return F.interpolate(
+        logits, size=x.shape[-2:], mode="bilinear", align_corners=False
+    )
+
+
+# %%
+grad_hw = (grad_size, grad_size * size[1] // size[0])
+
+
+def resized(i):
+    img, lab = examples[i]
+    img = F.interpolate(
+        img[None].float(), size=grad_hw, mode="bilinear", align_corners=False
+    )
+    lab = F.interpolate(lab[None, None].float(), size=grad_hw)
+    return normalise(img[0]), lab[0, 0].long()
+
+
+batch = [resized(i) for i in range(grad_batch)]
+x = torch.stack([b[0] for b in batch]).to(dev)
+y = torch.stack([b[1] for b in batch]).to(dev)
+net = model.train()  # the model built above, in training mode
+# Only the backbone's gradients are measured: the decoder's weights need
+# none of their own (the gradient still flows through the decoder to the
+# backbone), which halves the work.
+for part in (net.adapters, net.blocks, net.classifier):
+    part.requires_grad_(False)
+norms = {}
+for long_range in (True, False):
+    net.zero_grad()
+    torch.manual_seed(1)  # the same dropout masks in both passes
+    logits = forward(net, x, long_range)
+    loss = F.cross_entropy(logits, y, ignore_index=examples.ignore_index)
+    loss.backward()
+    norms[long_range] = {
+        f"layer{s}.{b}": float(
+            torch.sqrt(sum((p.grad**2).sum() for p in unit.parameters()))
+        )
+        for s in range(1, 5)
+        for b, unit in enumerate(getattr(net.backbones[0], f"layer{s}"))
+    }
+grads = pd.DataFrame(
+    {
+        "unit": list(norms[True]),
+        "with long-range paths": list(norms[True].values()),
+        "without": list(norms[False].values()),
+    }
+)
+grads["ratio"] = grads["with long-range paths"] / grads["without"]
+study.save_table(grads, "gradient_norms")
+stage = grads.unit.str.split(".").str[0]
+ratio1 = float(grads.loc[stage == "layer1", "ratio"].mean())
+study.glue("grad_ratio_layer1", ratio1)
+study.glue(
+    "grad_ratio_layer4", float(grads.loc[stage == "layer4", "ratio"].mean())
+)
+if ratio1 < 1.5:
+    verdict = (
+        "at initialisation the ResNet's own identity shortcuts already carry "
+        "most of the gradient down to layer1, and the long-range paths add "
+        f"{100 * (ratio1 - 1):.0f}% to it"
+    )
+else:
+    verdict = (
+        "the long-range paths multiply the gradient that reaches layer1 by "
+        f"{ratio1:.1f}"
+    )
+study.glue("grad_verdict", verdict)
+
+fig, axes = plt.subplots(
+    2, 1, figsize=(10, 5), sharex=True, height_ratios=(2, 1)
+)
+position = np.arange(len(grads))
+axes[0].semilogy(
+    position, grads["with long-range paths"], ".-", label="long-range paths"
+)
+axes[0].semilogy(position, grads["without"], ".-", label="layer1-3 detached")
+axes[0].set_ylabel("gradient norm")
+axes[0].legend(frameon=False)
+axes[1].plot(position, grads["ratio"], ".-", color="C2")
+axes[1].axhline(1, color="0.6", lw=1)
+axes[1].set_ylabel("ratio")
+starts = [i for i, u in enumerate(grads.unit) if u.endswith(".0")]
+axes[1].set_xticks(starts, [grads.unit[i].split(".")[0] for i in starts])
+axes[1].set_xlabel("residual unit of the backbone, input side on the left")
+for ax in axes:
+    for s in starts[1:]:
+        ax.axvline(s - 0.5, color="0.85", lw=1)
+fig.tight_layout()
+study.save_figure(fig, "gradient_norms")
+plt.show()
+
+# %% [markdown]
+# With the long-range paths, the residual units of `layer1` receive on
+# average {glue:text}`grad_ratio_layer1:.2f` times the gradient they get
+# without them; in `layer4`, which feeds the first block in both cases, the
+# ratio is {glue:text}`grad_ratio_layer4:.2f`. In words:
+# {glue:text}`grad_verdict`. This is one batch at initialisation, so it shows
+# where the gradient can flow, not how training will go; notebook 3 trains
+# the model, and the ablations ask which of these pieces matter for the
+# result.

@@ -1,0 +1,185 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Performance: how fast, against what ceiling
+#
+# A faithful RefineNet is only useful if people can afford to train it. This
+# chapter reports what `refinenet bench` measured: inference latency and
+# training throughput of each **fast path** (bf16 autocast, channels_last
+# memory format, torch.compile) against the plain baseline (fp32, NCHW,
+# eager) *in the same run*, on the same weights and inputs, and the achieved
+# FLOP/s as a fraction of a ceiling the same command measures: the fastest
+# large matrix product the machine runs in that precision.
+#
+# ```{admonition} How the numbers are taken
+# :class: tip
+# Every path is built and warmed up first, then all paths are timed
+# **round-robin** (one call of each per round), so a change in the machine's
+# load affects all of them alike and the *ratios* stay fair. Each cell gives
+# the median over the rounds. The argmax agreement is the share of pixels
+# whose predicted class is the same as the baseline's. This page does not
+# benchmark anything itself: it reads the CSV files that `refinenet bench`
+# wrote into `results/bench/`, whose commands are shown below.
+# ```
+
+# %% tags=["parameters"]
+# The study runner sets these from the profile (refinenet/study/profiles/).
+profile = "interactive"  # the profile that produced this page
+device = "auto"  # "auto": CUDA when present, else CPU
+dataset = "auto"  # "auto": CamVid when found, else the generator
+output_dir = None  # tables and figures (None: results/interactive/...)
+bench_dir = None  # where `refinenet bench` wrote its CSVs (None: results/bench)
+
+# %%
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from refinenet.study.notebook import start
+
+study = start("08_performance", profile=profile, device=device, dataset=dataset, output_dir=output_dir)
+
+
+def find_bench_dir():
+    """results/bench, from the repository root or from notebooks/."""
+    if bench_dir is not None:
+        return Path(bench_dir)
+    for base in (Path.cwd(), *Path.cwd().parents):
+        if (base / "results" / "bench").is_dir():
+            return base / "results" / "bench"
+    return Path("results") / "bench"
+
+
+where = find_bench_dir()
+timings = sorted(p for p in where.glob("*.csv") if p.stem != "precision_parity")
+frames = [pd.read_csv(p) for p in timings]
+bench = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+print(f"benchmark files: {[p.name for p in timings] or 'none'} in {where}")
+
+# %% [markdown]
+# ## The machines and the commands
+#
+# Each CSV comes with a JSON file holding the command that wrote it.
+
+# %%
+if bench.empty:
+    print("No benchmark results yet: run `refinenet bench` (and `refinenet bench --parity ...`).")
+else:
+    machines = bench.groupby("device", as_index=False).first()[["device", "device_name", "threads", "torch"]]
+    commands = []
+    for p in timings:
+        meta = json.loads(p.with_suffix(".json").read_text())
+        commands.append({"file": p.name, "command": meta.get("command") or "", "wall s": meta.get("wall_s"), "date": meta.get("date")})
+    display(machines)  # noqa: F821  (IPython)
+    display(pd.DataFrame(commands))  # noqa: F821
+
+# %% [markdown]
+# ## Speed-ups over plain fp32
+#
+# One row per model configuration and mode; each column a fast path. Values
+# are the baseline's median time divided by the path's (above 1 is faster).
+
+# %%
+if not bench.empty:
+    bench["label"] = bench["config"] + " (" + bench["device"] + ")"
+    speed = bench.pivot_table(index=["label", "mode"], columns="path", values="speedup", sort=False)
+    study.save_table(speed.reset_index(), "speedups")
+    display(speed.style.format("{:.2f}x").set_caption("Speed-up over fp32 NCHW eager (median time ratio)"))  # noqa: F821
+
+    g = sns.catplot(
+        data=bench, x="speedup", y="label", hue="path", col="mode", kind="bar",
+        height=3.0, aspect=1.6, orient="h", legend_out=True,
+    )
+    for ax in g.axes.flat:
+        ax.axvline(1.0, color="black", lw=0.8)
+        ax.set_xlabel("speed-up over fp32 NCHW eager")
+        ax.set_ylabel("")
+    study.save_figure(g.figure, "speedups")
+    plt.show()
+
+# %% [markdown]
+# ## Absolute numbers, fraction of peak, memory, agreement
+#
+# `fraction` is the achieved FLOP/s (the model's multiply-accumulates x 2 per
+# image, x 3 for a training step) over the measured ceiling in the same
+# precision. `memory` is what one call adds at its peak on top of the weights
+# already in memory (activations, gradients, workspaces).
+
+# %%
+if not bench.empty:
+    cols = {
+        "label": "config", "mode": "mode", "path": "path", "height": "H", "width": "W", "batch": "batch",
+        "median_s": "median s", "q1_s": "q1 s", "q3_s": "q3 s", "images_per_s": "images/s",
+        "achieved_tflops": "TFLOP/s", "peak_tflops": "peak TFLOP/s", "fraction_of_peak": "fraction",
+        "peak_memory_mb": "memory MiB", "argmax_agreement": "argmax agreement",
+    }
+    detail = bench[list(cols)].rename(columns=cols)
+    study.save_table(detail, "bench_detail")
+    display(  # noqa: F821
+        detail.style.format(
+            {"median s": "{:.3f}", "q1 s": "{:.3f}", "q3 s": "{:.3f}", "images/s": "{:.2f}", "TFLOP/s": "{:.3f}",
+             "peak TFLOP/s": "{:.3f}", "fraction": "{:.0%}", "memory MiB": "{:.0f}", "argmax agreement": "{:.4f}"},
+            na_rep="",
+        ).hide(axis="index")
+    )
+
+# %% [markdown]
+# ## Does the fast path keep the accuracy?
+#
+# A precision or memory-format switch may only become a default if the
+# study's models trained with it are as good as in fp32.
+# `refinenet bench --parity CONFIG` trains the same configuration with
+# several seeds in fp32 and in bf16 + channels_last and compares val mIoU.
+
+# %%
+parity_csv = where / "precision_parity.csv"
+if parity_csv.is_file():
+    parity = pd.read_csv(parity_csv)
+    meta = json.loads(parity_csv.with_suffix(".json").read_text())
+    summary = (
+        parity.groupby("precision", sort=False)["val_miou"]
+        .agg(["mean", "std", "count"])
+        .mul({"mean": 100, "std": 100, "count": 1})
+        .rename(columns={"mean": "val mIoU %", "std": "std", "count": "n"})
+    )
+    summary["images/s"] = parity.groupby("precision", sort=False)["images_per_s"].mean()
+    study.save_table(summary.reset_index(), "precision_parity")
+    display(summary.style.format({"val mIoU %": "{:.2f}", "std": "{:.2f}", "images/s": "{:.2f}"}))  # noqa: F821
+    verdict = meta["verdict"]
+    study.glue("parity_difference", f"{100 * verdict['difference']:+.2f}")
+    study.glue("parity_within", "within" if verdict["within_seed_spread"] else "outside")
+    print("command:", meta.get("command"))
+else:
+    print("No parity run yet: `refinenet bench --parity configs/camvid-cpu.yaml ...`")
+    study.glue("parity_difference", "n/a")
+    study.glue("parity_within", "not measured")
+
+# %% [markdown]
+# The fast path's mean val mIoU differs from fp32's by
+# {glue:text}`parity_difference` points, which is {glue:text}`parity_within`
+# the seed spread.
+#
+# ## What became the default
+#
+# On a CPU that computes bf16 natively (AVX512-BF16 or AMX), `precision.amp`
+# and `precision.channels_last` left at `auto` now mean **bf16 autocast with
+# channels_last**: the two only win together (bf16 on NCHW tensors was slower
+# than fp32 for the study's model). On CPUs without native bf16 the defaults
+# stay fp32, because there oneDNN emulates bf16. On CUDA the defaults are bf16,
+# channels_last, cudnn.benchmark and the fused optimiser; they have not been
+# measured here yet, since no GPU was available to this project's runs.
+# torch.compile is never on by default: one compilation per model variant
+# costs more than it saves on the study's short runs.

@@ -1,0 +1,241 @@
+"""Build the Jupyter Book from the executed notebooks of one profile.
+
+The book's sources are ``book/`` (``_toc.yml`` and the prose chapters) plus the executed
+notebooks. ``build_book`` picks a profile (the one asked for, else the most complete one that
+``results/`` holds: ``gpu``, then ``cpu``, then ``smoke``), copies its notebooks into
+``book/notebooks/`` (git-ignored), writes ``book/notebooks/provenance.md`` from their
+``metadata.json`` files, and runs ``jupyter-book build`` with the top-level ``_config.yml``
+plus one generated setting: the announcement at the top of every page saying which profile,
+hardware and data the pages show. The table of contents never changes with the profile.
+No notebook is executed by the build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .profiles import PROFILE_NAMES
+from .runner import METADATA, StudyError, _require, describe_hardware, find_notebooks, find_root
+
+__all__ = ["BookError", "build_book", "choose_profile", "profile_status", "stage"]
+
+STAGE = Path("book") / "notebooks"
+PREFERENCE = tuple(reversed(PROFILE_NAMES))  # gpu, cpu, smoke
+
+
+class BookError(Exception):
+    """The book cannot be built; the message says what to run first."""
+
+
+def _metadata(results: Path, name: str) -> dict | None:
+    try:
+        return json.loads((results / name / METADATA).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def profile_status(results: Path, names: list[str], notebooks_dir: Path | None = None) -> dict[str, str]:
+    """``{notebook: state}`` for one ``results/<profile>/`` folder.
+
+    States: ``ok``, ``stale`` (finished, but the notebook's source changed since; needs
+    ``notebooks_dir``), ``failed``, ``running`` (or interrupted) and ``missing``.
+    """
+    out = {}
+    for name in names:
+        meta = _metadata(results, name)
+        if meta is None or not (results / f"{name}.ipynb").is_file():
+            out[name] = "missing"
+        elif meta.get("status") != "ok":
+            out[name] = str(meta.get("status", "missing"))
+        elif notebooks_dir is not None and (notebooks_dir / f"{name}.py").is_file() and (
+            hashlib.sha256((notebooks_dir / f"{name}.py").read_bytes()).hexdigest() != meta.get("source_sha256")
+        ):
+            out[name] = "stale"
+        else:
+            out[name] = "ok"
+    return out
+
+
+def choose_profile(root: Path, names: list[str]) -> str:
+    """The most complete profile present: every notebook finished, preferring gpu > cpu > smoke;
+    failing that, the one with the most finished notebooks."""
+    done = {}
+    for profile in PREFERENCE:
+        states = profile_status(root / "results" / profile, names)
+        done[profile] = sum(s == "ok" for s in states.values())
+        if names and done[profile] == len(names):
+            return profile
+    best = max(PREFERENCE, key=lambda p: done[p])  # max keeps the first of equals: gpu first
+    if done[best] == 0:
+        raise BookError(
+            "results/ holds no executed notebook for any profile: run "
+            "`refinenet study run --profile smoke` (minutes) or another profile first"
+        )
+    return best
+
+
+def _announcement(profile: str, metas: list[dict]) -> str:
+    meta = metas[0]
+    hardware = describe_hardware(meta.get("hardware", {}))
+    datasets = {m.get("dataset") for m in metas}
+    if datasets == {"camvid"}:
+        data = "data: CamVid"
+    elif "camvid" in datasets:
+        data = "data: CamVid for some pages, the synthetic generator for others (each page says which)"
+    else:
+        data = f"data: the <b>synthetic scene generator</b> ({meta.get('dataset_note', 'not CamVid')})"
+    commit = (meta.get("git") or {}).get("commit") or "unknown"
+    return f"Results of profile <b>{profile}</b> on {hardware}; {data}; commit {commit[:10]}."
+
+
+def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -> str:
+    lines = [
+        "# About these results",
+        "",
+        f"Every notebook page of this book was executed by `refinenet study run --profile {profile}`; "
+        "this page lists, for each, what produced it (read from `results/"
+        f"{profile}/<notebook>/metadata.json`). The book build itself executes nothing.",
+        "",
+        "| notebook | status | data | hardware | wall time | finished | commit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        meta = metas.get(name)
+        if not meta:
+            lines.append(f"| {name} | not run | | | | | |")
+            continue
+        git = meta.get("git") or {}
+        commit = (git.get("commit") or "?")[:10] + (" (modified)" if git.get("dirty") else "")
+        lines.append(
+            f"| {name} | {meta.get('status')} | {meta.get('dataset', '?')} | "
+            f"{describe_hardware(meta.get('hardware', {}))} | {meta.get('wall_time_s', 0):.0f} s | "
+            f"{meta.get('finished', '?')} | `{commit}` |"
+        )
+    first = next((m for m in metas.values() if m), {})
+    versions = first.get("versions", {})
+    if versions:
+        lines += ["", "Software:", ""]
+        lines += [", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
+    if first.get("profile_description"):
+        lines += ["", f"The profile: {first['profile_description']}."]
+    lines += [
+        "",
+        "Parameters of each notebook (the profile's values; the notebook's own defaults are in its "
+        "`parameters` cell):",
+        "",
+    ]
+    for name in names:
+        meta = metas.get(name)
+        if meta:
+            params = ", ".join(f"`{k}={v!r}`" for k, v in meta.get("parameters", {}).items())
+            lines.append(f"- **{name}**: {params}")
+    return "\n".join(lines) + "\n"
+
+
+def _placeholder(name: str, profile: str) -> str:
+    return (
+        f"# {name}\n\n"
+        f"```{{warning}}\nThis notebook has not been run for profile `{profile}` yet. Run "
+        f"`refinenet study run --profile {profile} --only {name}` and build the book again.\n```\n"
+    )
+
+
+def stage(root: Path, profile: str, names: list[str], *, allow_missing: bool) -> list[dict]:
+    """Copy ``results/<profile>/*.ipynb`` into ``book/notebooks/`` and write the provenance page.
+
+    Returns the metadata of the staged notebooks. Missing notebooks get a placeholder page,
+    or raise :class:`BookError` unless ``allow_missing``.
+    """
+    results = root / "results" / profile
+    states = profile_status(results, names, root / "notebooks")
+    missing = [n for n, s in states.items() if s not in ("ok", "stale")]
+    if missing and not allow_missing:
+        raise BookError(
+            f"results/{profile}/ has no finished run of {', '.join(missing)}: run "
+            f"`refinenet study run --profile {profile}` first"
+        )
+    target = root / STAGE
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    metas: dict[str, dict | None] = {}
+    for name in names:
+        if name in missing:
+            (target / f"{name}.md").write_text(_placeholder(name, profile), encoding="utf-8")
+            metas[name] = None
+            continue
+        shutil.copy2(results / f"{name}.ipynb", target / f"{name}.ipynb")
+        metas[name] = _metadata(results, name)
+    (target / "provenance.md").write_text(_provenance(profile, names, metas), encoding="utf-8")
+    return [m for m in metas.values() if m]
+
+
+def _jupyter_book() -> list[str]:
+    # The console script may not be on PATH (venv not activated): call its entry point.
+    return [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.argv[0] = 'jupyter-book'; main()"]
+
+
+def build_book(
+    root: str | os.PathLike | None = None,
+    profile: str | None = None,
+    *,
+    strict: bool = False,
+    echo=print,
+) -> int:
+    """Stage a profile's notebooks and build the book into ``_build/html``; returns the exit code.
+
+    ``strict`` (CI): every notebook must be there, warnings are errors and every page is
+    rebuilt (``-W -n --keep-going --all``).
+    """
+    try:
+        _require("jupyter_book")
+        root = find_root(root)
+        names = [p.stem for p in find_notebooks(root / "notebooks")]
+    except StudyError as err:
+        raise BookError(str(err)) from None
+    if profile is None:
+        profile = choose_profile(root, names)
+    elif not (root / "results" / profile).is_dir():
+        raise BookError(f"no results/{profile}/: run `refinenet study run --profile {profile}` first")
+    metas = stage(root, profile, names, allow_missing=not strict)
+    if not metas:
+        raise BookError(f"results/{profile}/ has no finished notebook: run `refinenet study run --profile {profile}` first")
+    states = profile_status(root / "results" / profile, names, root / "notebooks")
+    stale = [n for n, s in states.items() if s == "stale"]
+    if stale:
+        echo(f"book: note: {', '.join(stale)} changed since results/{profile}/ was made; "
+             f"`refinenet study run --profile {profile}` brings them up to date")
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
+    config.setdefault("html", {})["announcement"] = _announcement(profile, metas)
+    # The generated file lives in _build/: keep the extension paths pointing where they did.
+    extensions = (config.get("sphinx") or {}).get("local_extensions") or {}
+    for name, path in extensions.items():
+        extensions[name] = str((root / path).resolve())
+    build_dir = root / "_build"
+    build_dir.mkdir(exist_ok=True)
+    generated = build_dir / "_config.generated.yml"
+    generated.write_text(
+        "# Generated by `refinenet study book` from _config.yml: edit that file instead.\n"
+        + yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+        encoding="utf-8",
+    )
+    cmd = _jupyter_book() + [
+        "build", "book", "--config", str(generated), "--toc", str(root / "book" / "_toc.yml"),
+        "--path-output", ".", "--builder", "html",
+    ]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going", "--all"]
+    echo(f"book: profile {profile} ({len(metas)}/{len(names)} notebooks) -> _build/html")
+    done = subprocess.run(cmd, cwd=root)
+    if done.returncode == 0:
+        echo(f"book: open {(root / '_build' / 'html' / 'index.html').as_posix()}")
+    return done.returncode

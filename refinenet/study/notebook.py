@@ -1,0 +1,163 @@
+"""What every study notebook does first, and how it saves what it shows.
+
+.. code-block:: python
+
+    from refinenet.study.notebook import start
+    study = start("01_architecture", profile=profile, device=device, dataset=dataset,
+                  output_dir=output_dir)
+    study.save_table(df, "parameters")      # results/<profile>/01_architecture/tables/parameters.csv
+    study.save_figure(fig, "crp_growth")    # .../figures/crp_growth.png
+    study.glue("total_params_m", 118.05)    # for {glue:text}`total_params_m:.2f` in the prose
+
+Run by the study runner, the parameters come from the profile; run by hand in Jupyter, the
+defaults (``"auto"``) pick the device and the data set the same way the runner does and write
+into ``results/interactive/<notebook>/``.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Study", "start"]
+
+
+@dataclass
+class Study:
+    """A notebook's run: where it writes, on what it runs, with which data."""
+
+    name: str
+    profile: str
+    device: str
+    dataset: str
+    dataset_note: str
+    output_dir: Path
+    hardware: str
+
+    @property
+    def synthetic(self) -> bool:
+        return self.dataset == "synthetic"
+
+    def data(self, split: str, size=None, **kwargs):
+        """Split ``split`` of this run's data set (CamVid or the generator), loaded at ``size``
+        (``(H, W)``; ``None``: the data set's own size). ``kwargs`` go to
+        :func:`refinenet.data.build_dataset` (e.g. ``n=16`` for the generator)."""
+        from ..data import build_dataset
+
+        if size is not None:
+            kwargs["size"] = tuple(size)
+        if not self.synthetic:
+            kwargs.pop("n", None)
+        return build_dataset(self.dataset, split, **kwargs)
+
+    def save_table(self, df, name: str, *, index: bool = False):
+        """Write ``df`` to ``tables/<name>.csv`` and return it (so a cell can show it)."""
+        path = self.output_dir / "tables" / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(path, index=index)
+        return df
+
+    def save_figure(self, fig, name: str):
+        """Write ``fig`` to ``figures/<name>.png`` (150 dpi) and return it."""
+        path = self.output_dir / "figures" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        return fig
+
+    def glue(self, key: str, value, display: bool = False) -> None:
+        """Make ``value`` available to the prose as ``{glue:text}`key``` (myst-nb).
+
+        Returns nothing, so that a cell ending with it shows no stray value.
+        """
+        from myst_nb import glue
+
+        if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+            value = value.item()  # numpy / torch scalars: plain Python, so "{:.1f}" works
+        glue(key, value, display=display)
+
+    def banner_html(self) -> str:
+        """The note at the top of the page: which profile, hardware and data produced it."""
+        kind = "warning" if self.synthetic else "note"
+        data = (
+            "<b>Synthetic data.</b> Every number and picture on this page comes from the "
+            f"procedural scene generator, not from CamVid: {html.escape(self.dataset_note)}."
+            if self.synthetic
+            else "<b>Data:</b> CamVid."
+        )
+        return (
+            f'<div class="admonition {kind}"><p class="admonition-title">How this page was made</p>'
+            f"<p>Profile <b>{html.escape(self.profile)}</b> on {html.escape(self.hardware)}. "
+            f"{data}</p></div>"
+        )
+
+
+def _output_dir(name: str, output_dir: str | os.PathLike | None) -> Path:
+    if output_dir:
+        return Path(output_dir)
+    from .runner import StudyError, find_root
+
+    try:
+        root = find_root()
+    except StudyError:
+        root = Path.cwd()
+    return root / "results" / "interactive" / name
+
+
+def start(
+    name: str,
+    *,
+    profile: str = "interactive",
+    device: str = "auto",
+    dataset: str = "auto",
+    output_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    banner: bool = True,
+) -> Study:
+    """Set up a notebook: device, data set, output folder, seeds, plot style; show the banner.
+
+    ``device`` and ``dataset`` accept ``"auto"`` (CUDA when present; CamVid when found, else
+    the synthetic generator), as the runner resolves them.
+    """
+    import matplotlib as mpl
+    import numpy as np
+    import torch
+
+    from .runner import describe_hardware, resolve_dataset, resolve_device
+
+    device = resolve_device(device)
+    dataset, note = resolve_dataset(dataset)
+    if dataset == "synthetic":  # say why: CamVid is missing, or the run chose the generator
+        found, why = resolve_dataset("auto")
+        note = why if found == "synthetic" else "this run asks for it although CamVid is here"
+    hardware = {"device": device, "cpu_count": os.cpu_count()}
+    if device == "cuda":
+        hardware["gpu"] = torch.cuda.get_device_name(0)
+    else:
+        from .runner import _cpu_name
+
+        hardware["cpu"] = _cpu_name()
+    out = _output_dir(name, output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    mpl.rcParams.update(
+        {
+            "figure.figsize": (8.0, 3.6),
+            "figure.dpi": 100,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.titlesize": "medium",
+            "image.interpolation": "nearest",
+        }
+    )
+    study = Study(name, profile, device, dataset, note, out, describe_hardware(hardware))
+    if banner:
+        from IPython.display import HTML, display
+
+        display(HTML(study.banner_html()))
+    return study

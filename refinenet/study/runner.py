@@ -1,0 +1,539 @@
+"""The study runner: jupytext sources in ``notebooks/`` -> executed notebooks in ``results/``.
+
+For each notebook ``notebooks/NN_name.py`` (jupytext percent format) the runner
+
+1. reads it with jupytext and finds the names its ``parameters`` cell declares;
+2. takes that notebook's parameters from the profile, plus what the runner decides itself:
+   ``profile``, ``device`` (CUDA when present), ``dataset`` (CamVid when the data layer finds
+   it, else the synthetic generator) and ``output_dir``;
+3. executes it with papermill in a fresh kernel running this very Python (so a fresh clone
+   needs no kernel registration), with the repository root as working directory, into
+   ``results/<profile>/NN_name.ipynb``; the notebook writes its tables (CSV) and figures into
+   ``results/<profile>/NN_name/``, where the runner also writes ``metadata.json`` (status,
+   git commit, versions, device, wall time, parameters) and ``log.txt`` (the kernel's output);
+4. prints one progress line per notebook, and echoes what the notebook prints (notebooks
+   print only progress lines, one per training run; tables and figures are displayed).
+
+A notebook is skipped when its last run finished with the same source and parameters;
+``force=True`` runs it again. Training runs inside notebooks are reused or resumed by the
+engine, so re-running a notebook does not retrain what is finished.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from importlib import metadata as _metadata
+from pathlib import Path
+
+from .profiles import Profile
+
+__all__ = [
+    "NotebookResult",
+    "RUNNER_PARAMETERS",
+    "StudyError",
+    "collect_environment",
+    "convert",
+    "declared_parameters",
+    "find_notebooks",
+    "find_root",
+    "notebook_state",
+    "resolve_dataset",
+    "resolve_device",
+    "run_notebook",
+    "run_study",
+    "select_notebooks",
+]
+
+# Parameters the runner sets itself; a notebook receives each one its parameters cell declares.
+RUNNER_PARAMETERS = ("profile", "device", "dataset", "output_dir")
+METADATA = "metadata.json"
+_NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
+_VERSIONED = (
+    "refinenet-study", "torch", "torchvision", "numpy", "pandas", "matplotlib",
+    "papermill", "jupytext", "nbformat", "ipykernel", "jupyter-book", "myst-nb",
+)
+
+
+class StudyError(Exception):
+    """A notebook failed, or the study cannot start; the message says which and where."""
+
+
+@dataclass
+class NotebookResult:
+    """What happened to one notebook: ``status`` is ``ok``, ``skipped`` or ``failed``."""
+
+    name: str
+    status: str
+    wall_time_s: float
+    notebook: Path
+    message: str = ""
+
+
+# --------------------------------------------------------------------------- finding things
+
+
+def find_root(start: str | os.PathLike | None = None) -> Path:
+    """The repository root: the nearest folder at or above ``start`` holding ``notebooks/``."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "notebooks").is_dir() and (folder / "refinenet").is_dir():
+            return folder
+    raise StudyError(
+        f"no repository found at or above {here}: run this from the refinenet-study checkout "
+        "(the folder holding notebooks/), or pass --root"
+    )
+
+
+def find_notebooks(notebooks_dir: str | os.PathLike) -> list[Path]:
+    """The study's notebooks, ``NN_name.py`` in ``notebooks_dir``, in order."""
+    folder = Path(notebooks_dir)
+    if not folder.is_dir():
+        raise StudyError(f"no notebooks folder at {folder}")
+    return sorted(p for p in folder.glob("*.py") if _NOTEBOOK_NAME.match(p.stem))
+
+
+def select_notebooks(notebooks: Sequence[Path], only: Iterable[str] | None) -> list[Path]:
+    """Keep the notebooks named in ``only``: full name (``02_data``), number (``02`` or ``2``)
+    or file path. ``None`` or empty keeps all."""
+    wanted = [w.strip() for item in (only or ()) for w in str(item).split(",") if w.strip()]
+    if not wanted:
+        return list(notebooks)
+    chosen = []
+    for w in wanted:
+        stem = Path(w).stem
+        hits = [
+            p for p in notebooks
+            if p.stem == stem or (stem.isdigit() and p.stem[:2] == f"{int(stem):02d}")
+        ]
+        if not hits:
+            names = ", ".join(p.stem for p in notebooks)
+            raise StudyError(f"no notebook matches {w!r}; the notebooks are: {names}")
+        chosen += [p for p in hits if p not in chosen]
+    return [p for p in notebooks if p in chosen]
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def convert(path: str | os.PathLike):
+    """Read a jupytext source into an ``nbformat`` notebook set up for the Python 3 kernel."""
+    import jupytext
+
+    nb = jupytext.read(path)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    nb.metadata.pop("jupytext", None)
+    return nb
+
+
+def declared_parameters(nb) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters`` (papermill's convention)."""
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise StudyError(f"a study notebook needs exactly one cell tagged 'parameters', found {len(cells)}")
+    names = set()
+    for node in ast.parse(cells[0].source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def _fingerprint(source: bytes, parameters: dict) -> dict:
+    return {
+        "source_sha256": hashlib.sha256(source).hexdigest(),
+        "parameters_sha256": hashlib.sha256(
+            json.dumps(parameters, sort_keys=True, default=str).encode()
+        ).hexdigest(),
+    }
+
+
+def notebook_state(out_dir: Path, executed: Path, fingerprint: dict) -> tuple[bool, str]:
+    """``(finished, why)``: whether an earlier run can be kept, and why (not)."""
+    meta_path = out_dir / METADATA
+    if not executed.is_file() or not meta_path.is_file():
+        return False, "not run yet"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False, "its metadata is unreadable"
+    status = meta.get("status")
+    if status != "ok":
+        return False, "the last run was interrupted" if status == "running" else f"the last run {status}"
+    if meta.get("source_sha256") != fingerprint["source_sha256"]:
+        return False, "the notebook changed since its last run"
+    if meta.get("parameters_sha256") != fingerprint["parameters_sha256"]:
+        return False, "its parameters changed since its last run"
+    return True, f"finished {meta.get('finished', '?')} in {meta.get('wall_time_s', 0):.0f} s"
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def resolve_device(requested: str = "auto", *, requires_cuda: bool = False) -> str:
+    """``cuda`` when a CUDA device is present (or asked for), else ``cpu``."""
+    import torch
+
+    if requested not in ("auto", "cpu", "cuda"):
+        raise StudyError(f"device must be auto, cpu or cuda, got {requested!r}")
+    has_cuda = torch.cuda.is_available()
+    if (requested == "cuda" or requires_cuda) and not has_cuda:
+        raise StudyError("this profile needs a CUDA device and torch sees none (torch.cuda.is_available() is False)")
+    if requested == "auto":
+        return "cuda" if has_cuda else "cpu"
+    return requested
+
+
+def resolve_dataset(requested: str = "auto") -> tuple[str, str]:
+    """``(dataset, why)``: ``camvid`` when the data layer finds it, else ``synthetic``.
+
+    ``requested`` is ``auto``, ``camvid`` (an error when missing) or ``synthetic``.
+    """
+    if requested == "synthetic":
+        return "synthetic", "the profile asks for the synthetic generator"
+    if requested not in ("auto", "camvid"):
+        raise StudyError(f"dataset must be auto, camvid or synthetic, got {requested!r}")
+    from ..data.camvid import find_camvid_root
+
+    try:
+        root = find_camvid_root()
+    except (FileNotFoundError, ValueError) as err:  # ValueError: DataError, e.g. an empty folder
+        if requested == "camvid":
+            raise StudyError(f"the profile asks for CamVid: {err}") from None
+        return "synthetic", (
+            "CamVid was not found on this machine (set REFINENET_DATA, or get it with "
+            "`refinenet data download camvid`)"
+        )
+    return "camvid", f"CamVid found at {root}"
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def collect_environment(root: str | os.PathLike, device: str) -> dict:
+    """Git commit, package versions and hardware, for the metadata file."""
+    import torch
+
+    root = Path(root)
+    commit = _git(root, "rev-parse", "HEAD")
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    versions = {"python": platform.python_version()}
+    for dist in _VERSIONED:
+        try:
+            versions[dist] = _metadata.version(dist)
+        except _metadata.PackageNotFoundError:
+            pass
+    hardware = {
+        "device": device,
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        hardware.update(
+            gpu=props.name,
+            gpu_count=torch.cuda.device_count(),
+            gpu_memory_gib=round(props.total_memory / 2**30, 1),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+        )
+    return {
+        "git": {"commit": commit, "dirty": bool(status) if status is not None else None},
+        "versions": versions,
+        "hardware": hardware,
+        "platform": platform.platform(),
+    }
+
+
+def describe_hardware(hardware: dict) -> str:
+    """One line, e.g. ``cuda (NVIDIA H100 80GB HBM3)`` or ``cpu (2 cores, AMD EPYC ...)``."""
+    if hardware.get("device") == "cuda":
+        return f"cuda ({hardware.get('gpu', '?')})"
+    return f"cpu ({hardware.get('cpu_count', '?')} cores, {hardware.get('cpu', '?')})"
+
+
+@contextlib.contextmanager
+def _kernel_of_this_python() -> Iterator[None]:
+    """Make kernel ``python3`` start this interpreter, whatever kernels the user has installed.
+
+    A private kernelspec in a temporary folder put first on ``JUPYTER_PATH``; the executed
+    notebooks still name the ordinary ``python3`` kernel.
+    """
+    with tempfile.TemporaryDirectory(prefix="refinenet-kernel-") as tmp:
+        spec_dir = Path(tmp) / "kernels" / "python3"
+        spec_dir.mkdir(parents=True)
+        spec = {
+            # ERROR: no start-up chatter (e.g. ipykernel 7's note on TCP without encryption;
+            # the kernel listens on localhost only).
+            "argv": [
+                sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                "--IPKernelApp.log_level=ERROR",
+            ],
+            "display_name": "Python 3 (ipykernel)",
+            "language": "python",
+            # Silences the debugger's "frozen modules" note on Python >= 3.11.
+            "env": {"PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+        }
+        (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+        old = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([tmp] + ([old] if old else []))
+        try:
+            yield
+        finally:
+            if old is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = old
+
+
+class _Tee:
+    """File-like sink for papermill's stdout/stderr: every line to the log, and to ``echo``."""
+
+    def __init__(self, log, echo: Callable[[str], None] | None, prefix: str = "") -> None:
+        self.log, self.echo, self.prefix, self._partial = log, echo, prefix, ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        if self.echo is not None:
+            lines = (self._partial + text).split("\n")
+            self._partial = lines.pop()
+            for line in lines:
+                if line.strip():
+                    self.echo(f"{self.prefix}{line.rstrip()}")
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+
+    def close(self) -> None:
+        """Echo what is left of an unfinished last line."""
+        if self.echo is not None and self._partial.strip():
+            self.echo(f"{self.prefix}{self._partial.rstrip()}")
+        self._partial = ""
+
+
+def _require(*modules: str) -> None:
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise StudyError(
+            f"the study needs {', '.join(missing)}: install the package's extras with "
+            "pip install -e '.[study,book]' (or make venv)"
+        )
+
+
+def _now() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_notebook(
+    source: Path,
+    parameters: dict,
+    *,
+    root: Path,
+    executed: Path,
+    out_dir: Path,
+    environment: dict,
+    extra_metadata: dict | None = None,
+    echo: Callable[[str], None] | None = print,
+    nb=None,
+) -> float:
+    """Execute one jupytext source with ``parameters`` into ``executed``; returns wall seconds.
+
+    ``nb`` is the source already read with :func:`convert`, if at hand. ``out_dir`` is
+    emptied first and receives ``metadata.json`` and ``log.txt``. Raises :class:`StudyError`
+    when a cell fails (the partly executed notebook stays in place).
+    """
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    nb = convert(source) if nb is None else nb
+    text = source.read_bytes()
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    executed.unlink(missing_ok=True)
+    meta = {
+        "notebook": source.stem,
+        "source": source.relative_to(root).as_posix() if source.is_relative_to(root) else str(source),
+        "status": "running",
+        "started": _now(),
+        **(extra_metadata or {}),
+        "parameters": parameters,
+        **_fingerprint(text, parameters),
+        **environment,
+    }
+    _write_json(out_dir / METADATA, meta)
+    start = time.perf_counter()
+    error = None
+    with open(out_dir / "log.txt", "w", encoding="utf-8") as log, _kernel_of_this_python():
+        streams = _Tee(log, echo, "    "), _Tee(log, echo, "    stderr: ")
+        try:
+            papermill.execute_notebook(
+                nb,
+                str(executed),
+                parameters=parameters,
+                kernel_name="python3",
+                language="python",
+                progress_bar=False,
+                cwd=str(root),
+                start_timeout=180,
+                stdout_file=streams[0],
+                stderr_file=streams[1],
+            )
+        except PapermillExecutionError as err:
+            error = f"cell {err.exec_count}: {err.ename}: {err.evalue}"
+        except Exception as err:  # kernel died, could not start, ...
+            error = f"{type(err).__name__}: {err}"
+        finally:
+            for stream in streams:
+                stream.close()
+    wall = time.perf_counter() - start
+    if executed.is_file():
+        _tidy_executed(executed, nbformat)
+    meta.update(status="failed" if error else "ok", finished=_now(), wall_time_s=round(wall, 1))
+    if error:
+        meta["error"] = error
+    _write_json(out_dir / METADATA, meta)
+    if error:
+        where = executed.relative_to(root) if executed.is_relative_to(root) else executed
+        raise StudyError(f"{source.stem} failed in {error.splitlines()[0]} (see {where})")
+    return wall
+
+
+def _tidy_executed(path: Path, nbformat) -> None:
+    """Fold away papermill's injected-parameters cell in the book (it stays in the notebook)."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    nbformat.write(nb, path)
+
+
+def run_study(
+    profile: Profile,
+    *,
+    root: str | os.PathLike | None = None,
+    only: Iterable[str] | None = None,
+    force: bool = False,
+    results_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    echo: Callable[[str], None] | None = print,
+) -> list[NotebookResult]:
+    """Run the profile's notebooks in order (see the module docstring); stops at a failure.
+
+    Returns one :class:`NotebookResult` per selected notebook run or skipped; a failure
+    raises :class:`StudyError` after its metadata has been written.
+    """
+    say = echo or (lambda _line: None)
+    _require("papermill", "jupytext", "ipykernel", "nbformat", "myst_nb")
+    root = find_root(root) if root is None else Path(root).resolve()
+    notebooks_all = find_notebooks(root / "notebooks")
+    missing = [p.stem for p in notebooks_all if p.stem not in profile.notebooks]
+    if missing:
+        raise StudyError(f"profile {profile.name!r} has no entry for {', '.join(missing)} ({profile.path})")
+    extra = sorted(set(profile.notebooks) - {p.stem for p in notebooks_all})
+    if extra:
+        raise StudyError(f"profile {profile.name!r} lists notebooks that do not exist: {', '.join(extra)}")
+    notebooks = select_notebooks(notebooks_all, only)
+    results = Path(results_dir) if results_dir is not None else root / "results" / profile.name
+    if not results.is_absolute():
+        results = root / results
+    results.mkdir(parents=True, exist_ok=True)
+
+    device = resolve_device(device, requires_cuda=profile.requires_cuda)
+    dataset, dataset_note = resolve_dataset(str(profile.common.get("dataset", "auto")))
+    environment = collect_environment(root, device)
+    say(
+        f"study: profile {profile.name} on {describe_hardware(environment['hardware'])}; "
+        f"data: {dataset} ({dataset_note}); results in {_rel(results, root)}/"
+    )
+    outcome = []
+    for i, source in enumerate(notebooks, 1):
+        name = source.stem
+        nb = convert(source)
+        declared = declared_parameters(nb)
+        out_dir = results / name
+        params = profile.parameters_for(name, declared)
+        runner = {
+            "profile": profile.name,
+            "device": device,
+            "dataset": dataset,
+            "output_dir": _rel(out_dir, root),
+        }
+        params.update({k: v for k, v in runner.items() if k in declared})
+        executed = results / f"{name}.ipynb"
+        tag = f"[{i}/{len(notebooks)}] {name}"
+        finished, why = notebook_state(out_dir, executed, _fingerprint(source.read_bytes(), params))
+        if finished and not force:
+            say(f"{tag}: skipped, {why} (--force runs it again)")
+            outcome.append(NotebookResult(name, "skipped", 0.0, executed, why))
+            continue
+        say(f"{tag}: running ({'--force' if finished else why})")
+        extra_meta = {
+            "profile": profile.name,
+            "profile_description": profile.description,
+            "dataset": dataset,
+            "dataset_note": dataset_note,
+        }
+        try:
+            wall = run_notebook(
+                source, params, root=root, executed=executed, out_dir=out_dir,
+                environment=environment, extra_metadata=extra_meta, echo=echo, nb=nb,
+            )
+        except StudyError as err:
+            say(f"{tag}: FAILED")
+            outcome.append(NotebookResult(name, "failed", 0.0, executed, str(err)))
+            raise
+        say(f"{tag}: done in {wall:.1f} s -> {_rel(executed, root)}")
+        outcome.append(NotebookResult(name, "ok", wall, executed))
+    return outcome
+
+
+def _rel(path: Path, root: Path) -> str:
+    path = Path(path)
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)

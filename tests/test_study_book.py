@@ -1,0 +1,85 @@
+"""The book: table of contents, configuration, choosing and staging a profile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from refinenet.study.book import BookError, choose_profile, profile_status, stage
+from refinenet.study.runner import find_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _toc_files(entries) -> list[str]:
+    out = []
+    for entry in entries:
+        if "file" in entry:
+            out.append(entry["file"])
+        for key in ("chapters", "sections", "parts"):
+            out += _toc_files(entry.get(key, []))
+    return out
+
+
+def test_toc_lists_every_notebook_and_every_page_exists():
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    files = [toc["root"]] + _toc_files(toc["parts"])
+    staged = [f for f in files if f.startswith("notebooks/")]
+    notebooks = [p.stem for p in find_notebooks(ROOT / "notebooks")]
+    assert staged == [f"notebooks/{n}" for n in notebooks] + ["notebooks/provenance"]
+    for f in files:
+        if not f.startswith("notebooks/"):
+            assert (ROOT / "book" / f"{f}.md").is_file(), f
+
+
+def test_config_never_executes_notebooks():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert config["only_build_toc_files"] is True
+    ext = config["sphinx"]["local_extensions"]
+    assert all((ROOT / path / f"{name}.py").is_file() for name, path in ext.items())
+
+
+def _fake_results(root: Path, profile: str, names: list[str], status: str = "ok") -> None:
+    folder = root / "results" / profile
+    for name in names:
+        (folder / name).mkdir(parents=True)
+        (folder / f"{name}.ipynb").write_text("{}")
+        meta = {"status": status, "dataset": "synthetic", "hardware": {"device": "cpu"},
+                "parameters": {"x": 1}, "git": {"commit": "a" * 40, "dirty": False}}
+        (folder / name / "metadata.json").write_text(json.dumps(meta))
+
+
+def test_choose_profile_prefers_the_most_complete(tmp_path):
+    names = ["01_a", "02_b"]
+    with pytest.raises(BookError, match="no executed notebook"):
+        choose_profile(tmp_path, names)
+    _fake_results(tmp_path, "smoke", names)
+    _fake_results(tmp_path, "gpu", names[:1])
+    assert choose_profile(tmp_path, names) == "smoke"  # complete beats partial
+    _fake_results(tmp_path, "cpu", names)
+    assert choose_profile(tmp_path, names) == "cpu"  # cpu beats smoke
+    _fake_results(tmp_path, "gpu", names[1:])
+    assert choose_profile(tmp_path, names) == "gpu"
+
+
+def test_profile_status_and_failed_runs(tmp_path):
+    _fake_results(tmp_path, "cpu", ["01_a"], status="failed")
+    assert profile_status(tmp_path / "results" / "cpu", ["01_a", "02_b"]) == {"01_a": "failed", "02_b": "missing"}
+
+
+def test_stage_copies_notebooks_and_writes_provenance(tmp_path):
+    names = ["01_a", "02_b"]
+    _fake_results(tmp_path, "smoke", names[:1])
+    with pytest.raises(BookError, match="no finished run of 02_b"):
+        stage(tmp_path, "smoke", names, allow_missing=False)
+    metas = stage(tmp_path, "smoke", names, allow_missing=True)
+    staged = tmp_path / "book" / "notebooks"
+    assert len(metas) == 1
+    assert (staged / "01_a.ipynb").read_text() == "{}"
+    assert "has not been run for profile `smoke`" in (staged / "02_b.md").read_text()
+    provenance = (staged / "provenance.md").read_text()
+    assert "| 01_a | ok | synthetic |" in provenance and "| 02_b | not run |" in provenance

@@ -1,0 +1,69 @@
+"""Study profiles: the shipped YAML files and how parameters reach each notebook."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from refinenet.study.profiles import PROFILE_NAMES, Profile, load_profile
+from refinenet.study.runner import RUNNER_PARAMETERS, convert, declared_parameters, find_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = find_notebooks(ROOT / "notebooks")
+
+
+def _declared() -> dict[str, set[str]]:
+    return {p.stem: declared_parameters(convert(p)) for p in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_shipped_profile_covers_every_notebook_with_declared_parameters(name):
+    profile = load_profile(name)
+    declared = _declared()
+    assert profile.name == name
+    assert set(profile.notebooks) == set(declared), "a profile lists exactly the notebooks of notebooks/"
+    for notebook, names in declared.items():
+        assert set(RUNNER_PARAMETERS) <= names, f"{notebook} must declare {RUNNER_PARAMETERS}"
+        params = profile.parameters_for(notebook, names)  # raises on an undeclared parameter
+        assert set(params) <= names
+    used = set().union(*declared.values())
+    unused = set(profile.common) - used
+    assert not unused, f"common parameters no notebook declares (typo?): {unused}"
+
+
+def test_only_gpu_requires_cuda():
+    assert [n for n in PROFILE_NAMES if load_profile(n).requires_cuda] == ["gpu"]
+
+
+def test_parameters_for_merges_common_and_own():
+    profile = Profile(
+        name="t",
+        common={"dataset": "auto", "image_size": [8, 8], "seeds": [0]},
+        notebooks={"01_a": {"image_size": [16, 16], "steps": 3}},
+    )
+    got = profile.parameters_for("01_a", {"dataset", "image_size", "steps"})
+    assert got == {"dataset": "auto", "image_size": [16, 16], "steps": 3}  # no "seeds": undeclared
+    with pytest.raises(ValueError, match="steps"):
+        profile.parameters_for("01_a", {"dataset", "image_size"})
+    with pytest.raises(ValueError, match="no entry for notebook '02_b'"):
+        profile.parameters_for("02_b", set())
+
+
+def test_load_profile_from_a_file_and_its_errors(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\ncommon: {dataset: synthetic}\nnotebooks:\n  01_a: {x: 1}\n")
+    profile = load_profile(path)
+    assert (profile.name, profile.common, profile.notebooks) == ("mine", {"dataset": "synthetic"}, {"01_a": {"x": 1}})
+
+    path.write_text("name: mine\nnotebok: {}\n")
+    with pytest.raises(ValueError, match="unknown keys"):
+        load_profile(path)
+    path.write_text("name: ../escape\n")
+    with pytest.raises(ValueError, match="simple word"):
+        load_profile(path)
+    path.write_text("name: smoke\n")
+    with pytest.raises(ValueError, match="reserved"):
+        load_profile(path)
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        load_profile("huge")

@@ -1,0 +1,175 @@
+"""The study runner: notebook discovery, parameters, skip/force logic, metadata, execution."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from refinenet.study import runner
+from refinenet.study.profiles import load_profile
+from refinenet.study.runner import (
+    StudyError,
+    collect_environment,
+    declared_parameters,
+    notebook_state,
+    resolve_dataset,
+    run_study,
+    select_notebooks,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = '''# %% [markdown]
+# # A tiny notebook
+
+# %% tags=["parameters"]
+profile = "interactive"
+output_dir = None
+greeting = "hi"
+
+# %%
+from pathlib import Path
+
+Path(output_dir, "tables").mkdir(parents=True, exist_ok=True)
+Path(output_dir, "tables", "greeting.csv").write_text(f"greeting\\n{greeting}\\n")
+print(f"{greeting} from {profile}")
+'''
+
+FAILING = '''# %% tags=["parameters"]
+output_dir = None
+
+# %%
+raise RuntimeError("boom")
+'''
+
+
+def _study(tmp_path: Path, sources: dict[str, str], params: dict[str, dict]) -> tuple[Path, object]:
+    (tmp_path / "notebooks").mkdir(parents=True)
+    for name, text in sources.items():
+        (tmp_path / "notebooks" / f"{name}.py").write_text(text)
+    lines = ["name: tiny", "common: {dataset: synthetic}", "notebooks:"]
+    lines += [f"  {name}: {json.dumps(p)}" for name, p in params.items()]
+    (tmp_path / "tiny.yaml").write_text("\n".join(lines) + "\n")
+    return tmp_path, load_profile(tmp_path / "tiny.yaml")
+
+
+def test_declared_parameters_reads_the_tagged_cell():
+    import jupytext
+
+    nb = jupytext.reads(TINY, fmt="py:percent")
+    assert declared_parameters(nb) == {"profile", "output_dir", "greeting"}
+    with pytest.raises(StudyError, match="exactly one cell tagged 'parameters'"):
+        declared_parameters(jupytext.reads("# %%\nx = 1\n", fmt="py:percent"))
+
+
+def test_select_notebooks_by_number_name_or_path():
+    paths = [Path("notebooks/01_architecture.py"), Path("notebooks/02_data.py"), Path("notebooks/03_train.py")]
+    assert select_notebooks(paths, None) == paths
+    assert select_notebooks(paths, ["2"]) == [paths[1]]
+    assert select_notebooks(paths, ["03_train,01"]) == [paths[0], paths[2]]  # study order
+    assert select_notebooks(paths, ["notebooks/02_data.py"]) == [paths[1]]
+    with pytest.raises(StudyError, match="no notebook matches '9'"):
+        select_notebooks(paths, ["9"])
+
+
+def test_notebook_state_decides_what_to_skip(tmp_path):
+    out, executed = tmp_path / "01_a", tmp_path / "01_a.ipynb"
+    fingerprint = runner._fingerprint(b"source", {"x": 1})
+    assert notebook_state(out, executed, fingerprint) == (False, "not run yet")
+    out.mkdir()
+    executed.write_text("{}")
+    meta = {"status": "ok", "finished": "then", "wall_time_s": 3.0, **fingerprint}
+    (out / "metadata.json").write_text(json.dumps(meta))
+    assert notebook_state(out, executed, fingerprint)[0] is True
+    assert notebook_state(out, executed, runner._fingerprint(b"edited", {"x": 1})) == (
+        False, "the notebook changed since its last run")
+    assert notebook_state(out, executed, runner._fingerprint(b"source", {"x": 2})) == (
+        False, "its parameters changed since its last run")
+    (out / "metadata.json").write_text(json.dumps({**meta, "status": "running"}))
+    assert notebook_state(out, executed, fingerprint) == (False, "the last run was interrupted")
+
+
+def test_resolve_dataset_falls_back_to_the_generator(monkeypatch):
+    import refinenet.data.camvid as camvid
+
+    def missing(root=None):
+        raise FileNotFoundError("CamVid not found; searched ...")
+
+    monkeypatch.setattr(camvid, "find_camvid_root", missing)
+    assert resolve_dataset("auto")[0] == "synthetic"
+    assert resolve_dataset("synthetic")[0] == "synthetic"
+    with pytest.raises(StudyError, match="asks for CamVid"):
+        resolve_dataset("camvid")
+    monkeypatch.setattr(camvid, "find_camvid_root", lambda root=None: Path("/data/camvid"))
+    assert resolve_dataset("auto") == ("camvid", "CamVid found at /data/camvid")
+
+
+def test_environment_records_commit_versions_and_hardware():
+    env = collect_environment(ROOT, "cpu")
+    assert env["git"]["commit"] is None or len(env["git"]["commit"]) == 40
+    assert {"python", "torch", "papermill", "jupytext"} <= set(env["versions"])
+    assert env["hardware"]["device"] == "cpu" and env["hardware"]["cpu_count"] >= 1
+
+
+def test_run_executes_with_parameters_then_skips_then_forces(tmp_path):
+    root, profile = _study(tmp_path, {"01_tiny": TINY}, {"01_tiny": {"greeting": "hello"}})
+    lines: list[str] = []
+    results = run_study(profile, root=root, echo=lines.append)
+    assert [r.status for r in results] == ["ok"]
+
+    executed = root / "results" / "tiny" / "01_tiny.ipynb"
+    out = root / "results" / "tiny" / "01_tiny"
+    nb = nbformat.read(executed, as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "hello from tiny" in text  # profile parameter and runner parameter both injected
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "hide-input" in injected[0].metadata["tags"]
+    assert (out / "tables" / "greeting.csv").read_text() == "greeting\nhello\n"
+    assert "hello from tiny" in (out / "log.txt").read_text()
+    assert any("hello from tiny" in line for line in lines), "the notebook's prints are echoed"
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["status"] == "ok" and meta["wall_time_s"] > 0
+    assert meta["parameters"] == {"greeting": "hello", "profile": "tiny", "output_dir": "results/tiny/01_tiny"}
+    assert meta["dataset"] == "synthetic" and meta["hardware"]["device"] in ("cpu", "cuda")
+    assert {"git", "versions", "started", "finished", "source_sha256"} <= set(meta)
+
+    again = run_study(profile, root=root, echo=lines.append)
+    assert [r.status for r in again] == ["skipped"]
+    assert json.loads((out / "metadata.json").read_text())["finished"] == meta["finished"]
+
+    (out / "tables" / "stale.csv").write_text("x\n")
+    forced = run_study(profile, root=root, force=True, echo=None)
+    assert [r.status for r in forced] == ["ok"]
+    assert not (out / "tables" / "stale.csv").exists(), "a re-run starts from an empty folder"
+
+
+def test_a_failing_cell_is_reported_and_recorded(tmp_path):
+    root, profile = _study(
+        tmp_path, {"01_tiny": TINY, "02_fail": FAILING}, {"01_tiny": {}, "02_fail": {}}
+    )
+    with pytest.raises(StudyError, match=r"02_fail failed in cell \d+: RuntimeError: boom"):
+        run_study(profile, root=root, only=["02"], echo=None)
+    meta = json.loads((root / "results" / "tiny" / "02_fail" / "metadata.json").read_text())
+    assert meta["status"] == "failed" and "boom" in meta["error"]
+    assert not (root / "results" / "tiny" / "01_tiny").exists(), "--only ran nothing else"
+
+
+def test_profile_must_match_the_notebooks(tmp_path):
+    root, profile = _study(tmp_path, {"01_tiny": TINY}, {"01_tiny": {}, "02_gone": {}})
+    with pytest.raises(StudyError, match="do not exist: 02_gone"):
+        run_study(profile, root=root, echo=None)
+    root2, profile2 = _study(tmp_path / "b", {"01_tiny": TINY, "02_new": FAILING}, {"01_tiny": {}})
+    with pytest.raises(StudyError, match="no entry for 02_new"):
+        run_study(profile2, root=root2, echo=None)
+
+
+def test_cli_registers_study_commands():
+    from refinenet.cli import build_parser
+
+    args = build_parser().parse_args(["study", "run", "--profile", "smoke", "--only", "01", "--force"])
+    assert (args.profile, args.only, args.force) == ("smoke", ["01"], True)
+    args = build_parser().parse_args(["study", "book", "--strict"])
+    assert args.strict and args.profile is None
