@@ -187,20 +187,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise CommandError("give a checkpoint or run directory, e.g. refinenet evaluate runs/NAME")
     state = read_checkpoint(path)
     cfg = TrainConfig.from_dict(state["train_config"]).replace(overrides)
-    from ..models import refinenet
-
-    m = cfg.model
-    model = refinenet(
-        m.backbone,
-        state["dataset_info"]["num_classes"],
-        cascade=m.cascade,
-        scales=m.scales,
-        widths=m.widths,
-        crp_blocks=m.crp_blocks,
-        crp_relu=m.crp_relu,
-        crp_order=m.crp_order,
-        dropout=m.dropout,
-    )
+    model = cfg.model.build(state["dataset_info"]["num_classes"])
     load_weights(model, state)  # a different architecture (model.* overrides) fails here
     dataset = build_eval_set(cfg, args.split, args.root)
     from .precision import resolve_precision

@@ -62,6 +62,23 @@ class ModelSection:
     #: path of a local torchvision-format ResNet state dict; None trains from scratch.
     backbone_weights: Union[str, None] = None
 
+    def build(self, num_classes: int, **kwargs):
+        """The RefineNet this section describes (keyword arguments go to ``refinenet()``)."""
+        from ..models import refinenet
+
+        return refinenet(
+            self.backbone,
+            num_classes,
+            cascade=self.cascade,
+            scales=self.scales,
+            widths=self.widths,
+            crp_blocks=self.crp_blocks,
+            crp_relu=self.crp_relu,
+            crp_order=self.crp_order,
+            dropout=self.dropout,
+            **kwargs,
+        )
+
 
 @dataclass
 class DataSection:

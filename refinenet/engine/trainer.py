@@ -259,19 +259,9 @@ class _Trainer:
         return Run.load(run_dir, reused=False) if self.main else Run(run_dir, cfg, final, {}, {}, False)
 
     def _build_model(self, ds_info: DatasetInfo) -> nn.Module:
-        from ..models import refinenet
-
         m = self.cfg.model
-        model = refinenet(
-            m.backbone,
+        model = m.build(
             ds_info.num_classes,
-            cascade=m.cascade,
-            scales=m.scales,
-            widths=m.widths,
-            crp_blocks=m.crp_blocks,
-            crp_relu=m.crp_relu,
-            crp_order=m.crp_order,
-            dropout=m.dropout,
             backbone_weights=m.backbone_weights,
             output="quarter" if self.cfg.loss.resolution == "quarter" else "full",
         )
