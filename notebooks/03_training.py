@@ -52,8 +52,10 @@ from IPython.display import Markdown
 
 from refinenet.data.visual import colorize, legend_handles
 from refinenet.engine import predict_labels
+from refinenet.engine.config import PrecisionSection
 from refinenet.engine.data import build_eval_set
 from refinenet.engine.metrics import confusion_matrix, scores_from_confusion
+from refinenet.engine.precision import AMP_DTYPES, resolve_precision
 from refinenet.study import stats
 from refinenet.study.notebook import start
 from refinenet.study.recipes import PUBLISHED_CAMVID, Experiments
@@ -85,6 +87,10 @@ h, w = exp.eval_size
 crop = f"{r.crop_size[0]} × {r.crop_size[1]}" if r.crop_size else "none"
 train_images = len(study.data("train", image_size, n=r.scenes or 256))
 epochs = r.images_per_run / train_images
+resolved = resolve_precision(PrecisionSection(), dev)
+arithmetic = "fp32"
+if resolved.amp != "none":
+    arithmetic = f"{resolved.amp} autocast, channels_last"
 settings = [
     ("backbone", "ResNet-101 (also 50, 152)", r.backbone),
     ("initialisation", "ImageNet pre-trained", "random (from scratch)"),
@@ -101,6 +107,7 @@ settings = [
      f"poly (power 0.9), {r.warmup_steps} warm-up steps"),
     ("training length", "until it plateaus",
      f"{r.steps} steps = {r.images_per_run} images ≈ {epochs:.1f} epochs"),
+    ("arithmetic", "fp32", arithmetic),
     ("seeds per setting", "1", str(len(r.seeds))),
 ]
 recipe_table = pd.DataFrame(
@@ -121,6 +128,10 @@ if (h, w) != (360, 480):
 if r.crop_size:
     departures.append(f"training on random {crop} crops")
 departures.append(f"only about {epochs:.1f} passes over the training images")
+if resolved.amp != "none":
+    departures.append(
+        f"{resolved.amp} arithmetic (autocast) where the paper used fp32"
+    )
 study.glue("departures", Markdown(", ".join(departures)))
 study.glue("n_seeds", len(r.seeds))
 styled(recipe_table, caption(study, "The training recipe."))
@@ -416,6 +427,12 @@ if not usable:
     raise RuntimeError("every standard run diverged: lower the learning rates")
 model = usable[0].load_model().to(dev).eval()
 test_eval = build_eval_set(usable[0].config, "test")
+# Predict in the run's own precision, as its test scores were computed.
+precision = usable[0].summary.get("precision", {})
+fast = {
+    "amp_dtype": AMP_DTYPES[precision.get("amp", "none")],
+    "channels_last": bool(precision.get("channels_last", False)),
+}
 test_raw = study.data("test", image_size, n=r.scenes or 64)
 palette, ignore = test_raw.palette, test_raw.ignore_index
 
@@ -423,7 +440,7 @@ palette, ignore = test_raw.palette, test_raw.ignore_index
 def predict(i):
     """(uint8 image, true labels, predicted labels) of test image ``i``."""
     x, y = test_eval[i]
-    pred, _ = predict_labels(model, x[None].to(dev))
+    pred, _ = predict_labels(model, x[None].to(dev), **fast)
     return test_raw[i][0], y, pred[0].cpu()
 
 
@@ -495,7 +512,7 @@ scores = []
 with torch.no_grad():
     for i in pool:
         x, y = test_eval[int(i)]
-        pred, _ = predict_labels(model, x[None].to(dev))
+        pred, _ = predict_labels(model, x[None].to(dev), **fast)
         cm = confusion_matrix(pred.cpu(), y[None], len(names), ignore)
         scores.append({"image": int(i), **scores_from_confusion(cm)})
 per_image = pd.DataFrame(scores)[["image", "miou", "pixel_accuracy"]]

@@ -36,8 +36,8 @@
 # :class: tip
 # A difference is the mean test mIoU of one model minus that of another,
 # with a **95% Welch t interval** from the per-seed test scores (unequal
-# variances; with three seeds a side the interval is wide, which is the
-# honest price of three seeds). Each claim is oriented so that a positive
+# variances; with a few seeds a side the interval is wide, which is the
+# honest price of few seeds). Each claim is oriented so that a positive
 # difference means the paper is right. The claim is **supported** when the
 # whole interval lies above 0, **contradicted** when it lies below 0, and
 # **not resolved at this scale** when it contains 0. We decide on the test

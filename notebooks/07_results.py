@@ -45,7 +45,7 @@ study = start(
 results = study.output_dir.parent  # results/<profile>/
 
 
-# %% tags=["hide-input"]
+# %% tags=["full-width", "hide-input"]
 def read(notebook, table):
     """A table written by an earlier notebook of this profile."""
     path = results / notebook / "tables" / f"{table}.csv"
@@ -67,8 +67,6 @@ headline = claims[
     ["claim", "paper's evidence", "ours", "difference [95% CI]", "verdict"]
 ].rename(columns={"ours": "our measurement (mean ± std over seeds)"})
 headline = study.save_table(headline, "claims")
-
-# %% tags=["full-width", "hide-input"]
 colour_verdicts(
     styled(headline, caption(study, "The paper's claims at this scale."))
 )

@@ -58,17 +58,17 @@ class Recipe:
     widths: tuple[int, ...] = (64, 32, 32, 32)
     crop_size: tuple[int, int] | None = (128, 160)
     batch_size: int = 8
-    steps: int = 300
-    warmup_steps: int = 30
+    steps: int = 500
+    warmup_steps: int = 50
     optimizer: str = "sgd"
     momentum: float = 0.9
     weight_decay: float = 5e-4
     lrs: tuple[float, ...] = (0.0025, 0.005, 0.01)
     seeds: tuple[int, ...] = (0, 1, 2)
-    eval_every: int = 150
+    eval_every: int = 250
     eval_batch: int = 8
     scenes: int | None = None
-    checkpoint_every: int = 100
+    checkpoint_every: int = 250
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | "Recipe" | None) -> "Recipe":
