@@ -64,7 +64,8 @@ def find_bench_dir():
 
 
 where = find_bench_dir()
-timings = sorted(p for p in where.glob("*.csv") if p.stem != "precision_parity")
+timings = sorted(p for p in where.glob("*.csv") if p.stem != "precision_parity" and not p.stem.endswith("-loader"))
+loaders = sorted(where.glob("*-loader.csv"))
 frames = [pd.read_csv(p) for p in timings]
 bench = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 print(f"benchmark files: {[p.name for p in timings] or 'none'} in {where}")
@@ -135,6 +136,38 @@ if not bench.empty:
             na_rep="",
         ).hide(axis="index")
     )
+
+# %% [markdown]
+# ## Does the data pipeline keep up?
+#
+# `refinenet bench --loader CONFIG` times the trainer's own batch source for a
+# training config (the packed split and its augmentation: random scaling,
+# cropping and flipping) with nothing else running, then the training step of
+# the same config on those batches. The pipeline should be at least 3x faster
+# than the step it feeds. On a CPU the loader runs inside the training
+# process (the cores are busy training), so its time adds to every step;
+# `loader share` is that fraction of a step. On CUDA the augmentation runs on
+# the GPU itself.
+
+# %%
+if loaders:
+    feed = pd.concat([pd.read_csv(p) for p in loaders], ignore_index=True)
+    cols = {
+        "device_name": "device", "config": "config", "pipeline": "pipeline", "height": "H", "width": "W",
+        "batch": "batch", "amp": "amp", "loader_images_per_s": "loader images/s",
+        "step_images_per_s": "step images/s", "loader_over_step": "loader / step", "loader_share": "loader share",
+    }
+    feed = study.save_table(feed[list(cols)].rename(columns=cols), "loader")
+    display(  # noqa: F821
+        feed.style.format(
+            {"loader images/s": "{:.1f}", "step images/s": "{:.1f}", "loader / step": "{:.1f}x", "loader share": "{:.1%}"},
+            na_rep="(overlapped)",
+        ).hide(axis="index")
+    )
+    for p in loaders:
+        print("command:", json.loads(p.with_suffix(".json").read_text()).get("command"))
+else:
+    print("No loader benchmark yet: `refinenet bench --loader configs/camvid-cpu.yaml`.")
 
 # %% [markdown]
 # ## Does the fast path keep the accuracy?

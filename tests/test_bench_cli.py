@@ -55,4 +55,26 @@ def test_bench_parity_trains_both_precisions(tmp_path, capsys):
 
 def test_bench_overrides_need_parity(capsys):
     assert main(["bench", "--preset", "tiny", "optim.lr=0.1"]) == 1
-    assert "only apply with --parity" in capsys.readouterr().err
+    assert "only apply with --parity or --loader" in capsys.readouterr().err
+
+
+def test_bench_loader_times_pipeline_and_step(tmp_path, capsys):
+    out = tmp_path / "loader.csv"
+    args = ["bench", "--loader", "configs/smoke.yaml", "--device", "cpu", "--batches", "3", "--warmup", "1",
+            "--repeats", "1", "--out", str(out), "data.size=[64,64]", "data.options={n: 4}", "data.batch_size=2"]
+    assert main(args) == 0
+    (row,) = list(csv.DictReader(open(out)))
+    assert (row["dataset"], row["height"], row["width"], row["batch"]) == ("synthetic", "64", "64", "2")
+    assert row["pipeline"] == "DataLoader, 0 workers"  # CPU, num_workers auto: in the training process
+    loader_s, step_s = float(row["loader_s_per_batch"]), float(row["step_s"])
+    assert loader_s > 0 and step_s > 0
+    assert float(row["loader_over_step"]) == pytest.approx(step_s / loader_s, rel=0.01)
+    assert float(row["loader_share"]) == pytest.approx(loader_s / (loader_s + step_s), rel=0.01)
+    assert float(row["loader_images_per_s"]) == pytest.approx(2 / loader_s, rel=0.01)
+    assert "the loader is" in capsys.readouterr().out
+    assert json.loads(out.with_suffix(".json").read_text())["rows"] == 1
+
+
+def test_bench_loader_and_parity_are_exclusive(capsys):
+    assert main(["bench", "--loader", "configs/smoke.yaml", "--parity", "configs/smoke.yaml"]) == 1
+    assert "give one of them" in capsys.readouterr().err

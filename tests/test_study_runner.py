@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import nbformat
+import papermill
 import pytest
+import yaml
 
 from refinenet.study import runner
 from refinenet.study.profiles import load_profile
 from refinenet.study.runner import (
     StudyError,
+    _kernel_of_this_python,
     collect_environment,
     declared_parameters,
     notebook_state,
@@ -135,6 +138,14 @@ def test_run_executes_with_parameters_then_skips_then_forces(tmp_path):
     assert meta["parameters"] == {"greeting": "hello", "profile": "tiny", "output_dir": "results/tiny/01_tiny"}
     assert meta["dataset"] == "synthetic" and meta["hardware"]["device"] in ("cpu", "cuda")
     assert {"git", "versions", "started", "finished", "source_sha256"} <= set(meta)
+
+    # parameters.yaml re-executes the notebook by hand (README): the same table again.
+    params = yaml.safe_load((out / "parameters.yaml").read_text())
+    assert params == meta["parameters"]
+    with _kernel_of_this_python():
+        papermill.execute_notebook(str(executed), str(tmp_path / "rerun.ipynb"), cwd=str(root), kernel_name="python3",
+                                   parameters={**params, "output_dir": str(tmp_path / "rerun")}, progress_bar=False)
+    assert (tmp_path / "rerun" / "tables" / "greeting.csv").read_text() == "greeting\nhello\n"
 
     again = run_study(profile, root=root, echo=lines.append)
     assert [r.status for r in again] == ["skipped"]

@@ -33,9 +33,15 @@ def register(subparsers) -> None:
         help="instead of timing: train CONFIG in fp32 and in bf16+channels_last for each seed and "
         "compare val mIoU (writes results/bench/precision_parity.csv)",
     )
+    p.add_argument(
+        "--loader", metavar="CONFIG", default=None,
+        help="instead of timing the model: time CONFIG's training data pipeline against its training "
+        "step (writes results/bench/<device>-loader.csv)",
+    )
+    p.add_argument("--batches", type=int, default=20, help="with --loader: batches to time")
     p.add_argument("--seeds", default="0,1,2", help="with --parity: comma-separated seeds")
     p.add_argument("--runs-dir", default="runs/parity", help="with --parity: where the runs go")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="with --parity: config overrides")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="with --parity or --loader: config overrides")
     p.set_defaults(func=run)
 
 
@@ -83,11 +89,39 @@ def run_parity(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_loader(args: argparse.Namespace) -> int:
+    import torch
+
+    from .loader import loader_vs_step
+    from .suite import hardware
+    from ..engine.precision import resolve_device
+
+    start = time.time()
+    row = loader_vs_step(args.loader, args.overrides, device=args.device, batches=args.batches,
+                         warmup=args.warmup, repeats=args.repeats)
+    device = resolve_device(args.device)
+    row = {**row, **hardware(device)}
+    out = args.out or Path("results") / "bench" / f"{device.type}-loader.csv"
+    _write_csv([row], out)
+    meta = {**_command(args), "wall_s": round(time.time() - start, 1), "torch": torch.__version__, "rows": 1}
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(
+        f"loader {row['loader_images_per_s']:.1f} images/s ({row['pipeline']}), training step "
+        f"{row['step_images_per_s']:.1f} images/s: the loader is {row['loader_over_step']:.1f}x faster"
+    )
+    print(f"wrote {out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.parity and args.loader:
+        raise ValueError("--parity and --loader are separate measurements: give one of them")
     if args.parity:
         return run_parity(args)
+    if args.loader:
+        return run_loader(args)
     if args.overrides:
-        raise ValueError(f"key=value overrides ({args.overrides[0]}, ...) only apply with --parity CONFIG")
+        raise ValueError(f"key=value overrides ({args.overrides[0]}, ...) only apply with --parity or --loader CONFIG")
     import torch
 
     from ..engine.precision import resolve_device

@@ -47,7 +47,7 @@ from .reproducibility import sample_seed, seed_everything, set_deterministic
 from .run import Run, inspect_run_dir
 from .step import train_step
 
-__all__ = ["train", "NonFiniteLossError"]
+__all__ = ["train", "NonFiniteLossError", "batch_source"]
 
 EVAL_ROW_KEYS = ("miou", "pixel_accuracy", "mean_class_accuracy", "boundary_iou", "iou", "boundary_iou_per_class", "images", "seconds")
 
@@ -299,7 +299,7 @@ class _Trainer:
         total = cfg.schedule.steps
         if self.step >= total:
             return
-        batches = _batch_source(train_set, cfg, info, device)
+        batches = batch_source(train_set, cfg, info, device)
         flush_every = 1 if device.type == "cpu" else cfg.log.every
         bar = progress_bar(
             total=total,
@@ -511,6 +511,8 @@ def _require_tensorboard() -> None:
 class _LoaderBatches:
     """Batches from a DataLoader: per-sample augmentation on the CPU (workers optional)."""
 
+    on_device = False
+
     def __init__(self, train_set, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device) -> None:
         self.batch_size = cfg.data.batch_size
         self.sampler = EpochSampler(SeededSamples(train_set, cfg.seed), num_replicas=info.world_size, rank=info.rank, seed=cfg.seed)
@@ -535,6 +537,8 @@ class _DeviceBatches:
     augmentation generator is re-seeded per batch from (seed, epoch, first index), so a
     resumed run draws the same numbers."""
 
+    on_device = True
+
     def __init__(self, train_set, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device) -> None:
         from ..data.gpu import DeviceLoader, DeviceSplit
 
@@ -555,7 +559,11 @@ class _DeviceBatches:
             yield self.loader.augment(torch.tensor(idx, device=self.device))
 
 
-def _batch_source(train_set, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device):
+def batch_source(train_set, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device):
+    """The training batches as the trainer draws them: ``.epoch(epoch, offset)`` yields
+    ``(images (N,3,H,W), masks (N,H,W))``; ``.on_device`` says whether they are augmented on
+    the device (CUDA, fixed-size data) or in a DataLoader. Also timed by ``refinenet bench --loader``.
+    """
     on_device = cfg.data.on_device
     if on_device == "auto":
         # Fixed-size datasets only (the split is stacked into one tensor); CUDA only, where

@@ -10,7 +10,8 @@ For each notebook ``notebooks/NN_name.py`` (jupytext percent format) the runner
    needs no kernel registration), with the repository root as working directory, into
    ``results/<profile>/NN_name.ipynb``; the notebook writes its tables (CSV) and figures into
    ``results/<profile>/NN_name/``, where the runner also writes ``metadata.json`` (status,
-   git commit, versions, device, wall time, parameters) and ``log.txt`` (the kernel's output);
+   git commit, versions, device, wall time, parameters) and ``log.txt`` (the kernel's output), and
+   ``parameters.yaml`` (what papermill received, to re-execute the notebook by hand);
 4. prints one progress line per notebook, and echoes what the notebook prints (notebooks
    print only progress lines, one per training run; tables and figures are displayed).
 
@@ -39,6 +40,8 @@ from dataclasses import dataclass
 from importlib import metadata as _metadata
 from pathlib import Path
 
+import yaml
+
 from .profiles import Profile
 
 __all__ = [
@@ -61,6 +64,7 @@ __all__ = [
 # Parameters the runner sets itself; a notebook receives each one its parameters cell declares.
 RUNNER_PARAMETERS = ("profile", "device", "dataset", "output_dir")
 METADATA = "metadata.json"
+PARAMETERS = "parameters.yaml"
 _NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
 _VERSIONED = (
     "refinenet-study", "torch", "torchvision", "numpy", "pandas", "matplotlib",
@@ -383,7 +387,7 @@ def run_notebook(
     """Execute one jupytext source with ``parameters`` into ``executed``; returns wall seconds.
 
     ``nb`` is the source already read with :func:`convert`, if at hand. ``out_dir`` is
-    emptied first and receives ``metadata.json`` and ``log.txt``. Raises :class:`StudyError`
+    emptied first and receives ``metadata.json``, ``parameters.yaml`` and ``log.txt``. Raises :class:`StudyError`
     when a cell fails (the partly executed notebook stays in place).
     """
     import nbformat
@@ -407,6 +411,8 @@ def run_notebook(
         **environment,
     }
     _write_json(out_dir / METADATA, meta)
+    # For re-executing by hand: papermill NOTEBOOK OUT -f parameters.yaml (see the README).
+    (out_dir / PARAMETERS).write_text(yaml.safe_dump(json.loads(json.dumps(parameters, default=str)), sort_keys=False), encoding="utf-8")
     start = time.perf_counter()
     error = None
     with open(out_dir / "log.txt", "w", encoding="utf-8") as log, _kernel_of_this_python():
