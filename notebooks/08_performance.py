@@ -209,8 +209,9 @@ else:
 #
 # On a CPU that computes bf16 natively (AVX512-BF16 or AMX), `precision.amp`
 # and `precision.channels_last` left at `auto` now mean **bf16 autocast with
-# channels_last**: the two only win together (bf16 on NCHW tensors was slower
-# than fp32 for the study's model). On CPUs without native bf16 the defaults
+# channels_last**: the two gain most together (see the table above: bf16 on
+# NCHW tensors gains less, and channels_last alone can be slower than the
+# baseline). On CPUs without native bf16 the defaults
 # stay fp32, because there oneDNN emulates bf16. On CUDA the defaults are bf16,
 # channels_last, cudnn.benchmark and the fused optimiser; they have not been
 # measured here yet, since no GPU was available to this project's runs.

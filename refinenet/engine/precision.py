@@ -2,10 +2,12 @@
 
 CPU: bf16 autocast *together with* channels_last when the processor computes bf16 natively
 (AVX512-BF16 or AMX), otherwise fp32. Measured by ``refinenet bench`` on a 2-core AMD EPYC
-with AVX512-BF16 (see the book's performance chapter): bf16 + channels_last ran RefineNet-101
-inference at 512x512 2.2x and its training 2.6x faster than fp32, the study's model 1.8x,
-with 99.85% of argmax pixels unchanged and val mIoU within the seed spread of fp32 training;
-bf16 without channels_last was *slower* than fp32 at the study's size, so the two go together.
+with AVX512-BF16, quiet machine (results/bench/, the book's performance chapter): bf16 +
+channels_last ran RefineNet-101 inference at 512x512 2.3x and its training 2.8x faster than
+fp32, the study's model 1.7x, with 99.85% of argmax pixels unchanged and val mIoU within the
+seed spread of fp32 training; bf16 alone gained less (1.2-1.5x on the study's model,
+1.3x for RefineNet-101 inference) and channels_last alone made RefineNet-101 inference
+slower (0.86x), so the two go together.
 torch.compile, cuDNN and fused optimisers stay off on CPU.
 
 CUDA: bf16 autocast (fp16 with a GradScaler on GPUs without bf16), channels_last,
