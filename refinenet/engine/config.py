@@ -158,6 +158,11 @@ class LossSection:
     #: "full": logits upsampled to the label size; "quarter": logits at 1/4, labels
     #: nearest-downsampled to them (how the released code trained).
     resolution: Literal["full", "quarter"] = "full"
+    #: "none": plain cross-entropy, as the paper. "median_frequency": weight class c by
+    #: median(f) / f_c, f_c = pixels of c / pixels of the training images holding c (Eigen &
+    #: Fergus 2015; how SegNet trained on CamVid). A departure from the paper, for short runs
+    #: from scratch in which rare thin classes would otherwise never be predicted.
+    class_weights: Literal["none", "median_frequency"] = "none"
 
 
 @dataclass
@@ -286,6 +291,12 @@ class TrainConfig:
         for key in IDENTITY_EXCLUDED:
             section, _, name = key.rpartition(".")
             (data[section] if section else data).pop(name, None)
+        # Fields added after runs were published count only when set, so that those runs
+        # keep their names (and are still found and reused).
+        for key, default in IDENTITY_ADDED_LATER.items():
+            section, _, name = key.rpartition(".")
+            if data[section].get(name) == default:
+                data[section].pop(name)
         return data
 
     def identity_hash(self) -> str:
@@ -393,6 +404,10 @@ IDENTITY_EXCLUDED = (
     "log.progress",
     "log.tensorboard",
 )
+
+IDENTITY_ADDED_LATER = {
+    "loss.class_weights": "none",
+}
 
 _SECTIONS = {
     "model": ModelSection,

@@ -90,17 +90,23 @@ def build_scheduler(optimizer: torch.optim.Optimizer, schedule: ScheduleSection)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, LrFactor(schedule))
 
 
-def segmentation_loss(logits: Tensor, target: Tensor, ignore_index: int) -> Tensor:
+def segmentation_loss(logits: Tensor, target: Tensor, ignore_index: int, weight: Tensor | None = None) -> Tensor:
     """Mean cross-entropy over labelled pixels; labels are downsampled to the logits' size.
 
     ``logits`` ``(N, C, h, w)``, ``target`` ``(N, H, W)`` int64 (nearest-downsampled to
-    ``(h, w)`` for ``loss.resolution="quarter"``). A batch with no labelled pixel
-    gives 0 (not 0/0 = NaN, which would stop the run as a divergence).
+    ``(h, w)`` for ``loss.resolution="quarter"``). With class weights ``weight`` ``(C,)``
+    the mean is weighted (each pixel counts ``weight[label]``), as
+    ``F.cross_entropy(weight=...)`` does. A batch with no labelled pixel gives 0 (not
+    0/0 = NaN, which would stop the run as a divergence).
     """
     if target.shape[-2:] != logits.shape[-2:]:
         # nearest-exact: for a 1/4 map, the centre pixel of each 4x4 cell, where a stride-4
         # feature sits
         target = resize_mask(target, logits.shape[-2:])
-    total = F.cross_entropy(logits.float(), target, ignore_index=ignore_index, reduction="sum")
-    count = (target != ignore_index).sum().clamp(min=1)
-    return total / count
+    total = F.cross_entropy(logits.float(), target, weight=weight, ignore_index=ignore_index, reduction="sum")
+    labelled = target != ignore_index
+    if weight is None:
+        count = labelled.sum()
+    else:
+        count = weight[target[labelled]].sum()
+    return total / count.clamp(min=1e-12 if weight is not None else 1)

@@ -22,19 +22,21 @@ def train_step(
     ignore_index: int,
     grad_clip: float | None = None,
     clip_params=None,
+    class_weight: Tensor | None = None,
 ) -> Tensor:
     """Forward under autocast, cross-entropy, backward through the grad scaler, update.
 
     ``images`` ``(N, 3, H, W)`` and ``masks`` ``(N, H, W)`` already on the device. ``model``
     may be a DDP or compiled wrapper; ``clip_params`` are the parameters whose gradient norm
-    ``grad_clip`` bounds (default: ``model.parameters()``). Returns the loss (not synced).
+    ``grad_clip`` bounds (default: ``model.parameters()``); ``class_weight`` ``(C,)`` weights
+    the cross-entropy (``loss.class_weights``). Returns the loss (not synced).
     """
     if precision.channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
     model.train()
     with precision.autocast():
         logits = model(images)
-    loss = segmentation_loss(logits, masks, ignore_index)
+    loss = segmentation_loss(logits, masks, ignore_index, class_weight)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     if grad_clip is not None:

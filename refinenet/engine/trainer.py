@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from . import distributed
+from .class_weights import median_frequency_weights
 from .checkpoint import atomic_write_json, atomic_write_text, load_weights, read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig, load_config
 from .data import DatasetInfo, EpochSampler, SeededSamples, build_eval_set, build_train_set, resolve_workers, train_loader
@@ -195,6 +196,11 @@ class _Trainer:
                 f"than one batch of data.batch_size={batch} x {world} process(es); lower data.batch_size"
             )
 
+        class_weight = None
+        if cfg.loss.class_weights == "median_frequency":
+            # From the raw training masks, the same on every rank (no RNG involved).
+            class_weight = median_frequency_weights(train_set, ds_info.num_classes, ds_info.ignore_index).to(device)
+
         set_deterministic(cfg.deterministic)
         seed_everything(cfg.seed)
         model = self._build_model(ds_info)
@@ -241,7 +247,7 @@ class _Trainer:
         distributed.barrier()
 
         self.model, self.trained, self.optimizer, self.scheduler, self.scaler = model, trained, optimizer, scheduler, scaler
-        self.history, self.run_dir, self.ds_info = history, run_dir, ds_info
+        self.history, self.run_dir, self.ds_info, self.class_weight = history, run_dir, ds_info, class_weight
         self.val_set, self.steps_per_epoch = val_set, steps_per_epoch
         self.step, self.train_seconds, self.start_step = step, train_seconds, step
         self.checkpoint_step = step if resume_from is not None else None
@@ -290,6 +296,7 @@ class _Trainer:
             f"refinenet: {what} {self.run_dir} | {cfg.schedule.steps} steps x {cfg.data.batch_size * self.info.world_size} "
             f"images | {self.steps_per_epoch} steps/epoch | device {p.device} x{self.info.world_size} | amp {p.amp}, "
             f"channels_last {p.channels_last}, compile {p.compile}"
+            + (f" | class weights {cfg.loss.class_weights}" if cfg.loss.class_weights != "none" else "")
         )
 
     # -- the loop -----------------------------------------------------------------------------
@@ -350,6 +357,7 @@ class _Trainer:
             ignore_index=self.ds_info.ignore_index,
             grad_clip=self.cfg.optim.grad_clip,
             clip_params=self.model.parameters(),
+            class_weight=self.class_weight,
         )
         self.scheduler.step()
         return loss
