@@ -69,6 +69,8 @@ class Recipe:
     eval_batch: int = 8
     scenes: int | None = None
     checkpoint_every: int = 250
+    #: loss.class_weights of every run: "none" (the paper) or "median_frequency".
+    class_weights: str = "none"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | "Recipe" | None) -> "Recipe":
@@ -178,6 +180,7 @@ class Experiments:
                     "weight_decay": r.weight_decay,
                 },
                 "schedule": {"name": "poly", "steps": r.steps, "warmup_steps": r.warmup_steps},
+                "loss": {"class_weights": r.class_weights},
                 "eval": {"every": r.eval_every, "boundary": True, "batch_size": r.eval_batch},
                 "log": {"progress": "none"},
             }
