@@ -156,9 +156,10 @@ class Experiments:
 
     # -- configs and runs ------------------------------------------------------------------
 
-    def config(self, *, lr: float | None = None, seed: int | None = None, **model: Any):
+    def config(self, *, lr: float | None = None, seed: int | None = None, class_weights: str | None = None, **model: Any):
         """The TrainConfig of one run: the recipe, ``lr`` (default: the chosen one), ``seed``
-        (default: the first) and model overrides (``crp_relu=False``, ``cascade=2``, ...)."""
+        (default: the first), ``class_weights`` (default: the recipe's) and model overrides
+        (``crp_relu=False``, ``cascade=2``, ...)."""
         from ..engine import TrainConfig
 
         r = self.recipe
@@ -180,7 +181,7 @@ class Experiments:
                     "weight_decay": r.weight_decay,
                 },
                 "schedule": {"name": "poly", "steps": r.steps, "warmup_steps": r.warmup_steps},
-                "loss": {"class_weights": r.class_weights},
+                "loss": {"class_weights": r.class_weights if class_weights is None else class_weights},
                 "eval": {"every": r.eval_every, "boundary": True, "batch_size": r.eval_batch},
                 "log": {"progress": "none"},
             }
@@ -196,7 +197,7 @@ class Experiments:
             "options": options,
         }
 
-    def train(self, label: str, *, lr: float | None = None, **model: Any) -> list:
+    def train(self, label: str, *, lr: float | None = None, class_weights: str | None = None, **model: Any) -> list:
         """Train (or reuse) one run per seed; prints one line per run. Returns the Runs.
 
         A run whose loss becomes NaN or infinite is returned as a :class:`DivergedRun`, which
@@ -206,7 +207,7 @@ class Experiments:
 
         runs = []
         for seed in self.recipe.seeds:
-            cfg = self.config(lr=lr, seed=seed, **model)
+            cfg = self.config(lr=lr, seed=seed, class_weights=class_weights, **model)
             key = cfg.identity_hash()
             if key in self._seen:  # already trained or found by this notebook: no new line
                 runs.append(self._seen[key])
