@@ -94,12 +94,11 @@ def run_loader(args: argparse.Namespace) -> int:
 
     from .loader import loader_vs_step
     from .suite import hardware
-    from ..engine.precision import resolve_device
 
     start = time.time()
     row = loader_vs_step(args.loader, args.overrides, device=args.device, batches=args.batches,
                          warmup=args.warmup, repeats=args.repeats)
-    device = resolve_device(args.device)
+    device = torch.device(row.pop("device"))  # the config's own device when --device is auto
     row = {**row, **hardware(device)}
     out = args.out or Path("results") / "bench" / f"{device.type}-loader.csv"
     _write_csv([row], out)

@@ -43,13 +43,14 @@ def loader_vs_step(
     trainer's own, at the config's precision. Both are medians.
     """
     from ..engine import distributed
+    from ..engine.class_weights import median_frequency_weights
     from ..engine.config import load_config
     from ..engine.data import build_train_set, resolve_workers
     from ..engine.optim import build_optimizer
     from ..engine.precision import resolve_device, resolve_precision
     from ..engine.step import train_step
     from ..engine.trainer import batch_source
-    from .timing import time_fn
+    from .timing import Timing, time_fn
 
     if batches < 1 or warmup < 0 or repeats < 1:
         raise ValueError(f"need batches >= 1, warmup >= 0, repeats >= 1; got {batches}, {warmup}, {repeats}")
@@ -74,7 +75,7 @@ def loader_vs_step(
         start = time.perf_counter()
         images, masks = fetch()
         times.append(time.perf_counter() - start)
-    loader_s = sorted(times)[len(times) // 2]
+    loader_s = Timing(tuple(times)).median
 
     torch.manual_seed(cfg.seed)
     output = "quarter" if cfg.loss.resolution == "quarter" else "full"
@@ -85,15 +86,20 @@ def loader_vs_step(
     optimizer = build_optimizer(model, cfg.optim, pretrained=False, fused=precision.fused_optimizer and dev.type == "cuda")
     scaler = torch.amp.GradScaler(dev.type, enabled=precision.grad_scaler)
     runner = torch.compile(model) if precision.compile else model
+    weight = None
+    if cfg.loss.class_weights == "median_frequency":
+        weight = median_frequency_weights(train_set, int(train_set.num_classes), int(train_set.ignore_index)).to(dev)
 
     def step():
-        train_step(runner, optimizer, scaler, images, masks, precision=precision, ignore_index=int(train_set.ignore_index))
+        train_step(runner, optimizer, scaler, images, masks, precision=precision,
+                   ignore_index=int(train_set.ignore_index), class_weight=weight)
 
     step_s = time_fn(step, dev, warmup=warmup, repeats=repeats).median
     batch = images.shape[0]
     workers = resolve_workers(cfg.data.num_workers, dev)
     in_process = not source.on_device and workers == 0
     return {
+        "device": str(dev),
         "config": str(config),
         "dataset": cfg.data.dataset,
         "height": int(images.shape[-2]),
