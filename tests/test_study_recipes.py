@@ -80,11 +80,12 @@ def test_two_notebooks_build_identical_configs(tmp_path):
     assert variant.to_dict()["optim"] == cfg.to_dict()["optim"]
     assert recipes._model_overrides(variant) == {"crp_relu": False}
     assert recipes._model_overrides(a.config(lr=0.01, scales=(1.2, 0.6))) == {"scales": (1.2, 0.6)}
-    assert cfg.loss.class_weights == "none"
-    weighted = Experiments(_study(tmp_path), (64, 64), {**TINY, "class_weights": "median_frequency"},
-                           runs_dir=str(tmp_path / "runs"), verbose=False).config(lr=0.01, seed=1)
-    assert weighted.loss.class_weights == "median_frequency"
-    assert weighted.identity_hash() != cfg.identity_hash()
+    assert cfg.loss.class_weights == "median_frequency"  # the recipe's default
+    plain = Experiments(_study(tmp_path), (64, 64), {**TINY, "class_weights": "none"},
+                        runs_dir=str(tmp_path / "runs"), verbose=False).config(lr=0.01, seed=1)
+    assert plain.loss.class_weights == "none"
+    assert plain.identity_hash() != cfg.identity_hash()
+    assert a.config(lr=0.01, seed=1, class_weights="none").identity_hash() == plain.identity_hash()
 
 
 def test_train_records_and_tables(tmp_path, capsys):

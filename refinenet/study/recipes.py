@@ -69,8 +69,8 @@ class Recipe:
     eval_batch: int = 8
     scenes: int | None = None
     checkpoint_every: int = 250
-    #: loss.class_weights of every run: "none" (the paper) or "median_frequency".
-    class_weights: str = "none"
+    #: loss.class_weights of every run: "median_frequency" (the profiles) or "none" (the paper).
+    class_weights: str = "median_frequency"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | "Recipe" | None) -> "Recipe":
