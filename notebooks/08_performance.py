@@ -75,7 +75,7 @@ print(f"benchmark files: {[p.name for p in timings] or 'none'} in {where}")
 #
 # Each CSV comes with a JSON file holding the command that wrote it.
 
-# %%
+# %% tags=["full-width"]
 if bench.empty:
     print("No benchmark results yet: run `refinenet bench` (and `refinenet bench --parity ...`).")
 else:
@@ -84,8 +84,8 @@ else:
     for p in timings:
         meta = json.loads(p.with_suffix(".json").read_text())
         commands.append({"file": p.name, "command": meta.get("command") or "", "wall s": meta.get("wall_s"), "date": meta.get("date")})
-    display(machines)  # noqa: F821  (IPython)
-    display(pd.DataFrame(commands))  # noqa: F821
+    display(machines.style.hide(axis="index"))  # noqa: F821  (IPython)
+    display(pd.DataFrame(commands).style.format({"wall s": "{:.0f}"}).hide(axis="index"))  # noqa: F821
 
 # %% [markdown]
 # ## Speed-ups over plain fp32
@@ -93,12 +93,16 @@ else:
 # One row per model configuration and mode; each column a fast path. Values
 # are the baseline's median time divided by the path's (above 1 is faster).
 
-# %%
+# %% tags=["full-width"]
 if not bench.empty:
     bench["label"] = bench["config"] + " (" + bench["device"] + ")"
     speed = bench.pivot_table(index=["label", "mode"], columns="path", values="speedup", sort=False)
     study.save_table(speed.reset_index(), "speedups")
-    display(speed.style.format("{:.2f}x").set_caption("Speed-up over fp32 NCHW eager (median time ratio)"))  # noqa: F821
+    display(  # noqa: F821
+        speed.style.format("{:.2f}x")
+        .set_caption("Speed-up over fp32 NCHW eager (median time ratio)")
+        .set_table_styles([{"selector": "td, th", "props": "padding: 0.1em 0.8em"}])
+    )
 
     g = sns.catplot(
         data=bench, x="speedup", y="label", hue="path", col="mode", kind="bar",
@@ -119,7 +123,7 @@ if not bench.empty:
 # precision. `memory` is what one call adds at its peak on top of the weights
 # already in memory (activations, gradients, workspaces).
 
-# %%
+# %% tags=["full-width"]
 if not bench.empty:
     cols = {
         "label": "config", "mode": "mode", "path": "path", "height": "H", "width": "W", "batch": "batch",
@@ -127,15 +131,30 @@ if not bench.empty:
         "achieved_tflops": "TFLOP/s", "peak_tflops": "peak TFLOP/s", "fraction_of_peak": "fraction",
         "peak_memory_mb": "memory MiB", "argmax_agreement": "argmax agreement",
     }
-    detail = bench[list(cols)].rename(columns=cols)
-    study.save_table(detail, "bench_detail")
-    display(  # noqa: F821
-        detail.style.format(
-            {"median s": "{:.3f}", "q1 s": "{:.3f}", "q3 s": "{:.3f}", "images/s": "{:.2f}", "TFLOP/s": "{:.3f}",
-             "peak TFLOP/s": "{:.3f}", "fraction": "{:.0%}", "memory MiB": "{:.0f}", "argmax agreement": "{:.4f}"},
-            na_rep="",
-        ).hide(axis="index")
+    detail = study.save_table(bench[list(cols)].rename(columns=cols), "bench_detail")
+    # On the page: the input as one column (batch x H x W) and the spread as q1-q3.
+    shown = detail.assign(
+        input=detail["batch"].astype(str) + " × " + detail["H"].astype(str) + "×" + detail["W"].astype(str),
+        spread=detail["q1 s"].map("{:.3f}".format) + "–" + detail["q3 s"].map("{:.3f}".format),
     )
+    if bench["device"].nunique() == 1:  # the device is in the table above
+        shown["config"] = bench["config"]
+    shown = shown[["config", "mode", "path", "input", "median s", "spread", "images/s", "TFLOP/s",
+                   "fraction", "memory MiB", "argmax agreement"]]
+    display(  # noqa: F821
+        shown.rename(columns={"spread": "q1–q3 s", "argmax agreement": "agreement"})
+        .style.format(
+            {"median s": "{:.3f}", "images/s": "{:.2f}", "TFLOP/s": "{:.3f}", "fraction": "{:.0%}",
+             "memory MiB": "{:.0f}", "agreement": "{:.4f}"},
+            na_rep="",
+        )
+        .hide(axis="index")
+    )
+    peaks = (
+        bench.assign(precision=bench["amp"].fillna("none").replace({"none": "fp32"}))
+        .groupby(["label", "precision"], sort=False)["peak_tflops"].first().unstack()
+    )
+    display(peaks.style.format("{:.3f}").set_caption("The peaks: TFLOP/s of a large GEMM, measured in the same run"))  # noqa: F821
 
 # %% [markdown]
 # ## Does the data pipeline keep up?
@@ -149,13 +168,14 @@ if not bench.empty:
 # `loader share` is that fraction of a step. On CUDA the augmentation runs on
 # the GPU itself.
 
-# %%
+# %% tags=["full-width"]
 if loaders:
     feed = pd.concat([pd.read_csv(p) for p in loaders], ignore_index=True)
+    feed["crop"] = feed["height"].astype(str) + " × " + feed["width"].astype(str)
     cols = {
-        "device_name": "device", "config": "config", "pipeline": "pipeline", "height": "H", "width": "W",
-        "batch": "batch", "amp": "amp", "loader_images_per_s": "loader images/s",
-        "step_images_per_s": "step images/s", "loader_over_step": "loader / step", "loader_share": "loader share",
+        "config": "config", "pipeline": "pipeline", "crop": "crop", "batch": "batch", "amp": "amp",
+        "loader_images_per_s": "loader images/s", "step_images_per_s": "step images/s",
+        "loader_over_step": "loader / step", "loader_share": "loader share",
     }
     feed = study.save_table(feed[list(cols)].rename(columns=cols), "loader")
     display(  # noqa: F821
@@ -177,7 +197,7 @@ else:
 # `refinenet bench --parity CONFIG` trains the same configuration with
 # several seeds in fp32 and in bf16 + channels_last and compares val mIoU.
 
-# %%
+# %% tags=["full-width"]
 parity_csv = where / "precision_parity.csv"
 if parity_csv.is_file():
     parity = pd.read_csv(parity_csv)
