@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from . import distributed
-from .class_weights import median_frequency_weights
 from .checkpoint import atomic_write_json, atomic_write_text, load_weights, read_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .class_weights import median_frequency_weights
 from .config import TrainConfig, load_config
 from .data import DatasetInfo, EpochSampler, SeededSamples, build_eval_set, build_train_set, resolve_workers, train_loader
 from .evaluation import evaluate
