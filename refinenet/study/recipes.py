@@ -63,7 +63,7 @@ class Recipe:
     optimizer: str = "sgd"
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    lrs: tuple[float, ...] = (0.0025, 0.005, 0.01)
+    lrs: tuple[float, ...] = (0.0025, 0.005, 0.01, 0.02)
     seeds: tuple[int, ...] = (0, 1, 2)
     eval_every: int = 250
     eval_batch: int = 8
