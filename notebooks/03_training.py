@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from refinenet.data.visual import colorize, legend_handles
 from refinenet.engine import predict_labels
@@ -58,7 +58,11 @@ from refinenet.engine.metrics import confusion_matrix, scores_from_confusion
 from refinenet.engine.precision import AMP_DTYPES, resolve_precision
 from refinenet.study import stats
 from refinenet.study.notebook import start
-from refinenet.study.recipes import PUBLISHED_CAMVID, Experiments
+from refinenet.study.recipes import (
+    PUBLISHED_CAMVID,
+    PUBLISHED_CAMVID_PER_CLASS,
+    Experiments,
+)
 from refinenet.study.report import caption, styled
 
 study = start(
@@ -278,11 +282,11 @@ if r.class_weights != "none":
         "class_weights",
     )
     study.glue("plain_val", stats.pm(pd.Series([100 * run.miou for run in plain])))
-    styled(
+    display(styled(
         loss_table,
         caption(study, f"Class weights at the chosen rate {lr:g}, validation split."),
         wrap=False,
-    )
+    ))
 else:
     print("This profile trains with the plain cross-entropy (recipe class_weights: none).")
     study.glue("plain_val", "(not trained: the recipe is the plain cross-entropy)")
@@ -468,6 +472,29 @@ plt.show()
 styled(per_class, caption(study, "Test IoU per class, mean ± std."))
 
 # %% [markdown]
+# Beside the published models whose per-class test IoU the FC-DenseNet paper
+# tabulates (its Table 2; FC-DenseNet103 is trained from scratch, the
+# others start from ImageNet weights):
+
+# %%
+if study.synthetic:
+    print("Measured on the generator: there is no published CamVid row to set it beside.")
+else:
+    overall = {m["method"]: m["test mIoU %"] for m in PUBLISHED_CAMVID}
+    side = pd.DataFrame(PUBLISHED_CAMVID_PER_CLASS).loc[names]
+    side.loc["mean (mIoU)"] = [overall[method] for method in side.columns]
+    side = side.map("{:.1f}".format)
+    side.insert(0, "ours", per_class.set_index("class")["IoU %"])
+    side.loc["mean (mIoU)", "ours"] = stats.pm(results["test mIoU"])
+    side = side.rename_axis("class").reset_index()
+    study.save_table(side, "published_per_class")
+    display(styled(
+        side,
+        caption(study, "CamVid test IoU % per class, ours (mean ± std) and published."),
+        wrap=False,
+    ))
+
+# %% [markdown]
 # Which classes does the model take for which? The confusion matrix of the
 # test split, summed over the seeds: each row is a true class and shows
 # where its pixels went, in percent of that row.
@@ -537,7 +564,7 @@ else:
             "a sequence that no training frame shows"
         ),
     )
-    styled(seq, caption(study, "Frames per video sequence and split."))
+    display(styled(seq, caption(study, "Frames per video sequence and split.")))
 
 # %% [markdown]
 # So {glue:md}`sequence_sentence`. The validation score measures a model on
@@ -571,6 +598,10 @@ if r.class_weights != "none":
     cw_test = study.save_table(pd.DataFrame(cw_rows), "class_weights_test")
     d = stats.welch(results["test mIoU"], plain_records["test mIoU"])
     study.glue("cw_test_diff", stats.interval_text(d))
+    study.glue(
+        "cw_val_diff",
+        stats.interval_text(stats.welch(results["val mIoU"], plain_records["val mIoU"])),
+    )
     if d[2] < 0:
         verdict = "on the test split the weights cost more than they gain"
     elif d[1] > 0:
@@ -578,24 +609,26 @@ if r.class_weights != "none":
     else:
         verdict = "on the test split the two losses are not told apart"
     study.glue("cw_test_verdict", Markdown(verdict))
-    styled(
+    display(styled(
         cw_test,
         caption(study, f"Class weights at the chosen rate {lr:g}, test split."),
         wrap=False,
-    )
+    ))
 else:
     print("This profile trains with the plain cross-entropy (recipe class_weights: none).")
     study.glue("cw_test_diff", "(not measured: the recipe is the plain cross-entropy)")
+    study.glue("cw_val_diff", "(not measured)")
     study.glue("cw_test_verdict", Markdown("there is nothing to compare"))
 
 # %% [markdown]
 # On the test split the weighted loss minus the plain one is
-# {glue:text}`cw_test_diff` mIoU points (95% Welch interval): {glue:md}`cw_test_verdict`.
-# The weights move predictions from the frequent classes to the rare ones
-# (the confusion matrix above shows where), which the validation frames
-# reward more than frames from a new drive. Both losses are measured on
-# models far from converged: the comparison says what the weights do to a
-# short schedule, not to the paper's.
+# {glue:text}`cw_test_diff` mIoU points (95% Welch interval):
+# {glue:md}`cw_test_verdict`. On the validation split the same difference is
+# {glue:text}`cw_val_diff` points. The weights move predictions from the
+# frequent classes to the rare ones (the confusion matrix above shows
+# where). Both losses are measured on models far from converged: the
+# comparison says what the weights do to a short schedule, not to the
+# paper's.
 #
 # ## Predictions beside the ground truth
 #

@@ -59,7 +59,9 @@ recipe = {}  # training recipe (refinenet.study.recipes.Recipe); {}: defaults
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import scipy.stats
 import seaborn as sns
+from IPython.display import Markdown
 
 from refinenet.study import stats
 from refinenet.study.notebook import start
@@ -139,6 +141,10 @@ def scores(name, column="test mIoU"):
     return records.loc[records.variant == name, column]
 
 
+def n_diverged(name):
+    return int(records.loc[records.variant == name, "diverged"].sum())
+
+
 claims = [
     claim(
         "Chained residual pooling improves the results",
@@ -149,6 +155,7 @@ claims = [
         better_label="N = 2",
         worse_label="N = 0",
         notebook="04_ablation_crp",
+        diverged=(n_diverged(base), n_diverged("N = 0")),
     ),
     claim(
         "The CRP ReLU is important for the pooling's effectiveness",
@@ -159,6 +166,7 @@ claims = [
         better_label="ReLU on",
         worse_label="ReLU off",
         notebook="04_ablation_crp",
+        diverged=(n_diverged(base), n_diverged("ReLU off")),
     ),
 ]
 for i, c in enumerate(claims):
@@ -167,12 +175,30 @@ for i, c in enumerate(claims):
     study.glue(f"claim{i}_verdict", c["verdict"])
 d4 = stats.welch(scores("N = 4"), scores(base))
 study.glue("n4_diff", stats.interval_text(d4))
+off = records[records.variant == "ReLU off"]
+trained = off.loc[~off["diverged"], "test mIoU"]
+if off["diverged"].any() and len(trained):
+    relu_note = (
+        f"{int(off['diverged'].sum())} of the {len(off)} runs without the ReLU "
+        f"diverged; the {len(trained)} that trained score "
+        f"{stats.pm(trained)}% test mIoU, against {stats.pm(scores(base))}% for "
+        "the standard model"
+    )
+    if trained.mean() >= scores(base).mean():
+        relu_note += (
+            ", so here the ReLU matters for stability, not for the score of a "
+            "run that trains (section 4.2 counts the failures over the sweep)"
+        )
+else:
+    relu_note = "no run without the ReLU diverged"
+study.glue("relu_note", Markdown(relu_note))  # a clause: pasted as text
 
 # %% [markdown]
 # Chained pooling (N = 2 against N = 0): a difference of
 # {glue:text}`claim0_diff` mIoU points, so the claim is
 # **{glue:text}`claim0_verdict`**. The ReLU (on against off):
-# {glue:text}`claim1_diff` points, **{glue:text}`claim1_verdict`**. Four
+# {glue:text}`claim1_diff` points, **{glue:text}`claim1_verdict`**:
+# {glue:md}`relu_note`. Four
 # pooling blocks instead of two change the test mIoU by
 # {glue:text}`n4_diff` points (not a claim of the paper: its text uses two,
 # the released VOC model four).
@@ -246,7 +272,9 @@ spread_claim = {
     "paper's evidence": "an observation in Sec. 3.3, no numbers",
     "measure": "spread of val mIoU over the lr grid, ReLU off minus on",
     "ours": f"spread with the ReLU: {on_value:.1f} vs without: "
-    f"{off_value:.1f} (lr {grid}; n = {len(r.seeds)} per rate)",
+    f"{off_value:.1f} (lr {grid}; n = {len(r.seeds)} per rate; diverged, "
+    f"scored 0: {rows[0]['diverged runs']} of {len(sweeps) // 2} runs with, "
+    f"{rows[1]['diverged runs']} of {len(sweeps) // 2} without)",
     "difference": off_value - on_value,
     "low": low,
     "high": high,
@@ -262,6 +290,24 @@ study.glue("spread_off", off_value)
 study.glue("spread_diff", stats.interval_text(d))
 study.glue("spread_verdict", spread_claim["verdict"])
 study.glue("n_lrs", len(r.lrs))
+# A second, cruder reading of the same sweeps: how many runs failed outright.
+failed = {}
+for name in ("ReLU on", "ReLU off"):
+    part = sweeps[sweeps.variant == name]
+    collapsed = (~part["diverged"]) & (part["val mIoU"] < 5)  # one class everywhere
+    failed[name] = (int(part["diverged"].sum()), int(collapsed.sum()), len(part))
+table2x2 = [[f[0], f[2] - f[0]] for f in failed.values()]
+p_nan = scipy.stats.fisher_exact(table2x2).pvalue
+(on_nan, on_col, on_n), (off_nan, off_col, off_n) = failed.values()
+study.glue(
+    "failures",
+    Markdown(
+        f"the loss became NaN in {on_nan} of {on_n} runs with the ReLU and in "
+        f"{off_nan} of {off_n} without it (Fisher's exact test, two-sided "
+        f"p = {p_nan:.2f}); a further {on_col} and {off_col} runs trained to a "
+        "model that predicts one class everywhere (val mIoU below 5%)"
+    ),
+)
 styled(sensitivity, caption(study, "Val mIoU % per rate."), wrap=False)
 
 
@@ -277,6 +323,8 @@ styled(sensitivity, caption(study, "Val mIoU % per rate."), wrap=False)
 # bias (noise can only widen a best-minus-worst spread on average, so
 # uncorrected the interval would sit off-centre). Runs whose loss diverged
 # count as 0 mIoU: they produced no usable model.
+#
+# Counting failures instead of measuring a spread: {glue:md}`failures`.
 #
 # ```{admonition} What this scale can and cannot say
 # :class: note

@@ -120,9 +120,9 @@ n_seeds = int(claims["n"].min())
 study.glue("n_seeds", n_seeds)
 
 # %% [markdown]
-# Of {glue:text}`n_claims` claims, {glue:text}`n_supported` are supported,
-# {glue:text}`n_contradicted` contradicted and {glue:text}`n_unresolved`
-# not resolved at this scale, each from at least {glue:text}`n_seeds` seeds
+# The {glue:text}`n_claims` claims: supported {glue:text}`n_supported`,
+# contradicted {glue:text}`n_contradicted`, not resolved at this scale
+# {glue:text}`n_unresolved`; each from at least {glue:text}`n_seeds` seeds
 # per model.
 #
 # ## What the measurements are worth
@@ -130,7 +130,7 @@ study.glue("n_seeds", n_seeds)
 # The standard model these comparisons rest on, on the test split
 # (notebook 3):
 
-# %%
+# %% tags=["hide-input"]
 summary = read("03_training", "test_summary")
 view = pd.DataFrame(
     {

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from refinenet.study.book import BookError, choose_profile, profile_status, stage
+from refinenet.study.book import BookError, _announcement, choose_profile, profile_status, stage
 from refinenet.study.runner import find_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,3 +83,12 @@ def test_stage_copies_notebooks_and_writes_provenance(tmp_path):
     assert "has not been run for profile `smoke`" in (staged / "02_b.md").read_text()
     provenance = (staged / "provenance.md").read_text()
     assert "| 01_a | ok | synthetic |" in provenance and "| 02_b | not run |" in provenance
+
+
+def test_banner_names_every_commit_the_pages_come_from():
+    meta = {"dataset": "camvid", "hardware": {"device": "cpu"}}
+    one = [dict(meta, git={"commit": "a" * 40}), dict(meta, git={"commit": "a" * 40})]
+    assert _announcement("cpu", one).endswith("commit aaaaaaaaaa.")
+    two = one + [dict(meta, git={"commit": "b" * 40})]
+    banner = _announcement("cpu", two)
+    assert "commits aaaaaaaaaa, bbbbbbbbbb" in banner and "About these results" in banner

@@ -112,6 +112,10 @@ def test_train_records_and_tables(tmp_path, capsys):
     row = report.claim("x", "y", "z", records["test mIoU"][:2], records["test mIoU"][2:],
                        better_label="a", worse_label="b", notebook="nb")
     assert row["verdict"] == stats.NOT_RESOLVED and row["difference"] == 0
+    assert "diverged" not in row["ours"]
+    row = report.claim("x", "y", "z", [30.0, 31.0, 29.0], [30.0, 0.0, 31.0], better_label="a",
+                       worse_label="b", notebook="nb", diverged=(0, 1))
+    assert row["ours"].endswith("diverged, scored 0: 0 of 3 a, 1 of 3 b")
     styled = report.styled(table, report.caption(exp.study, "T."))
     assert "±" in styled.to_html()
 
@@ -129,3 +133,13 @@ def test_a_diverged_run_scores_zero(tmp_path, monkeypatch, capsys):
     assert "DIVERGED at step 3" in capsys.readouterr().out
     records = exp.records({"hot": runs})
     assert (records["test mIoU"] == 0).all() and records["diverged"].all()
+
+
+def test_published_per_class_rows_reproduce_the_published_means():
+    from refinenet.data.camvid import CamVid
+    from refinenet.study.recipes import PUBLISHED_CAMVID, PUBLISHED_CAMVID_PER_CLASS
+
+    overall = {m["method"]: m["test mIoU %"] for m in PUBLISHED_CAMVID}
+    for method, row in PUBLISHED_CAMVID_PER_CLASS.items():
+        assert list(row) == list(CamVid.class_names), method  # our names, our order
+        assert abs(sum(row.values()) / len(row) - overall[method]) < 0.05, method

@@ -92,8 +92,14 @@ def _announcement(profile: str, metas: list[dict]) -> str:
         data = "data: CamVid for some pages, the synthetic generator for others (each page says which)"
     else:
         data = f"data: the <b>synthetic scene generator</b> ({meta.get('dataset_note', 'not CamVid')})"
-    commit = (meta.get("git") or {}).get("commit") or "unknown"
-    return f"Results of profile <b>{profile}</b> on {hardware}; {data}; commit {commit[:10]}."
+    # Notebooks rerun only when their source or parameters change, so pages may come from
+    # several commits: name them all, in the order of the pages.
+    commits = list(dict.fromkeys(((m.get("git") or {}).get("commit") or "unknown")[:10] for m in metas))
+    if len(commits) == 1:
+        made = f"commit {commits[0]}"
+    else:
+        made = f"commits {', '.join(commits)} (each page's: About these results)"
+    return f"Results of profile <b>{profile}</b> on {hardware}; {data}; {made}."
 
 
 def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -> str:

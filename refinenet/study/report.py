@@ -136,19 +136,25 @@ def ablation_figure(records, *, baseline: str = "standard", order: Sequence[str]
 
 
 def claim(text: str, evidence: str, measure: str, better: Sequence[float], worse: Sequence[float],
-          *, better_label: str, worse_label: str, notebook: str, units: str = "mIoU points") -> dict:
+          *, better_label: str, worse_label: str, notebook: str, units: str = "mIoU points",
+          diverged: tuple[int, int] = (0, 0)) -> dict:
     """A claim row: ``better`` are the per-seed scores of what the paper says is better.
 
     The difference ``mean(better) - mean(worse)`` is positive when the paper is right; its
-    Welch 95% interval gives the verdict (:func:`refinenet.study.stats.verdict`)."""
+    Welch 95% interval gives the verdict (:func:`refinenet.study.stats.verdict`).
+    ``diverged``: how many of the ``better`` and ``worse`` runs diverged (their scores are
+    0); said in the row, since a 0 among the seeds is what a wide interval then means."""
     d = stats.welch(better, worse)
     a, b = stats.summarize(better), stats.summarize(worse)
+    ours = f"{better_label}: {stats.pm(a)} vs {worse_label}: {stats.pm(b)} (n = {a.n} and {b.n})"
+    if any(diverged):
+        ours += (f"; diverged, scored 0: {diverged[0]} of {a.n} {better_label}, "
+                 f"{diverged[1]} of {b.n} {worse_label}")
     return {
         "claim": text,
         "paper's evidence": evidence,
         "measure": measure,
-        "ours": (f"{better_label}: {stats.pm(a)} vs {worse_label}: {stats.pm(b)} "
-                 f"(n = {a.n} and {b.n})"),
+        "ours": ours,
         "difference": d.diff,
         "low": d.low,
         "high": d.high,
