@@ -247,7 +247,7 @@ plt.show()
 # the same rate is also trained with the plain cross-entropy, and both are
 # compared here, on the validation split only.
 
-# %%
+# %% tags=["full-width"]
 if r.class_weights != "none":
     plain = exp.train("plain cross-entropy", lr=lr, class_weights="none")
     weighted = sweep[lr]
@@ -577,7 +577,7 @@ else:
 # after the recipe was fixed: the recipe does not change with what this
 # table shows, or the test score would become a selection score.
 
-# %%
+# %% tags=["full-width"]
 if r.class_weights != "none":
     plain_records = exp.records({"plain cross-entropy": plain})
     cw_rows = []

@@ -304,8 +304,9 @@ study.glue(
     Markdown(
         f"the loss became NaN in {on_nan} of {on_n} runs with the ReLU and in "
         f"{off_nan} of {off_n} without it (Fisher's exact test, two-sided "
-        f"p = {p_nan:.2f}); a further {on_col} and {off_col} runs trained to a "
-        "model that predicts one class everywhere (val mIoU below 5%)"
+        f"p = {p_nan:.2f}); a further {on_col} runs with the ReLU and {off_col} "
+        "without it trained to a model that predicts one class everywhere (val "
+        "mIoU below 5%)"
     ),
 )
 styled(sensitivity, caption(study, "Val mIoU % per rate."), wrap=False)

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from refinenet.study.book import BookError, _announcement, choose_profile, profile_status, stage
+from refinenet.study.book import (
+    BookError,
+    _announcement,
+    _provenance,
+    choose_profile,
+    profile_status,
+    stage,
+)
 from refinenet.study.runner import find_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,3 +99,14 @@ def test_banner_names_every_commit_the_pages_come_from():
     two = one + [dict(meta, git={"commit": "b" * 40})]
     banner = _announcement("cpu", two)
     assert "commits aaaaaaaaaa, bbbbbbbbbb" in banner and "About these results" in banner
+
+
+def test_provenance_names_the_machine_once_when_all_pages_share_it():
+    meta = {"status": "ok", "dataset": "camvid", "hardware": {"device": "cpu", "cpu_count": 2},
+            "git": {"commit": "c" * 40}, "wall_time_s": 12.0, "finished": "2026-11-22T05:10:48+00:00"}
+    page = _provenance("cpu", ["01_a", "02_b"], {"01_a": meta, "02_b": meta})
+    assert page.count("All of them ran on") == 1 and "| hardware |" not in page
+    assert "| 01_a | ok | camvid | 12 s | 2026-11-22 05:10:48 UTC | `cccccccccc` |" in page
+    other = dict(meta, hardware={"device": "cuda", "gpu": "H100"})
+    page = _provenance("cpu", ["01_a", "02_b"], {"01_a": meta, "02_b": other})
+    assert "All of them ran on" not in page and "| hardware |" in page

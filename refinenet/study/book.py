@@ -103,6 +103,8 @@ def _announcement(profile: str, metas: list[dict]) -> str:
 
 
 def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -> str:
+    machines = {describe_hardware(m.get("hardware", {})) for m in metas.values() if m}
+    one_machine = len(machines) == 1  # the usual case: one column fewer, said once above
     lines = [
         "# About these results",
         "",
@@ -110,20 +112,31 @@ def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -
         "this page lists, for each, what produced it (read from `results/"
         f"{profile}/<notebook>/metadata.json`). The book build itself executes nothing.",
         "",
-        "| notebook | status | data | hardware | wall time | finished | commit |",
-        "|---|---|---|---|---|---|---|",
+        "The wall time is that of the notebook's last execution. Training runs that an earlier "
+        "execution (or another notebook) finished are found on disk and not trained again, so "
+        "a short wall time does not mean a cheap notebook: each page's tables give the training "
+        "time per run.",
+        "",
+    ]
+    if one_machine:
+        lines += [f"All of them ran on {machines.pop()}.", ""]
+    hardware = "" if one_machine else " hardware |"
+    lines += [
+        f"| notebook | status | data |{hardware} wall time | finished | commit |",
+        "|---|---|---|" + ("" if one_machine else "---|") + "---|---|---|",
     ]
     for name in names:
         meta = metas.get(name)
         if not meta:
-            lines.append(f"| {name} | not run | | | | | |")
+            lines.append(f"| {name} | not run | |{'' if one_machine else ' |'} | | |")
             continue
         git = meta.get("git") or {}
         commit = (git.get("commit") or "?")[:10] + (" (modified)" if git.get("dirty") else "")
+        machine = "" if one_machine else f" {describe_hardware(meta.get('hardware', {}))} |"
+        finished = str(meta.get("finished", "?")).replace("T", " ").replace("+00:00", " UTC")
         lines.append(
-            f"| {name} | {meta.get('status')} | {meta.get('dataset', '?')} | "
-            f"{describe_hardware(meta.get('hardware', {}))} | {meta.get('wall_time_s', 0):.0f} s | "
-            f"{meta.get('finished', '?')} | `{commit}` |"
+            f"| {name} | {meta.get('status')} | {meta.get('dataset', '?')} |{machine} "
+            f"{meta.get('wall_time_s', 0):.0f} s | {finished} | `{commit}` |"
         )
     first = next((m for m in metas.values() if m), {})
     versions = first.get("versions", {})
