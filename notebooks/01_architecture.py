@@ -41,7 +41,7 @@
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
-profile = "interactive"  # the profile that produced this page
+profile = "cpu"  # the profile whose runs and settings this page shows (name or .yaml path)
 device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)

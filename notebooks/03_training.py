@@ -32,15 +32,14 @@
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
-profile = "interactive"  # the profile that produced this page
+profile = "cpu"  # the profile whose runs and settings this page shows (name or .yaml path)
 device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
-image_size = (180, 240)  # (H, W) the images are loaded at; None: native
-recipe = {}  # training recipe (refinenet.study.recipes.Recipe); {}: defaults
-num_examples = 4  # test images shown beside their predictions
-num_failures = 3  # worst test images shown
-failure_pool = None  # test images searched for failures (None: all)
+# The runs this page reads from the ledger: arm -> overrides of the profile's
+# standard model, and the arms trained at every rate of the learning-rate grid.
+arms = {"standard": {}, "plain cross-entropy": {"loss.class_weights": "none"}}
+sweeps = ["standard"]
 
 # %%
 import matplotlib.pyplot as plt
@@ -51,19 +50,11 @@ import torch
 from IPython.display import Markdown, display
 
 from refinenet.data.visual import colorize, legend_handles
-from refinenet.engine import predict_labels
-from refinenet.engine.config import PrecisionSection
-from refinenet.engine.data import build_eval_set
-from refinenet.engine.metrics import confusion_matrix, scores_from_confusion
-from refinenet.engine.precision import AMP_DTYPES, resolve_precision
 from refinenet.study import stats
+from refinenet.study.experiments import Experiments
 from refinenet.study.notebook import start
-from refinenet.study.recipes import (
-    PUBLISHED_CAMVID,
-    PUBLISHED_CAMVID_PER_CLASS,
-    Experiments,
-)
-from refinenet.study.report import caption, styled
+from refinenet.study.published import PUBLISHED_CAMVID, PUBLISHED_CAMVID_PER_CLASS
+from refinenet.study.report import caption, failure_text, styled
 
 study = start(
     "03_training",
@@ -72,9 +63,9 @@ study = start(
     dataset=dataset,
     output_dir=output_dir,
 )
-exp = Experiments(study, image_size, recipe)
-r = exp.recipe
-dev = torch.device(study.device)
+exp = Experiments(study, arms, sweeps)
+r = exp.design  # seeds, learning-rate grid
+base = exp.base  # the standard model's training config, before its rate and seed
 
 # %% [markdown]
 # ## The recipe, and how it departs from the paper
@@ -88,32 +79,36 @@ dev = torch.device(study.device)
 
 # %% tags=["hide-input"]
 h, w = exp.eval_size
-crop = f"{r.crop_size[0]} × {r.crop_size[1]}" if r.crop_size else "none"
-train_images = len(study.data("train", image_size, n=r.scenes or 256))
-epochs = r.images_per_run / train_images
-resolved = resolve_precision(PrecisionSection(), dev)
-arithmetic = "fp32"
-if resolved.amp != "none":
-    arithmetic = f"{resolved.amp} autocast, channels_last"
+dc, mc, oc, sch = base.data, base.model, base.optim, base.schedule
+weights = base.loss.class_weights
+crop = f"{dc.crop_size[0]} × {dc.crop_size[1]}" if dc.crop_size else "none"
+train_images = len(study.data("train", dc.size, n=r.scenes or 256))
+images_per_run = sch.steps * dc.batch_size
+epochs = images_per_run / train_images
+first_run = exp.sweep()[r.lrs[0]][0]  # the precision the runs trained in
+amp = first_run.summary.get("precision", {}).get("amp", "none") if not first_run.diverged else "none"
+arithmetic = "fp32" if amp in (None, "none") else f"{amp} autocast, channels_last"
 settings = [
-    ("backbone", "ResNet-101 (also 50, 152)", r.backbone),
+    ("backbone", "ResNet-101 (also 50, 152)", mc.backbone),
     ("initialisation", "ImageNet pre-trained", "random (from scratch)"),
     ("decoder widths, deepest first", "512, 256, 256, 256",
-     ", ".join(map(str, r.widths))),
+     ", ".join(map(str, mc.widths))),
     ("image size", "CamVid 360 × 480", f"{h} × {w}"),
+    ("scored on", "360 × 480 labels", "360 × 480 labels (logits upsampled)"
+     if study.dataset == "camvid" else f"{h} × {w} labels"),
     ("training crops", "400 × 400 (VOC)", crop),
-    ("images per batch", "1", str(r.batch_size)),
+    ("images per batch", "1", str(dc.batch_size)),
     ("optimiser", "SGD, momentum 0.9, wd 5e-4",
-     f"{r.optimizer.upper()}, momentum {r.momentum}, wd {r.weight_decay:g}"),
+     f"{oc.name.upper()}, momentum {oc.momentum}, wd {oc.weight_decay:g}"),
     ("learning rate", "5e-4 (backbone 0.1×)",
      f"{', '.join(f'{x:g}' for x in r.lrs)}, chosen on val (backbone 1×)"),
     ("schedule", "constant, lowered by hand",
-     f"poly (power 0.9), {r.warmup_steps} warm-up steps"),
+     f"{sch.name} (power {sch.power:g}), {sch.warmup_steps} warm-up steps"),
     ("training length", "until it plateaus",
-     f"{r.steps} steps = {r.images_per_run} images ≈ {epochs:.1f} epochs"),
+     f"{sch.steps} steps = {images_per_run} images ≈ {epochs:.1f} epochs"),
     ("loss", "cross-entropy",
-     "cross-entropy" if r.class_weights == "none"
-     else f"cross-entropy, {r.class_weights.replace('_', ' ')} class weights"),
+     "cross-entropy" if weights == "none"
+     else f"cross-entropy, {weights.replace('_', ' ')} class weights"),
     ("arithmetic", "fp32", arithmetic),
     ("seeds per setting", "1", str(len(r.seeds))),
 ]
@@ -124,28 +119,25 @@ study.save_table(recipe_table, "recipe")
 # Distinct runs of the study: the sweep with and without the CRP ReLU, plus
 # five variants at the chosen rate (N = 0, N = 4, cascades 1 and 2, 2-scale),
 # plus the plain cross-entropy at the chosen rate when the recipe weights classes.
-variant_sets = 2 * len(r.lrs) + 5 + (r.class_weights != "none")
-study.glue("run_count", variant_sets * len(r.seeds))
+study.glue("run_count", len(exp.runs.plan().runs))
 departures = [
-    f"a {r.backbone} trained from random weights instead of a pre-trained "
+    f"a {mc.backbone} trained from random weights instead of a pre-trained "
     "ResNet-101"
 ]
-if tuple(r.widths) != (512, 256, 256, 256):
+if tuple(mc.widths) != (512, 256, 256, 256):
     departures.append("narrower decoder paths")
 if (h, w) != (360, 480):
     departures.append(f"images of {h} × {w} instead of 360 × 480")
-if r.crop_size:
+if dc.crop_size:
     departures.append(f"training on random {crop} crops")
 departures.append(f"only about {epochs:.1f} passes over the training images")
-if r.class_weights != "none":
+if weights != "none":
     departures.append(
-        f"a cross-entropy with {r.class_weights.replace('_', ' ')} class weights "
+        f"a cross-entropy with {weights.replace('_', ' ')} class weights "
         "(see below)"
     )
-if resolved.amp != "none":
-    departures.append(
-        f"{resolved.amp} arithmetic (autocast) where the paper used fp32"
-    )
+if amp not in (None, "none"):
+    departures.append(f"{amp} arithmetic (autocast) where the paper used fp32")
 study.glue("departures", Markdown(", ".join(departures)))
 study.glue("n_seeds", len(r.seeds))
 styled(recipe_table, caption(study, "The training recipe."))
@@ -186,7 +178,7 @@ for x, group in sweep_runs.groupby("lr", sort=True):
             "n": len(group),
             "val mIoU %": stats.pm(group["val mIoU"]),
             "val boundary IoU %": stats.pm(group["val boundary IoU"]),
-            "diverged runs": int(group["diverged"].sum()),
+            "diverged runs [95% CI]": failure_text(int(group["diverged"].sum()), len(group)),
             "chosen": "✔" if x == lr else "",
         }
     )
@@ -248,8 +240,8 @@ plt.show()
 # compared here, on the validation split only.
 
 # %% tags=["full-width"]
-if r.class_weights != "none":
-    plain = exp.train("plain cross-entropy", lr=lr, class_weights="none")
+if weights != "none":
+    plain = exp.arm("plain cross-entropy")
     weighted = sweep[lr]
 
     def thin_iou(run):
@@ -257,7 +249,7 @@ if r.class_weights != "none":
         return np.mean([run.metrics["iou"][names.index(c)] for c in exp.thin_classes])
 
     def loss_row(label, runs):
-        runs = [run for run in runs if not getattr(run, "diverged", False)]
+        runs = [run for run in runs if not run.diverged]
         val = pd.Series([100 * run.miou for run in runs])
         thin = pd.Series([100 * thin_iou(run) for run in runs])
         mca = pd.Series([100 * run.metrics["mean_class_accuracy"] for run in runs])
@@ -275,7 +267,7 @@ if r.class_weights != "none":
     loss_table = study.save_table(
         pd.DataFrame(
             [
-                loss_row(f"{r.class_weights.replace('_', ' ')} weights", weighted),
+                loss_row(f"{weights.replace('_', ' ')} weights", weighted),
                 loss_row("plain cross-entropy (the paper)", plain),
             ]
         ),
@@ -305,14 +297,14 @@ else:
 # training.
 
 # %%
-standard = exp.train("standard")
+standard = exp.arm("standard")
 steps = pd.concat(
     [run.frame("steps").assign(seed=run.config.seed) for run in standard]
 )
 evals = pd.concat(
     [run.frame("evals").assign(seed=run.config.seed) for run in standard]
 )
-window = max(1, r.steps // 20)
+window = max(1, sch.steps // 20)
 steps["loss (running mean)"] = steps.groupby("seed")["loss"].transform(
     lambda s: s.rolling(window, min_periods=1).mean()
 )
@@ -395,7 +387,7 @@ published["from scratch"] = published["from scratch"].map(
     {True: "yes", False: "no (ImageNet)"}
 )
 published["test mIoU %"] = published["test mIoU %"].map("{:.1f}".format)
-ours_name = f"RefineNet, {r.backbone}, {h} × {w} (this page)"
+ours_name = f"RefineNet, {mc.backbone}, {h} × {w} (this page)"
 if study.synthetic:
     ours_score = f"{stats.pm(results['test mIoU'])} (generator, not CamVid)"
 else:
@@ -435,7 +427,7 @@ styled(comparison, caption(study, "CamVid test mIoU, published and ours."))
 # are drawn in their own colour.
 
 # %%
-names = study.data("val", image_size, n=1).class_names
+names = study.data("val", dc.size, n=1).class_names
 per_class = []
 for c in names:
     per_class.append(
@@ -501,9 +493,9 @@ else:
 
 # %%
 confusion = sum(
-    np.asarray(exp.evaluate(run, "test")["confusion"], dtype=float)
+    np.asarray(run.test["confusion"], dtype=float)
     for run in standard
-    if not getattr(run, "diverged", False)
+    if not run.diverged
 )
 rows_pct = 100 * confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
 fig, ax = plt.subplots(figsize=(7.5, 6))
@@ -541,7 +533,7 @@ study.glue("confused_pct", float(off[t, p]))
 # %%
 def sequences(split):
     """Frames per video sequence (the file-name prefix, e.g. 0016E5) of ``split``."""
-    names = pd.Series(study.data(split, image_size).names)
+    names = pd.Series(study.data(split, dc.size).names)
     return names.str.split("_").str[0].value_counts()
 
 
@@ -578,11 +570,11 @@ else:
 # table shows, or the test score would become a selection score.
 
 # %% tags=["full-width"]
-if r.class_weights != "none":
+if weights != "none":
     plain_records = exp.records({"plain cross-entropy": plain})
     cw_rows = []
     for label, rec in (
-        (f"{r.class_weights.replace('_', ' ')} weights (the recipe)", results),
+        (f"{weights.replace('_', ' ')} weights (the recipe)", results),
         ("plain cross-entropy (the paper)", plain_records),
     ):
         cw_rows.append(
@@ -637,26 +629,21 @@ else:
 # prediction, and the wrong pixels in red.
 
 # %% tags=["hide-input"]
-usable = [run for run in standard if not getattr(run, "diverged", False)]
+usable = [run for run in standard if not run.diverged]
 if not usable:
     raise RuntimeError("every standard run diverged: lower the learning rates")
-model = usable[0].load_model().to(dev).eval()
-test_eval = build_eval_set(usable[0].config, "test")
-# Predict in the run's own precision, as its test scores were computed.
-precision = usable[0].summary.get("precision", {})
-fast = {
-    "amp_dtype": AMP_DTYPES[precision.get("amp", "none")],
-    "channels_last": bool(precision.get("channels_last", False)),
-}
-test_raw = study.data("test", image_size, n=r.scenes or 64)
+shown_run = usable[0]
+# The ledger keeps the run's predictions of these test images (indexed PNGs at the
+# size of the labels it was scored on) and its per-image test scores.
+label_size = tuple(shown_run.prediction(shown_run.examples[0]).shape)
+test_raw = study.data("test", label_size, n=r.scenes or 64)
 palette, ignore = test_raw.palette, test_raw.ignore_index
 
 
 def predict(i):
-    """(uint8 image, true labels, predicted labels) of test image ``i``."""
-    x, y = test_eval[i]
-    pred, _ = predict_labels(model, x[None].to(dev), **fast)
-    return test_raw[i][0], y, pred[0].cpu()
+    """(uint8 image, true labels, stored prediction) of test image ``i``."""
+    image, truth = test_raw[i]
+    return image, truth, shown_run.prediction(i)
 
 
 def rgb(t):
@@ -675,7 +662,7 @@ def panel(indices, title):
     """One row per test image: image, truth, prediction, errors."""
     columns = ("image", "truth", "prediction", "errors (red)")
     side = 9.0 / len(columns)
-    height = side * h / w
+    height = side * label_size[0] / label_size[1]
     fig, axes = plt.subplots(
         len(indices), len(columns), squeeze=False,
         figsize=(9.0, height * len(indices) + 0.9),
@@ -706,33 +693,21 @@ def panel(indices, title):
 
 
 # %%
-count = min(num_examples, len(test_eval))
-shown = np.linspace(0, len(test_eval) - 1, count).round().astype(int)
-fig = panel(list(shown), lambda i: f"test image {i}")
+fig = panel(shown_run.examples, lambda i: f"test image {i}")
 study.save_figure(fig, "predictions")
 plt.show()
 
 # %% [markdown]
 # ## Failure cases
 #
-# Where does the model fail worst? We score every test image on its own (the
+# Where does the model fail worst? Every test image was scored on its own when the run was recorded (the
 # mean IoU over the classes present in its truth or its prediction) and show
 # the lowest-scoring ones.
 
 # %%
-pool = range(len(test_eval))
-if failure_pool is not None and failure_pool < len(test_eval):
-    pool = np.linspace(0, len(test_eval) - 1, failure_pool).round().astype(int)
-scores = []
-with torch.no_grad():
-    for i in pool:
-        x, y = test_eval[int(i)]
-        pred, _ = predict_labels(model, x[None].to(dev), **fast)
-        cm = confusion_matrix(pred.cpu(), y[None], len(names), ignore)
-        scores.append({"image": int(i), **scores_from_confusion(cm)})
-per_image = pd.DataFrame(scores)[["image", "miou", "pixel_accuracy"]]
+per_image = shown_run.per_image()
 per_image["mIoU %"] = 100 * per_image["miou"]
-worst = per_image.nsmallest(num_failures, "mIoU %")
+worst = per_image.set_index("image").loc[shown_run.failures].reset_index()
 study.save_table(per_image, "per_image_scores")
 
 fig, ax = plt.subplots(figsize=(6, 2.8))

@@ -41,12 +41,18 @@
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
-profile = "interactive"  # the profile that produced this page
+profile = "cpu"  # the profile whose runs and settings this page shows (name or .yaml path)
 device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
-image_size = (180, 240)  # (H, W) the images are loaded at; None: native
-recipe = {}  # training recipe (refinenet.study.recipes.Recipe); {}: defaults
+# The runs this page reads from the ledger: arm -> overrides of the profile's
+# standard model (the 4-cascade).
+arms = {
+    "standard": {},
+    "2-cascade": {"model.cascade": 2},
+    "single block": {"model.cascade": 1},
+}
+sweeps = []
 
 # %%
 import matplotlib.pyplot as plt
@@ -55,15 +61,8 @@ import pandas as pd
 from refinenet.models import cascade_groups
 from refinenet.study import stats
 from refinenet.study.notebook import start
-from refinenet.study.recipes import Experiments
-from refinenet.study.report import (
-    ablation_figure,
-    ablation_table,
-    caption,
-    claim,
-    styled,
-    thin_table,
-)
+from refinenet.study.experiments import Experiments
+from refinenet.study.report import ablation_section, caption, claim, styled
 
 study = start(
     "05_ablation_cascade",
@@ -72,8 +71,8 @@ study = start(
     dataset=dataset,
     output_dir=output_dir,
 )
-exp = Experiments(study, image_size, recipe)
-r = exp.recipe
+exp = Experiments(study, arms, sweeps)
+r = exp.design
 
 # %%
 def taps(group):
@@ -108,33 +107,17 @@ styled(layout, caption(study, "The three cascades."))
 # ## Three cascades at the chosen learning rate
 
 # %% tags=["full-width"]
-variants = {labels[c]: ({"cascade": c} if c != 4 else {}) for c in (4, 2, 1)}
-runs = {name: exp.train(name, **model) for name, model in variants.items()}
-records = exp.records(runs)
-study.save_table(records, "runs")
+runs = {name: exp.arm(name) for name in arms}
 base = labels[4]
 study.glue("n_seeds", len(r.seeds))
-table = ablation_table(records, baseline=base)
-study.save_table(table, "ablation")
-styled(
-    table, caption(study, "Cascade depth, test split."), wrap=False
-)
+records = ablation_section(study, exp, runs, baseline=base, title="Cascade depth")
 
 # %% [markdown]
-# The standard model is the 4-cascade. Every row is {glue:text}`n_seeds`
-# seeds; "Δ" is the difference of the mean test mIoU to the standard model
-# with its 95% Welch interval. The thin classes, one by one (in brackets: the
-# difference to the standard model and its interval):
-
-# %% tags=["full-width"]
-thin = thin_table(records, exp.thin_classes, baseline=base)
-study.save_table(thin, "thin_classes")
-styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI])."))
-
-# %%
-fig = ablation_figure(records, baseline=base)
-study.save_figure(fig, "ablation")
-plt.show()
+# The standard model is the 4-cascade. Every row is {glue:text}`n_seeds` seeds; "Δ" is the difference of the mean
+# test mIoU (scored on the native 360 × 480 labels) to the standard model with
+# its 95% Welch interval. Then the thin classes, one by one (in brackets: the
+# difference to the standard model and its interval), and every seed's score
+# beside the mean, with each difference and its interval on the right.
 
 
 # %% tags=["hide-input"]

@@ -38,12 +38,14 @@
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
-profile = "interactive"  # the profile that produced this page
+profile = "cpu"  # the profile whose runs and settings this page shows (name or .yaml path)
 device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
-image_size = (180, 240)  # (H, W) the images are loaded at; None: native
-recipe = {}  # training recipe (refinenet.study.recipes.Recipe); {}: defaults
+# The runs this page reads from the ledger: arm -> overrides of the profile's
+# standard model.
+arms = {"standard": {}, "2 scales": {"model.scales": [1.2, 0.6]}}
+sweeps = []
 
 # %%
 import matplotlib.pyplot as plt
@@ -51,15 +53,8 @@ import pandas as pd
 
 from refinenet.study import stats
 from refinenet.study.notebook import start
-from refinenet.study.recipes import Experiments
-from refinenet.study.report import (
-    ablation_figure,
-    ablation_table,
-    caption,
-    claim,
-    styled,
-    thin_table,
-)
+from refinenet.study.experiments import Experiments
+from refinenet.study.report import ablation_section, caption, claim, styled
 
 study = start(
     "06_ablation_scales",
@@ -68,9 +63,9 @@ study = start(
     dataset=dataset,
     output_dir=output_dir,
 )
-exp = Experiments(study, image_size, recipe)
-r = exp.recipe
-scales = (1.2, 0.6)
+exp = Experiments(study, arms, sweeps)
+r = exp.design
+scales = tuple(arms["2 scales"]["model.scales"])
 
 # %% [markdown]
 # ## Two models at the chosen learning rate
@@ -81,32 +76,17 @@ scales = (1.2, 0.6)
 # %% tags=["full-width"]
 h, w = exp.eval_size
 one, two = "standard", "2 scales"
-runs = {one: exp.train(one), two: exp.train(two, scales=scales)}
-records = exp.records(runs)
-study.save_table(records, "runs")
+runs = {name: exp.arm(name) for name in arms}
 study.glue("n_seeds", len(r.seeds))
-table = ablation_table(records, baseline=one)
-study.save_table(table, "ablation")
-styled(
-    table, caption(study, "Input scales, test split."), wrap=False
-)
+records = ablation_section(study, exp, runs, baseline=one, title="Input scales")
 
 # %% [markdown]
-# The standard model has one input scale; "2 scales" feeds the image at
-# 1.2 and 0.6. Every row is {glue:text}`n_seeds` seeds; "Δ" is the
-# difference of the mean test mIoU to the standard model with its 95% Welch
-# interval. The thin classes, one by one (in brackets: the difference to the
-# standard model and its interval):
-
-# %% tags=["full-width"]
-thin = thin_table(records, exp.thin_classes, baseline=one)
-study.save_table(thin, "thin_classes")
-styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI])."))
-
-# %%
-fig = ablation_figure(records, baseline=one)
-study.save_figure(fig, "ablation")
-plt.show()
+# The standard model has one input scale; "2 scales" feeds the
+# image at 1.2 and 0.6. Every row is {glue:text}`n_seeds` seeds; "Δ" is the difference of the mean
+# test mIoU (scored on the native 360 × 480 labels) to the standard model with
+# its 95% Welch interval. Then the thin classes, one by one (in brackets: the
+# difference to the standard model and its interval), and every seed's score
+# beside the mean, with each difference and its interval on the right.
 
 
 # %% tags=["hide-input"]

@@ -37,12 +37,33 @@ def register(subparsers) -> None:
         "--only", action="append", metavar="NOTEBOOK",
         help="run only this notebook: name, number (02) or path; repeat or comma-separate",
     )
-    run.add_argument("--force", action="store_true", help="run finished notebooks again")
+    run.add_argument("--force", action="store_true", help="run finished notebooks again (retrains nothing)")
+    run.add_argument(
+        "--time-budget", default=None, metavar="DURATION", type=parse_duration,
+        help="train missing runs for at most this long (e.g. 150m, 2h, 900s), stopping at a run "
+        "boundary; notebooks whose runs are complete still execute",
+    )
+    run.add_argument(
+        "--retrain", action="append", default=[], metavar="WHAT",
+        help="train these ledger entries again from scratch: run ids, notebooks (04 or "
+        "04_ablation_crp) or 'all'; repeat or comma-separate",
+    )
+    run.add_argument("--no-train", dest="train", action="store_false",
+                     help="train nothing; execute the notebooks whose runs are all in the ledger")
+    run.add_argument("--train-only", dest="execute", action="store_false",
+                     help="fill the ledger, execute no notebook (a machine without the notebook libraries)")
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     run.add_argument("--root", default=None, help="repository root (default: found from the current folder)")
     run.set_defaults(func=_run)
 
-    status = sub.add_parser("status", help="show which notebooks each profile has finished")
+    status = sub.add_parser(
+        "status",
+        help="runs in the ledger and notebooks executed, per notebook",
+        description="Per notebook: runs in the ledger / runs planned, the time the missing ones "
+        "need on this machine (from the seconds per step its earlier entries measured), and "
+        "each profile's executed notebooks.",
+    )
+    status.add_argument("--profile", default=None, help=f"{profiles} (default: gpu with CUDA, else cpu)")
     status.add_argument("--root", default=None)
     status.set_defaults(func=_status)
 
@@ -68,13 +89,34 @@ def _run(args: argparse.Namespace) -> int:
 
     profile = load_profile(args.profile or default_profile())
     try:
-        results = run_study(profile, root=args.root, only=args.only, force=args.force, device=args.device)
+        results = run_study(
+            profile, root=args.root, only=args.only, force=args.force, device=args.device,
+            train=args.train, time_budget_s=args.time_budget, retrain=args.retrain,
+            execute=args.execute,
+        )
     except StudyError as err:
         raise CommandError(str(err)) from None
     ran = [r for r in results if r.status == "ok"]
+    waiting = [r for r in results if r.status == "waiting"]
     total = sum(r.wall_time_s for r in ran)
-    print(f"study: {len(ran)} run, {len(results) - len(ran)} skipped, {total:.0f} s; results/{profile.name}/")
+    print(
+        f"study: {len(ran)} notebooks run, {len(results) - len(ran) - len(waiting)} skipped, "
+        f"{len(waiting)} waiting for runs, {total:.0f} s"
+    )
     return 0
+
+
+def parse_duration(text: str) -> float:
+    """``"150m"``, ``"2h"``, ``"900s"`` or ``"900"`` (seconds) -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(value) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (e.g. 150m, 2h, 900s)") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"the time budget must be positive, got {text!r}")
+    return seconds
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -87,12 +129,53 @@ def _status(args: argparse.Namespace) -> int:
         names = [p.stem for p in find_notebooks(root / "notebooks")]
     except StudyError as err:
         raise CommandError(str(err)) from None
+    from .profiles import load_profile
+
+    profile = load_profile(args.profile or default_profile())
+    try:
+        rows, where = ledger_status(profile, root)
+    except StudyError as err:
+        raise CommandError(str(err)) from None
+    from .training import format_seconds
+
+    print(f"ledger of profile {profile.name}: {where}")
     width = max(len(n) for n in names) if names else 8
+    total_left, unknown = 0.0, False
+    for row in rows:
+        left = row["seconds_left"]
+        todo = row["total"] - row["done"]
+        text = "complete" if not todo else f"{todo} to train, {format_seconds(left)}"
+        print(f"  {row['notebook']:<{width}}  {row['done']:>3} / {row['total']:<3} runs  {text}")
+        unknown |= left is None and todo > 0
+        total_left += left or 0.0
+    print(f"  time left here: {'unknown' if unknown else format_seconds(total_left)} "
+          "(runs shared by notebooks are counted in each)")
+    print()
     print(f"{'notebook':<{width}}  " + "  ".join(f"{p:<8}" for p in PROFILE_NAMES))
     table = {p: profile_status(root / "results" / p, names) for p in PROFILE_NAMES}
     for name in names:
         print(f"{name:<{width}}  " + "  ".join(f"{table[p][name]:<8}" for p in PROFILE_NAMES))
     return 0
+
+
+def ledger_status(profile, root):
+    """``(rows, ledger folder)`` for ``refinenet study status`` (see StudyRuns.status)."""
+    from .ledger import Ledger
+    from .plan import declared_values
+    from .profiles import results_name
+    from .runner import convert, declared_parameters, find_notebooks, resolve_dataset, resolve_device
+    from .training import StudyRuns
+
+    device = resolve_device("auto", requires_cuda=False)
+    dataset, _ = resolve_dataset(str(profile.common.get("dataset", "auto")))
+    name = results_name(profile, dataset)
+    wants = {}
+    for path in find_notebooks(root / "notebooks"):
+        nb = convert(path)
+        wants[path.stem] = {**declared_values(nb), **profile.parameters_for(path.stem, declared_parameters(nb))}
+    ledger = Ledger(root / "results" / name / "runs")
+    runs = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=root / "runs" / name)
+    return runs.status(), ledger.folder.relative_to(root).as_posix()
 
 
 def _book(args: argparse.Namespace) -> int:

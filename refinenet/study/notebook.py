@@ -9,9 +9,10 @@
     study.save_figure(fig, "crp_growth")    # .../figures/crp_growth.png
     study.glue("total_params_m", 118.05)    # for {glue:text}`total_params_m:.2f` in the prose
 
-Run by the study runner, the parameters come from the profile; run by hand in Jupyter, the
-defaults (``"auto"``) pick the device and the data set the same way the runner does and write
-into ``results/interactive/<notebook>/``.
+Run by the study runner, the parameters come from the profile. Run by hand in Jupyter, a
+notebook's defaults are those of the ``cpu`` profile, whose runs it reads from the committed
+ledger; ``"auto"`` picks the device and the data set the way the runner does, and the tables
+and figures go to ``results/interactive/<notebook>/`` (never over a committed page).
 """
 
 from __future__ import annotations
@@ -30,12 +31,19 @@ class Study:
     """A notebook's run: where it writes, on what it runs, with which data."""
 
     name: str
+    #: the profile's name (or the path of its YAML file), as :func:`load_profile` takes it.
     profile: str
     device: str
     dataset: str
     dataset_note: str
     output_dir: Path
     hardware: str
+
+    @property
+    def profile_name(self) -> str:
+        from .profiles import PROFILE_NAMES
+
+        return self.profile if self.profile in PROFILE_NAMES else Path(self.profile).stem
 
     @property
     def synthetic(self) -> bool:
@@ -89,7 +97,7 @@ class Study:
         )
         return (
             f'<div class="admonition {kind}"><p class="admonition-title">How this page was made</p>'
-            f"<p>Profile <b>{html.escape(self.profile)}</b> on {html.escape(self.hardware)}. "
+            f"<p>Profile <b>{html.escape(self.profile_name)}</b> on {html.escape(self.hardware)}. "
             f"{data}</p></div>"
         )
 
@@ -109,7 +117,7 @@ def _output_dir(name: str, output_dir: str | os.PathLike | None) -> Path:
 def start(
     name: str,
     *,
-    profile: str = "interactive",
+    profile: str = "cpu",
     device: str = "auto",
     dataset: str = "auto",
     output_dir: str | os.PathLike | None = None,

@@ -2,13 +2,18 @@
 
 A profile is a YAML file with a name, a one-line description, whether it needs a CUDA device,
 ``common`` parameters (every notebook that declares one in its ``parameters`` cell receives
-it) and one entry per notebook with that notebook's own parameters::
+it), the ``study`` design (a partial training config plus its grids, see
+:mod:`refinenet.study.design`) and one entry per notebook with that notebook's own parameters::
 
     name: smoke
     description: every notebook end to end in minutes on 2 CPU cores (CI)
     requires_cuda: false
     common:
       dataset: auto
+    study:
+      train: {model: {backbone: resnet18}, schedule: {steps: 4}}
+      seeds: [0, 1, 2]
+      lrs: [0.01, 0.05]
     notebooks:
       01_architecture:
         summary_size: 128
@@ -26,12 +31,14 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["PROFILE_NAMES", "Profile", "load_profile", "profile_path"]
+from .design import StudyDesign
+
+__all__ = ["PROFILE_NAMES", "Profile", "load_profile", "profile_path", "results_name"]
 
 # The shipped profiles, least to most complete (the book shows the most complete one present).
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
 
-_KEYS = {"name", "description", "requires_cuda", "common", "notebooks"}
+_KEYS = {"name", "description", "requires_cuda", "common", "study", "notebooks"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,12 @@ class Profile:
     common: dict = field(default_factory=dict)
     notebooks: dict = field(default_factory=dict)
     path: str = ""
+    study: StudyDesign = field(default_factory=StudyDesign)
+
+    @property
+    def ref(self) -> str:
+        """What :func:`load_profile` takes to load this profile again (name or path)."""
+        return self.name if self.name in PROFILE_NAMES else self.path
 
     def parameters_for(self, notebook: str, declared: set[str] | None = None) -> dict:
         """The parameters that ``notebook`` receives from this profile.
@@ -107,11 +120,28 @@ def load_profile(name_or_path: str | os.PathLike) -> Profile:
     requires_cuda = data.get("requires_cuda", False)
     if not isinstance(requires_cuda, bool):
         raise ValueError(f"{where}: requires_cuda must be true or false")
+    try:
+        study = StudyDesign.from_dict(data.get("study"), where=f"{where}: study")
+    except ValueError as err:
+        raise ValueError(str(err) if str(err).startswith(where) else f"{where}: {err}") from None
     return Profile(
         name=name,
+        study=study,
         description=str(data.get("description", "")).strip(),
         requires_cuda=requires_cuda,
         common=dict(common),
         notebooks={k: dict(v or {}) for k, v in notebooks.items()},
         path=str(path),
     )
+
+
+def results_name(profile: Profile, dataset: str) -> str:
+    """The folder under ``results/`` of ``profile`` run on ``dataset``.
+
+    A profile that asks for CamVid (``dataset: auto`` or ``camvid``) but runs on the
+    generator, because this machine has no CamVid, writes to ``<name>-synthetic``: another
+    data set's study never lands in, or overwrites, the committed CamVid study."""
+    asked = str(profile.common.get("dataset", "auto"))
+    if dataset == "synthetic" and asked != "synthetic":
+        return f"{profile.name}-synthetic"
+    return profile.name

@@ -1,8 +1,8 @@
 """Tables, figures and claim rows shared by the ablation notebooks (4 to 6) and the results (7).
 
-The input is always the per-run frame of :meth:`refinenet.study.recipes.Experiments.records`
-(one row per run: ``variant``, ``seed``, ``test mIoU``, ...; scores in %). Statistics come from
-:mod:`refinenet.study.stats`.
+The input is always the per-run frame of :meth:`refinenet.study.experiments.Experiments.records`
+(one row per run: ``variant``, ``seed``, ``diverged``, ``test mIoU``, ...; scores in %; a
+diverged run's scores are missing, never 0). Statistics come from :mod:`refinenet.study.stats`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from . import stats
 
 __all__ = [
+    "ablation_section",
     "ablation_table",
+    "failure_text",
     "thin_table",
     "ablation_figure",
     "claim",
@@ -67,10 +69,10 @@ def ablation_table(records, *, baseline: str = "standard", order: Sequence[str] 
         if "thin-class mIoU" in r and r["thin-class mIoU"].notna().any():
             row["thin classes IoU %"] = stats.pm(r["thin-class mIoU"])
         if "diverged" in records and records["diverged"].any():
-            row["diverged runs"] = int(r["diverged"].sum())
+            row["diverged runs [95% CI]"] = failure_text(int(r["diverged"].sum()), len(r))
         row["params (M)"] = f"{r['parameters (M)'].mean():.2f}"
         row["GMACs"] = f"{r['GMACs'].mean():.2f}"
-        row["train s / run"] = f"{r['training s'].mean():.0f}"
+        row["train s / run"] = f"{r['training s'].mean():.0f}" if r["training s"].notna().any() else "–"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -142,14 +144,14 @@ def claim(text: str, evidence: str, measure: str, better: Sequence[float], worse
 
     The difference ``mean(better) - mean(worse)`` is positive when the paper is right; its
     Welch 95% interval gives the verdict (:func:`refinenet.study.stats.verdict`).
-    ``diverged``: how many of the ``better`` and ``worse`` runs diverged (their scores are
-    0); said in the row, since a 0 among the seeds is what a wide interval then means."""
+    ``diverged``: how many of the ``better`` and ``worse`` runs diverged; they have no score
+    (the scores of the runs that trained are compared), and the row says how many failed."""
     d = stats.welch(better, worse)
     a, b = stats.summarize(better), stats.summarize(worse)
     ours = f"{better_label}: {stats.pm(a)} vs {worse_label}: {stats.pm(b)} (n = {a.n} and {b.n})"
     if any(diverged):
-        ours += (f"; diverged, scored 0: {diverged[0]} of {a.n} {better_label}, "
-                 f"{diverged[1]} of {b.n} {worse_label}")
+        ours += (f"; diverged (no score): {failure_text(diverged[0], a.n + diverged[0])} "
+                 f"{better_label}, {failure_text(diverged[1], b.n + diverged[1])} {worse_label}")
     return {
         "claim": text,
         "paper's evidence": evidence,
@@ -206,7 +208,7 @@ def caption(study, what: str = "") -> str:
     """``"<what> Profile cpu, cpu (2 cores, ...), CamVid."``: who produced a table."""
     data = "the synthetic generator" if study.synthetic else "CamVid"
     prefix = f"{what} " if what else ""
-    return f"{prefix}Profile {study.profile} on {study.hardware}; data: {data}."
+    return f"{prefix}Profile {study.profile_name} on {study.hardware}; data: {data}."
 
 
 def finite(x) -> bool:
@@ -214,3 +216,30 @@ def finite(x) -> bool:
         return math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
+
+
+def failure_text(failed: int, total: int) -> str:
+    """``"1 of 3 [1%, 91%]"``: a failure count with its exact (Clopper-Pearson) 95% interval."""
+    low, high = stats.failure_interval(failed, total)
+    return f"{failed} of {total} [{100 * low:.0f}%, {100 * high:.0f}%]"
+
+
+def ablation_section(study, exp, runs, *, baseline: str = "standard", title: str = ""):
+    """The part every ablation page shares: one row per run (``tables/runs.csv``), the
+    comparison with ``baseline`` (``ablation.csv``), the thin classes (``thin_classes.csv``),
+    and the figure (``figures/ablation.png``), each displayed. Returns the per-run frame.
+
+    ``runs``: ``{arm: ledger entries}`` (:meth:`Experiments.arm`)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    records = exp.records(runs)
+    study.save_table(records, "runs")
+    table = study.save_table(ablation_table(records, baseline=baseline), "ablation")
+    display(styled(table, caption(study, f"{title}, test split.".lstrip(", ")), wrap=False))
+    thin = study.save_table(thin_table(records, exp.thin_classes, baseline=baseline), "thin_classes")
+    display(styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI]).")))
+    fig = ablation_figure(records, baseline=baseline)
+    study.save_figure(fig, "ablation")
+    plt.show()
+    return records

@@ -28,24 +28,25 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from importlib import metadata as _metadata
 from pathlib import Path
 
 import yaml
 
+from .environment import _cpu_name, collect_environment, describe_hardware
 from .profiles import Profile
+from .training import StudyRuns
 
 __all__ = [
     "NotebookResult",
+    "StudyRuns",
+    "ledger_digest",
     "RUNNER_PARAMETERS",
     "StudyError",
     "collect_environment",
@@ -66,10 +67,6 @@ RUNNER_PARAMETERS = ("profile", "device", "dataset", "output_dir")
 METADATA = "metadata.json"
 PARAMETERS = "parameters.yaml"
 _NOTEBOOK_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
-_VERSIONED = (
-    "refinenet-study", "torch", "torchvision", "numpy", "pandas", "matplotlib",
-    "papermill", "jupytext", "nbformat", "ipykernel", "jupyter-book", "myst-nb",
-)
 
 
 class StudyError(Exception):
@@ -222,70 +219,6 @@ def resolve_dataset(requested: str = "auto") -> tuple[str, str]:
             "`refinenet data download camvid`)"
         )
     return "camvid", f"CamVid found at {root}"
-
-
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def collect_environment(root: str | os.PathLike, device: str) -> dict:
-    """Git commit, package versions and hardware, for the metadata file."""
-    import torch
-
-    root = Path(root)
-    commit = _git(root, "rev-parse", "HEAD")
-    status = _git(root, "status", "--porcelain", "--untracked-files=no")
-    versions = {"python": platform.python_version()}
-    for dist in _VERSIONED:
-        try:
-            versions[dist] = _metadata.version(dist)
-        except _metadata.PackageNotFoundError:
-            pass
-    hardware = {
-        "device": device,
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if device == "cuda":
-        props = torch.cuda.get_device_properties(0)
-        hardware.update(
-            gpu=props.name,
-            gpu_count=torch.cuda.device_count(),
-            gpu_memory_gib=round(props.total_memory / 2**30, 1),
-            cuda=torch.version.cuda,
-            cudnn=torch.backends.cudnn.version(),
-        )
-    return {
-        "git": {"commit": commit, "dirty": bool(status) if status is not None else None},
-        "versions": versions,
-        "hardware": hardware,
-        "platform": platform.platform(),
-    }
-
-
-def describe_hardware(hardware: dict) -> str:
-    """One line, e.g. ``cuda (NVIDIA H100 80GB HBM3)`` or ``cpu (2 cores, AMD EPYC ...)``."""
-    if hardware.get("device") == "cuda":
-        return f"cuda ({hardware.get('gpu', '?')})"
-    return f"cpu ({hardware.get('cpu_count', '?')} cores, {hardware.get('cpu', '?')})"
 
 
 @contextlib.contextmanager
@@ -468,15 +401,28 @@ def run_study(
     force: bool = False,
     results_dir: str | os.PathLike | None = None,
     device: str = "auto",
+    train: bool = True,
+    time_budget_s: float | None = None,
+    retrain: Sequence[str] = (),
+    execute: bool = True,
     echo: Callable[[str], None] | None = print,
 ) -> list[NotebookResult]:
-    """Run the profile's notebooks in order (see the module docstring); stops at a failure.
+    """Fill the profile's ledger, then run its notebooks in order (module docstring).
 
-    Returns one :class:`NotebookResult` per selected notebook run or skipped; a failure
-    raises :class:`StudyError` after its metadata has been written.
+    ``train``: train the runs missing from the ledger first (in plan order, within
+    ``time_budget_s``); ``retrain``: run ids, notebook names or ``all`` whose entries are
+    trained again; ``execute=False`` only trains (a machine without the notebook libraries).
+    A notebook whose runs are not all in the ledger is left ``waiting``.
+    Returns one :class:`NotebookResult` per selected notebook; a failure raises
+    :class:`StudyError` after its metadata has been written.
     """
+    from .ledger import Ledger
+    from .plan import declared_values
+    from .profiles import results_name
+
     say = echo or (lambda _line: None)
-    _require("papermill", "jupytext", "ipykernel", "nbformat", "myst_nb")
+    if execute:
+        _require("papermill", "jupytext", "ipykernel", "nbformat", "myst_nb")
     root = find_root(root) if root is None else Path(root).resolve()
     notebooks_all = find_notebooks(root / "notebooks")
     missing = [p.stem for p in notebooks_all if p.stem not in profile.notebooks]
@@ -486,35 +432,56 @@ def run_study(
     if extra:
         raise StudyError(f"profile {profile.name!r} lists notebooks that do not exist: {', '.join(extra)}")
     notebooks = select_notebooks(notebooks_all, only)
-    results = Path(results_dir) if results_dir is not None else root / "results" / profile.name
-    if not results.is_absolute():
-        results = root / results
-    results.mkdir(parents=True, exist_ok=True)
 
     device = resolve_device(device, requires_cuda=profile.requires_cuda)
     dataset, dataset_note = resolve_dataset(str(profile.common.get("dataset", "auto")))
+    name = results_name(profile, dataset)
+    results = Path(results_dir) if results_dir is not None else root / "results" / name
+    if not results.is_absolute():
+        results = root / results
+    _refuse_frozen(results, root)
+    results.mkdir(parents=True, exist_ok=True)
     environment = collect_environment(root, device)
     say(
         f"study: profile {profile.name} on {describe_hardware(environment['hardware'])}; "
         f"data: {dataset} ({dataset_note}); results in {_rel(results, root)}/"
     )
+    defaults = {p.stem: declared_values(p) for p in notebooks}
+    params = {}
+    for n, values in defaults.items():
+        params[n] = profile.parameters_for(n, set(values))
+        runner = {"profile": profile.ref, "device": device, "dataset": dataset, "output_dir": _rel(results / n, root)}
+        params[n].update({k: v for k, v in runner.items() if k in values})
+    ledger = Ledger(results / "runs")
+    ledger.clean()
+    wants = {n: {**defaults[n], **params[n]} for n in defaults}
+    study = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=root / "runs" / name)
+    if retrain:
+        removed = study.forget(retrain)
+        say(f"study: retraining {len(removed)} runs ({', '.join(removed) or 'none matched'})")
+    if train:
+        trained, why = study.fill(budget_s=time_budget_s, say=say)
+        say(f"study: {trained} runs trained; {why}")
+    plan = study.plan()
     outcome = []
-    for i, source in enumerate(notebooks, 1):
+    for i, source in enumerate(notebooks if execute else [], 1):
         name = source.stem
         nb = convert(source)
-        declared = declared_parameters(nb)
+        if set(declared_parameters(nb)) != set(defaults[name]):
+            raise StudyError(f"{source}: every parameter of its parameters cell must be a literal value")
         out_dir = results / name
-        params = profile.parameters_for(name, declared)
-        runner = {
-            "profile": profile.name,
-            "device": device,
-            "dataset": dataset,
-            "output_dir": _rel(out_dir, root),
-        }
-        params.update({k: v for k, v in runner.items() if k in declared})
         executed = results / f"{name}.ipynb"
         tag = f"[{i}/{len(notebooks)}] {name}"
-        finished, why = notebook_state(out_dir, executed, _fingerprint(source.read_bytes(), params))
+        runs = plan.for_notebook(name)
+        have = [r for r in runs if r.ready and r.run_id in ledger]
+        if len(have) < len(runs):
+            why = f"{len(have)} of {len(runs)} runs in the ledger; `refinenet study run --profile {profile.name}` trains the rest"
+            say(f"{tag}: waiting, {why}")
+            outcome.append(NotebookResult(name, "waiting", 0.0, executed, why))
+            continue
+        fingerprint = _fingerprint(source.read_bytes(), params[name])
+        fingerprint["ledger_sha256"] = ledger_digest(ledger, [r.run_id for r in runs])
+        finished, why = notebook_state(out_dir, executed, fingerprint)
         if finished and not force:
             say(f"{tag}: skipped, {why} (--force runs it again)")
             outcome.append(NotebookResult(name, "skipped", 0.0, executed, why))
@@ -525,10 +492,12 @@ def run_study(
             "profile_description": profile.description,
             "dataset": dataset,
             "dataset_note": dataset_note,
+            "ledger_sha256": fingerprint["ledger_sha256"],
+            "runs": sorted(r.run_id for r in runs),
         }
         try:
             wall = run_notebook(
-                source, params, root=root, executed=executed, out_dir=out_dir,
+                source, params[name], root=root, executed=executed, out_dir=out_dir,
                 environment=environment, extra_metadata=extra_meta, echo=echo, nb=nb,
             )
         except StudyError as err:
@@ -538,6 +507,29 @@ def run_study(
         say(f"{tag}: done in {wall:.1f} s -> {_rel(executed, root)}")
         outcome.append(NotebookResult(name, "ok", wall, executed))
     return outcome
+
+
+def ledger_digest(ledger, run_ids: Iterable[str]) -> str:
+    """SHA-256 over the entries of ``run_ids`` (their ``entry.json``): a notebook is run again
+    when one of its runs changes."""
+    h = hashlib.sha256()
+    for run_id in sorted(run_ids):
+        h.update(run_id.encode())
+        path = ledger.path(run_id) / "entry.json"
+        h.update(path.read_bytes() if path.is_file() else b"-")
+    return h.hexdigest()
+
+
+FROZEN = "FROZEN.md"
+
+
+def _refuse_frozen(results: Path, root: Path) -> None:
+    """A results folder holding ``FROZEN.md`` is a dated record, never executed into."""
+    if (results / FROZEN).is_file():
+        raise StudyError(
+            f"{_rel(results, root)}/ is a frozen record ({FROZEN} says what it is); the study "
+            "writes to another folder: choose another profile or results folder"
+        )
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -38,6 +38,7 @@ __all__ = [
     "spread",
     "spread_difference",
     "percentile_interval",
+    "failure_interval",
     "verdict",
     "pm",
     "interval_text",
@@ -206,3 +207,13 @@ def interval_text(d: Difference | tuple, digits: int = 1, scale: float = 1.0) ->
     """``"+1.2 [-0.3, +2.7]"``: a difference and its interval, times ``scale``."""
     diff, low, high = d[0], d[1], d[2]
     return f"{diff * scale:+.{digits}f} [{low * scale:+.{digits}f}, {high * scale:+.{digits}f}]"
+
+
+def failure_interval(failed: int, total: int, level: float = LEVEL) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a failure rate ``failed / total`` at ``level``."""
+    from scipy import stats
+
+    if total < 1 or not 0 <= failed <= total:
+        raise ValueError(f"need 0 <= failed <= total and total >= 1, got {failed} of {total}")
+    ci = stats.binomtest(failed, total).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)

@@ -1,0 +1,83 @@
+"""Where and with what a result was made: git commit, library versions, hardware."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata as _metadata
+from pathlib import Path
+
+__all__ = ["collect_environment", "describe_hardware", "cpu_name"]
+
+_VERSIONED = (
+    "refinenet-study", "torch", "torchvision", "numpy", "pandas", "matplotlib",
+    "papermill", "jupytext", "nbformat", "ipykernel", "jupyter-book", "myst-nb",
+)
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def collect_environment(root: str | os.PathLike, device: str) -> dict:
+    """Git commit, package versions and hardware, for the metadata file."""
+    import torch
+
+    root = Path(root)
+    commit = _git(root, "rev-parse", "HEAD")
+    status = _git(root, "status", "--porcelain", "--untracked-files=no")
+    versions = {"python": platform.python_version()}
+    for dist in _VERSIONED:
+        try:
+            versions[dist] = _metadata.version(dist)
+        except _metadata.PackageNotFoundError:
+            pass
+    hardware = {
+        "device": device,
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        hardware.update(
+            gpu=props.name,
+            gpu_count=torch.cuda.device_count(),
+            gpu_memory_gib=round(props.total_memory / 2**30, 1),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+        )
+    return {
+        "git": {"commit": commit, "dirty": bool(status) if status is not None else None},
+        "versions": versions,
+        "hardware": hardware,
+        "platform": platform.platform(),
+    }
+
+
+def describe_hardware(hardware: dict) -> str:
+    """One line, e.g. ``cuda (NVIDIA H100 80GB HBM3)`` or ``cpu (2 cores, AMD EPYC ...)``."""
+    if hardware.get("device") == "cuda":
+        return f"cuda ({hardware.get('gpu', '?')})"
+    return f"cpu ({hardware.get('cpu_count', '?')} cores, {hardware.get('cpu', '?')})"
+
+
+cpu_name = _cpu_name

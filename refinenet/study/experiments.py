@@ -1,0 +1,193 @@
+"""What a study notebook reads of the trained runs: the ledger, through the profile's plan.
+
+.. code-block:: python
+
+    exp = Experiments(study, arms=arms, sweeps=sweeps)   # the notebook's parameters
+    lr = exp.chosen_lr()                    # the standard sweep, chosen on val mean mIoU
+    runs = {name: exp.arm(name) for name in arms}        # one ledger Entry per seed
+    records = exp.records(runs)             # one row per run (val, test on native labels, ...)
+
+Nothing here trains: a run missing from the ledger raises :class:`MissingRuns`, naming the
+runs and the command that trains them (``refinenet study run --profile P``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .design import STANDARD
+from .ledger import Entry, Ledger
+from .plan import Plan, PlannedRun
+from .published import THIN_CLASSES
+
+__all__ = ["Experiments", "MissingRuns"]
+
+
+class MissingRuns(LookupError):
+    """Runs a notebook needs are not in the ledger."""
+
+
+class Experiments:
+    """The runs of one notebook (see the module docstring).
+
+    ``study``: the notebook's :class:`~refinenet.study.notebook.Study` (profile, data set,
+    device, results folder); ``arms`` and ``sweeps``: the notebook's parameters.
+    """
+
+    def __init__(self, study: Any, arms: Mapping[str, Mapping] | None = None, sweeps: Sequence[str] = ()) -> None:
+        from .profiles import load_profile, results_name
+        from .runner import find_root
+        from .training import StudyRuns
+
+        self.study = study
+        self.profile = load_profile(study.profile)
+        self.design = self.profile.study
+        root = find_root()
+        name = results_name(self.profile, study.dataset)
+        self.ledger = Ledger(root / "results" / name / "runs")
+        self.arms = {STANDARD: {}, **{k: dict(v) for k, v in (arms or {}).items()}}
+        self.sweeps = list(sweeps)
+        wants = {study.name: {"arms": self.arms, "sweeps": self.sweeps}}
+        self.runs = StudyRuns(self.profile, study.dataset, study.device, self.ledger, wants,
+                              root=root, checkpoints=root / "runs" / name)
+        self.base = self.runs.base
+        self._plan: Plan | None = None
+        self._macs: dict = {}
+
+    @property
+    def plan(self) -> Plan:
+        if self._plan is None:
+            self._plan = self.runs.plan()
+        return self._plan
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def _entries(self, planned: Sequence[PlannedRun], what: str) -> list[Entry]:
+        missing = [r for r in planned if not (r.ready and r.run_id in self.ledger)]
+        if missing:
+            shown = "; ".join(r.label() for r in missing[:4]) + (f"; ... ({len(missing)} in all)" if len(missing) > 4 else "")
+            raise MissingRuns(
+                f"{what}: {len(missing)} of {len(planned)} runs are not in the ledger "
+                f"{self.ledger.folder} ({shown}). Train them with `refinenet study run --profile "
+                f"{self.profile.name}`; `refinenet study status` shows what is done"
+            )
+        return [self.ledger.get(r.run_id) for r in planned]
+
+    def chosen_lr(self) -> float:
+        """The standard model's learning rate, chosen on the validation split."""
+        sweep = [r for r in self.plan.runs if r.arm == STANDARD and r.lr is not None]
+        self._entries(sweep, "the learning-rate sweep")
+        return float(self.plan.chosen_lr)
+
+    def arm(self, name: str) -> list[Entry]:
+        """The arm's runs at the chosen rate, one per seed, in seed order."""
+        if name not in self.arms:
+            raise KeyError(f"{name!r} is not an arm of this notebook; its arms: {sorted(self.arms)}")
+        lr = self.chosen_lr()
+        own = self.arms[name].get("optim.lr")
+        want = float(own) if own is not None else lr
+        planned = [r for r in self.plan.runs if r.arm == name and r.ready and r.config.optim.lr == want]
+        planned = sorted(planned, key=lambda r: r.seed)
+        if STANDARD == name:  # the standard arm at the chosen rate is part of the sweep
+            planned = [r for r in self.plan.runs if r.arm == STANDARD and r.ready and r.config.optim.lr == want]
+            planned = sorted({r.seed: r for r in planned}.values(), key=lambda r: r.seed)
+        return self._entries(planned, f"arm {name!r}")
+
+    def sweep(self, name: str = STANDARD) -> dict[float, list[Entry]]:
+        """``{lr: runs}`` of an arm over the profile's learning-rate grid."""
+        out = {}
+        for lr in self.design.lrs:
+            planned = sorted(
+                [r for r in self.plan.runs if r.arm == name and r.lr == float(lr)], key=lambda r: r.seed
+            )
+            if not planned:
+                raise KeyError(f"{name!r} is not swept in this notebook (sweeps: {[STANDARD] + self.sweeps})")
+            out[float(lr)] = self._entries(planned, f"sweep of {name!r} at lr {lr:g}")
+        return out
+
+    # -- what the tables need --------------------------------------------------------------
+
+    @property
+    def thin_classes(self) -> list[str]:
+        return list(THIN_CLASSES.get(self.study.dataset, ()))
+
+    @property
+    def eval_size(self) -> tuple[int, int]:
+        """(H, W) the models see at evaluation."""
+        if self.base.data.size is not None:
+            return tuple(self.base.data.size)
+        ds = self.study.data("val", None, n=1)
+        return tuple(ds[0][1].shape)
+
+    def cost(self, overrides: Mapping[str, Any]) -> tuple[int, int]:
+        """``(parameters, MACs)`` of an arm; MACs of one forward pass at the evaluation size
+        (counted on the meta device: nothing is computed)."""
+        import torch
+
+        from .. import count_macs
+        from ..data import dataset_class
+        from ..models import RefineNet
+
+        key = tuple(sorted((k, repr(v)) for k, v in overrides.items()))
+        if key not in self._macs:
+            cfg = self.base.replace(dict(overrides))
+            classes = dataset_class(self.study.dataset).num_classes
+            with torch.device("meta"):
+                model = RefineNet(cfg.model.with_classes(classes))
+            params = sum(p.numel() for p in model.parameters())
+            self._macs[key] = (params, count_macs(model, (1, 3, *self.eval_size)))
+        return self._macs[key]
+
+    def records(self, variants: Mapping[str, Sequence[Entry]], *, test: bool = True):
+        """One row per run: variant, seed, lr, whether it diverged, val and test scores (%),
+        per-class test IoU, boundary IoU, thin-class mIoU, parameters, MACs, training time.
+
+        A diverged run has no model to score: its scores are NaN (missing), never 0; the
+        tables count it as a failure."""
+        import pandas as pd
+
+        rows = []
+        for variant, runs in variants.items():
+            overrides = self.arms.get(variant, {})
+            for run in runs:
+                cfg = run.config
+                val = run.metrics
+                row = {
+                    "variant": variant,
+                    "seed": cfg.seed,
+                    "lr": cfg.optim.lr,
+                    "diverged": run.diverged,
+                    "val mIoU": _pct(val.get("miou")),
+                    "val boundary IoU": _pct(val.get("boundary_iou")),
+                }
+                if test:
+                    t = run.test
+                    row["test mIoU"] = _pct(t.get("miou"))
+                    row["test boundary IoU"] = _pct(t.get("boundary_iou"))
+                    row["test pixel accuracy"] = _pct(t.get("pixel_accuracy"))
+                    row["test mean class accuracy"] = _pct(t.get("mean_class_accuracy"))
+                    for name, iou in zip(t.get("class_names", []), t.get("iou", [])):
+                        row[f"IoU {name}"] = _pct(iou)
+                    for name, biou in zip(t.get("class_names", []), t.get("boundary_iou_per_class") or []):
+                        row[f"boundary IoU {name}"] = _pct(biou)
+                    thin = [row.get(f"IoU {c}", math.nan) for c in self.thin_classes]
+                    thin = [v for v in thin if math.isfinite(v)]  # NaN: absent, or no model
+                    row["thin-class mIoU"] = sum(thin) / len(thin) if thin else math.nan
+                params, macs = self.cost(overrides)
+                row["parameters (M)"] = params / 1e6
+                row["GMACs"] = macs / 1e9
+                seconds = run.summary.get("train_seconds")
+                row["training s"] = math.nan if seconds is None else float(seconds)
+                row["run"] = run.run_id
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _pct(value) -> float:
+    """A fraction -> %, NaN for a missing (None / NaN) value."""
+    if value is None:
+        return math.nan
+    value = float(value)
+    return 100 * value if math.isfinite(value) else math.nan

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Prepare what a GPU machine without network needs to fill a profile's ledger (remote/fill.sh):
+# the wheels of remote/requirements.txt for Python 3.12 on x86-64 in .remote/wheels/, and the
+# CamVid packs at the profile's image size in .remote/packs/ (the runs' data fingerprint is the
+# pack's, so the entries made there are found here). .remote/ is git-ignored; send it along with
+# the working tree (about 25 MB for the gpu profile's 360 x 480 JPEG packs).
+#
+#   bash remote/prepare.sh [PROFILE]        # default: gpu
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-gpu}"
+python="${PYTHON:-.venv/bin/python}"
+mkdir -p .remote/wheels .remote/packs
+grep -v '^#' remote/requirements.txt | grep -v '^$' | while read -r req; do
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+    --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 -d .remote/wheels "$req"
+done
+REFINENET_CACHE=.remote/packs "$python" - "$profile" <<'PY'
+import sys
+from refinenet.study.profiles import load_profile
+from refinenet.data import pack_camvid
+
+profile = load_profile(sys.argv[1])
+size = profile.study.base("camvid", "cpu").data.size
+for path in pack_camvid(size, out=".remote/packs", progress=False):
+    print(f"packed {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+PY
+du -sh .remote
