@@ -13,6 +13,12 @@ only the file names are used. Labels are 8-bit PNGs of class indices 0-10, 11 = 
 Root lookup: the ``root`` argument, else ``$REFINENET_DATA/camvid``, ``data/camvid``,
 ``../shared/data/camvid`` (see :mod:`refinenet.data.paths`). A packed cache of the split at the
 requested size (``refinenet data pack camvid``) is used when present; it needs no root.
+
+Native-resolution labels: ``CamVid(..., size=(180, 240), label_size="native")`` loads images
+at ``size`` and labels at 360x480, so that scores set beside published CamVid numbers are
+measured on the original labels (the model's logits are upsampled to the mask). The labels
+come from the PNG root, or, without one, from the native-size pack of the split
+(``camvid-<split>-360x480.pack``, the gpu profile's).
 """
 
 from __future__ import annotations
@@ -147,8 +153,13 @@ class CamVid(SegmentationDataset):
             one, ``False`` always decodes the PNGs.
         cache_dir: where to look for packs (default: :func:`refinenet.data.paths.cache_dirs`).
         check_labels: check every decoded label for values outside 0-11.
+        label_size: ``None`` loads labels at ``size`` like the images; ``"native"`` keeps them
+            as stored, 360x480, whatever ``size`` is (for evaluation against published
+            numbers). They are read from the root's PNGs, or from the split's 360x480 pack when
+            there is no root; with neither, ``FileNotFoundError`` says what to get.
 
-    Samples (no transform): uint8 ``(3, H, W)`` image, int64 ``(H, W)`` mask in 0-11.
+    Samples (no transform): uint8 ``(3, H, W)`` image at ``size``, int64 ``(H, W)`` mask in
+    0-11, or ``(360, 480)`` with ``label_size="native"``.
     """
 
     num_classes = 11
@@ -169,8 +180,12 @@ class CamVid(SegmentationDataset):
         packed: bool | None = None,
         cache_dir: str | Path | None = None,
         check_labels: bool = True,
+        label_size: str | None = None,
     ) -> None:
         super().__init__(transform)
+        if label_size not in (None, "native"):
+            raise ValueError(f"label_size must be None (as the images) or 'native', "
+                             f"got {label_size!r}")
         if split not in CAMVID_SPLITS:
             raise ValueError(f"unknown CamVid split {split!r}; allowed: {', '.join(CAMVID_SPLITS)}")
         if packed not in (None, True, False):
@@ -179,6 +194,8 @@ class CamVid(SegmentationDataset):
         self.size = None if size is None else _pair("size", size)
         self.check_labels = check_labels
         self.pack: Pack | None = None
+        # Labels at another size than the images come from the PNGs (self.files) or this pack.
+        self.label_pack: Pack | None = None
         self.files: list[tuple[Path, Path]] = []
 
         # A root is needed unless a pack is found; an explicit root must be valid either way.
@@ -192,6 +209,7 @@ class CamVid(SegmentationDataset):
             self.files = camvid_files(self.root, split)
 
         out_size = self.size or NATIVE_SIZE
+        self.native_labels = label_size == "native"
         searched = [Path(cache_dir)] if cache_dir is not None else cache_dirs(self.root)
         if packed is not False:
             name = pack_filename("camvid", split, out_size)
@@ -205,6 +223,21 @@ class CamVid(SegmentationDataset):
                 )
         if self.pack is None and self.root is None:
             find_camvid_root(None)  # raises the full "searched ..." error
+        if self.native_labels and out_size != NATIVE_SIZE and self.root is None:
+            name = pack_filename("camvid", split, NATIVE_SIZE)
+            found = next((d / name for d in searched if (d / name).is_file()), None)
+            if found is None:
+                raise FileNotFoundError(
+                    f"native-resolution CamVid {split} labels (label_size='native') need the "
+                    f"PNG root or the pack {name}; found the {out_size[0]}x{out_size[1]} pack "
+                    f"but neither of those (packs searched in {', '.join(map(str, searched))}); "
+                    f"get the PNGs with `{DOWNLOAD_COMMAND}` or make the pack with `refinenet "
+                    f"data pack camvid --size {NATIVE_SIZE[0]} {NATIVE_SIZE[1]}`"
+                )
+            self.label_pack = self._open_pack(found, NATIVE_SIZE, required=True)
+            if self.label_pack.names != self.pack.names:
+                raise DataError(f"pack {found} holds other images than {self.pack.path}; "
+                                "rebuild both with `refinenet data pack camvid`")
 
     def _open_pack(self, path: Path, size: tuple[int, int], required: bool) -> Pack | None:
         pack = Pack(path)
@@ -231,7 +264,12 @@ class CamVid(SegmentationDataset):
 
     def load(self, index: int):
         if self.pack is not None:
-            return to_sample(self.pack.image(index), self.pack.label(index))
+            if not self.native_labels or self.pack.size == NATIVE_SIZE:
+                return to_sample(self.pack.image(index), self.pack.label(index))
+            image = self.pack.image(index)
+            if self.label_pack is not None:
+                return to_sample(image, self.label_pack.label(index))
+            return to_sample(image, self._label_as_stored(index))
         image_path, label_path = self.files[index]
         image, label = read_image(image_path), read_label(label_path)
         check_pair(image, label, image_path, label_path)
@@ -241,12 +279,23 @@ class CamVid(SegmentationDataset):
         if self.size is not None and tuple(mask.shape) != self.size:
             image = TF.resize(image, list(self.size), interpolation=v2.InterpolationMode.BILINEAR,
                               antialias=True)
-            mask = resize_mask(mask, self.size)
+            if not self.native_labels:
+                mask = resize_mask(mask, self.size)
         return image, mask
+
+    def _label_as_stored(self, index: int):
+        """Labels ``index`` from their PNG, not resized (images from a pack, native labels)."""
+        _, label_path = self.files[index]
+        label = read_label(label_path)
+        if self.check_labels:
+            check_label_values(label, self.num_classes, self.ignore_index, label_path)
+        return label
 
     def __repr__(self) -> str:
         source = f"pack {self.pack.path} ({self.pack.codec})" if self.pack else f"root {self.root}"
         size = "x".join(map(str, self.size or NATIVE_SIZE))
+        if self.native_labels and self.size not in (None, NATIVE_SIZE):
+            size += ", labels at native size"
         return f"CamVid({self.split!r}, {len(self)} images at {size}, {source})"
 
 

@@ -12,7 +12,9 @@ File: ``<cache>/<dataset>-<split>-<H>x<W>.pack`` (see :mod:`refinenet.data.paths
 - ``labels``: per-image zlib-compressed uint8 ``(H, W)`` class maps (lossless, always),
   concatenated, with ``label_offsets``.
 - ``names`` (source file names, to detect a stale pack), ``meta`` (classes, palette, mean,
-  std, ignore index), ``dataset``, ``split``, ``size``, ``codec``, ``quality``.
+  std, ignore index), ``dataset``, ``split``, ``size``, ``codec``, ``quality``;
+- ``content_sha256``: :func:`content_sha256` of the payload, written since packs carry it;
+  a pack written before has none and :attr:`Pack.content_sha256` computes it when asked.
 
 Codec choice (``"auto"``): raw uint8 when the *largest* split of the dataset fits the budget
 at that resolution, so all splits of one resolution share one codec (val and test are never
@@ -25,12 +27,14 @@ checks the PSNR and the exactness of the labels.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import tempfile
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,6 +49,7 @@ __all__ = [
     "MAX_PACK_BYTES",
     "Pack",
     "choose_codec",
+    "content_sha256",
     "pack_filename",
     "psnr",
     "write_pack",
@@ -78,6 +83,46 @@ def psnr(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> float:
     b = torch.as_tensor(np.asarray(b), dtype=torch.float64)
     mse = ((a - b) ** 2).mean().item()
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+class _ContentHash:
+    """SHA-256 of a pack's payload, fed one sample at a time (see :func:`content_sha256`)."""
+
+    def __init__(self, names: Sequence[str], codec: str, size: Sequence[int]) -> None:
+        self._sha = hashlib.sha256()
+        header = {"names": list(names), "codec": codec, "size": [int(s) for s in size]}
+        self._blob(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+
+    def _blob(self, data) -> None:
+        view = memoryview(data).cast("B")
+        # Length-prefixed, so no two different payloads hash the same stream of bytes.
+        self._sha.update(len(view).to_bytes(8, "little"))
+        self._sha.update(view)
+
+    def add(self, image, label) -> None:
+        self._blob(np.ascontiguousarray(image))
+        self._blob(np.ascontiguousarray(label, dtype=np.uint8))
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def content_sha256(
+    names: Sequence[str], codec: str, size: Sequence[int], samples: Iterable[tuple]
+) -> str:
+    """Hex SHA-256 of a pack's content: its names, codec and size, then for each sample the
+    image bytes *as stored* (raw: uint8 ``(3, H, W)`` in C order; jpeg: the JPEG file) and the
+    uncompressed uint8 ``(H, W)`` labels, each prefixed by its length.
+
+    It depends on the stored bytes only, never on a decoder: the same pack gives the same hash
+    on any machine and torch version. Labels are hashed uncompressed so that the zlib version
+    that wrote them does not matter. A raw pack and a JPEG pack of the same data differ, as
+    do two packs of one split at two sizes.
+    """
+    h = _ContentHash(names, codec, size)
+    for image, label in samples:
+        h.add(image, label)
+    return h.hexdigest()
 
 
 def _encode_jpeg(image_chw: torch.Tensor, quality: int) -> bytes:
@@ -126,6 +171,10 @@ def write_pack(
     if codec == "auto":
         codec = choose_codec(n, size)
     path = Path(path)
+    names = list(names) if names is not None else [str(i) for i in range(n)]
+    if len(names) != n:
+        raise ValueError(f"{len(names)} names for {n} samples")
+    content = _ContentHash(names, codec, size)
 
     raw = torch.empty((n, 3, *size), dtype=torch.uint8) if codec == "raw" else None
     jpegs: list[bytes] = []
@@ -137,11 +186,14 @@ def write_pack(
             raise DataError(f"sample {i} of {dataset_name} {split} is {tuple(image.shape)}, "
                             f"not (3, {size[0]}, {size[1]}): a pack needs one size")
         image = torch.as_tensor(image).to(torch.uint8)
+        label = torch.as_tensor(mask).to(torch.uint8).numpy()
         if raw is not None:
             raw[i] = image
+            content.add(raw[i].numpy(), label)
         else:
             jpegs.append(_encode_jpeg(image, int(quality)))
-        labels.append(zlib.compress(torch.as_tensor(mask).to(torch.uint8).numpy().tobytes(), 6))
+            content.add(np.frombuffer(jpegs[-1], np.uint8), label)
+        labels.append(zlib.compress(label.tobytes(), 6))
 
     def concat(blobs: list[bytes]) -> tuple[torch.Tensor, torch.Tensor]:
         offsets = torch.tensor(np.cumsum([0] + [len(b) for b in blobs]), dtype=torch.int64)
@@ -157,7 +209,8 @@ def write_pack(
         "size": list(size),
         "codec": codec,
         "quality": int(quality) if codec == "jpeg" else None,
-        "names": list(names) if names is not None else [str(i) for i in range(n)],
+        "names": names,
+        "content_sha256": content.hexdigest(),
         "meta": dataset.info(),
         "labels": label_data,
         "label_offsets": label_offsets,
@@ -166,8 +219,6 @@ def write_pack(
         record["images"], record["image_offsets"] = raw, None
     else:
         record["images"], record["image_offsets"] = concat(jpegs)
-    if len(record["names"]) != n:
-        raise ValueError(f"{len(record['names'])} names for {n} samples")
 
     # Atomic: write a temporary file beside the target, then rename over it.
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,6 +261,7 @@ class Pack:
         self.quality: int | None = rec["quality"]
         self.names: list[str] = list(rec["names"])
         self.meta: dict = rec["meta"]
+        self._content_sha256: str | None = rec.get("content_sha256")
         # Byte access goes through NumPy views of the mapped file: torch's (multi-threaded)
         # copy of a freshly mapped region stalls for ~10 ms on a busy 2-core machine.
         self._images = rec["images"].numpy()
@@ -235,6 +287,28 @@ class Pack:
     @property
     def nbytes(self) -> int:
         return self.path.stat().st_size
+
+    @property
+    def content_sha256(self) -> str:
+        """The hex :func:`content_sha256` of this pack: the one stored at write time, or, for
+        a pack written before packs stored it, computed from the payload on first access
+        (about a second for CamVid train at 180x240) and kept for the life of this object."""
+        if self._content_sha256 is None:
+            self._content_sha256 = self.compute_content_sha256()
+        return self._content_sha256
+
+    def compute_content_sha256(self) -> str:
+        """:func:`content_sha256` recomputed from the stored payload (ignores the stored one)."""
+
+        def samples():
+            for i in range(len(self)):
+                if self.codec == "raw":
+                    image = self._images[i]
+                else:
+                    image = self._images[self._image_offsets[i] : self._image_offsets[i + 1]]
+                yield image, self.label(i).numpy()
+
+        return content_sha256(self.names, self.codec, self.size, samples())
 
     def _jpeg(self, i: int) -> torch.Tensor:
         a, b = self._image_offsets[i], self._image_offsets[i + 1]

@@ -36,6 +36,11 @@ come from NumPy's PCG64 bit generator (its raw output stream is fixed by NumPy's
 unlike its distribution methods) seeded with a ``SeedSequence``; floats are made from raw
 bits by hand, and rendering uses only IEEE-exact arithmetic (+, -, *, /, comparisons, no
 sin/exp/sum reductions whose last bits could differ between CPUs or SIMD paths).
+
+Versioning: :data:`GENERATOR_VERSION` is part of the dataset's fingerprint (and so of run ids,
+see :mod:`refinenet.data.fingerprint`). Bump it with any change that alters a rendered pixel or
+label; ``tests/test_data_fingerprint.py`` pins the digest of a small split to catch a change
+of output without a bump.
 """
 
 from __future__ import annotations
@@ -46,7 +51,16 @@ import numpy as np
 
 from .base import SegmentationDataset, to_sample
 
-__all__ = ["SyntheticScenes", "SYNTHETIC_CLASSES", "SYNTHETIC_PALETTE", "render_scene"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "SYNTHETIC_CLASSES",
+    "SYNTHETIC_PALETTE",
+    "SyntheticScenes",
+    "render_scene",
+]
+
+#: Bump when :func:`render_scene`'s output changes for any ``(size, entropy)``.
+GENERATOR_VERSION = 1
 
 SYNTHETIC_CLASSES = ["sky", "ground", "building", "pole", "wire", "car", "balloon", "ball"]
 SYNTHETIC_PALETTE = [

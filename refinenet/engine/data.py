@@ -27,6 +27,7 @@ __all__ = [
     "SeededSamples",
     "build_train_set",
     "build_eval_set",
+    "eval_dataset_source",
     "train_loader",
     "eval_loader",
     "resolve_workers",
@@ -100,16 +101,42 @@ def build_train_set(cfg: TrainConfig) -> Dataset:
     return dataset
 
 
-def build_eval_set(cfg: TrainConfig, split: str | None = None, root: str | None = None) -> Dataset:
-    """An evaluation split (default: ``data.val_split``) at the configured resolution, normalised."""
-    from ..data import build_dataset
-    from ..data.transforms import eval_transform
-
+def eval_dataset_source(cfg: TrainConfig, split: str | None = None, root: str | None = None):
+    """``(name, split, root)`` of an evaluation split, as :func:`build_eval_set` reads it."""
     d = cfg.data
     name = d.val_dataset or d.dataset
     if root is None:
         root = d.val_root if d.val_root is not None else (d.root if name == d.dataset else None)
-    dataset = build_dataset(name, split or d.val_split, root=root, **_dataset_kwargs(cfg))
+    return name, split or d.val_split, root
+
+
+def build_eval_set(
+    cfg: TrainConfig, split: str | None = None, root: str | None = None, *, native_labels: bool = False
+) -> Dataset:
+    """An evaluation split (default: ``data.val_split``) at the configured resolution, normalised.
+
+    ``native_labels``: images at ``data.size`` but masks at the dataset's native resolution
+    (CamVid: ``(360, 480)`` from the PNGs or the 360x480 pack), so that scores compare with
+    published ones; the model's logits must then be upsampled to the mask. Datasets loaded
+    as stored (``data.size`` null) and the generated one already have native masks; VOC and
+    SBD, whose native size varies per image, cannot resize images alone: ``ValueError``.
+    """
+    from ..data import build_dataset
+    from ..data.transforms import eval_transform
+
+    name, split, root = eval_dataset_source(cfg, split, root)
+    kwargs = _dataset_kwargs(cfg)
+    if native_labels:
+        if name == "camvid":
+            kwargs["label_size"] = "native"
+        elif name != "synthetic" and cfg.data.size is not None:
+            raise ValueError(
+                f"native_labels: {name} images differ in size, so their labels cannot be kept "
+                f"native while images are resized to data.size={list(cfg.data.size)}; set "
+                "data.size to null to evaluate at native resolution"
+            )
+    dataset = build_dataset(name, split, root=root, **kwargs)
+    # No resize here: with native labels, image and mask sizes differ on purpose.
     dataset.transform = eval_transform(mean=dataset.mean, std=dataset.std)
     return dataset
 

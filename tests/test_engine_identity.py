@@ -1,0 +1,104 @@
+"""Run identity: the config plus fingerprints of the data and of the backbone weights."""
+
+import json
+import shutil
+
+import pytest
+
+from refinenet.data import fingerprint as fp
+from refinenet.data.testing import fake_camvid, fake_sbd, fake_voc
+from refinenet.engine.config import TrainConfig
+from refinenet.engine.identity import data_splits, run_id, run_identity
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """No packs or roots of the developer's; private digest caches."""
+    monkeypatch.setattr("refinenet.data.camvid.cache_dirs", lambda root=None: [tmp_path / "packs"])
+    monkeypatch.setenv("REFINENET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(fp, "_memory", {"file": {}, "pack": {}})
+    monkeypatch.setattr(fp, "_disk", fp._DiskCache())
+
+
+def _cfg(root, **model):
+    return TrainConfig.from_dict({
+        "data": {"dataset": "camvid", "root": str(root), "size": [36, 48],
+                 "options": {"packed": False}},
+        "model": {"backbone": "resnet18", **model},
+    })
+
+
+@pytest.fixture
+def roots(tmp_path):
+    counts = {"train": 2, "val": 1, "test": 1}
+    a = fake_camvid(tmp_path / "a" / "camvid", counts=counts)
+    same = shutil.copytree(a, tmp_path / "same" / "camvid")
+    other = fake_camvid(tmp_path / "other" / "camvid", counts=counts, seed=7)
+    return a, same, other
+
+
+def test_identity_holds_the_config_and_every_split(roots):
+    a, _, _ = roots
+    cfg = _cfg(a)
+    ident = run_identity(cfg)
+    assert set(ident["data_fingerprints"]) == {"camvid/train", "camvid/val", "camvid/test"}
+    assert all(len(v) == 64 for v in ident["data_fingerprints"].values())
+    assert ident["backbone_weights_sha256"] is None
+    expected = cfg.identity()
+    expected["model"].pop("backbone_weights")
+    assert {k: v for k, v in ident.items() if k not in ("data_fingerprints",
+                                                        "backbone_weights_sha256")} == expected
+    json.dumps(ident)  # plain JSON
+    rid = run_id(cfg)
+    assert len(rid) == 12 and int(rid, 16) >= 0 and run_id(cfg) == rid
+    assert set(run_identity(cfg, splits=["train"])["data_fingerprints"]) == {"camvid/train"}
+
+
+def test_run_id_follows_the_data_not_the_root(roots):
+    a, same, other = roots
+    assert run_id(_cfg(a)) == run_id(_cfg(same))  # the config hash alone says this too ...
+    assert _cfg(a).identity_hash() == _cfg(other).identity_hash()
+    assert run_id(_cfg(a)) != run_id(_cfg(other))  # ... but only the run id tells these apart
+    # Only the test split differs: still another run (its scores would differ).
+    shutil.copy(other / "test" / "0001TP_test_0000.png", same / "test" / "0001TP_test_0000.png")
+    assert run_id(_cfg(same)) != run_id(_cfg(a))
+
+
+def test_run_id_follows_the_weights_bytes_not_their_path(roots, tmp_path):
+    a, _, _ = roots
+    weights = tmp_path / "resnet18.pth"
+    weights.write_bytes(b"first weights" * 100)
+    first = run_id(_cfg(a, backbone_weights=str(weights)))
+    assert first != run_id(_cfg(a))
+    assert run_identity(_cfg(a, backbone_weights=str(weights)))["backbone_weights_sha256"] == \
+        fp.file_sha256(weights)
+    copy = tmp_path / "elsewhere.pth"
+    shutil.copy(weights, copy)
+    assert run_id(_cfg(a, backbone_weights=str(copy))) == first
+    weights.write_bytes(b"other weights" * 100)  # replaced at the same path
+    assert run_id(_cfg(a, backbone_weights=str(weights))) != first
+
+
+def test_missing_weights_name_the_key(roots, tmp_path):
+    a, _, _ = roots
+    with pytest.raises(FileNotFoundError, match="model.backbone_weights.*nope.pth"):
+        run_id(_cfg(a, backbone_weights=str(tmp_path / "nope.pth")))
+
+
+def test_val_dataset_and_synthetic(tmp_path, monkeypatch):
+    fake_voc(tmp_path / "data" / "voc")
+    fake_sbd(tmp_path / "data" / "sbd")
+    monkeypatch.setenv("REFINENET_DATA", str(tmp_path / "data"))
+    cfg = TrainConfig.from_dict({"data": {"dataset": "sbd", "train_split": "train_aug",
+                                          "val_dataset": "voc", "crop_size": [64, 64]}})
+    assert [s[:2] for s in data_splits(cfg)] == [("sbd", "train_aug"), ("voc", "val")]
+    assert set(run_identity(cfg)["data_fingerprints"]) == {"sbd/train_aug", "voc/val"}
+    assert set(run_identity(cfg, splits=["voc/train"])["data_fingerprints"]) == {"voc/train"}
+
+    def synth(n):
+        return TrainConfig.from_dict({"data": {"dataset": "synthetic", "size": [32, 40],
+                                               "options": {"n": n}}})
+
+    assert set(run_identity(synth(4))["data_fingerprints"]) == {"synthetic/train",
+                                                                 "synthetic/val"}
+    assert run_id(synth(4)) == run_id(synth(4)) != run_id(synth(5))
