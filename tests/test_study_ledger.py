@@ -1,0 +1,191 @@
+"""The run ledger: the plan over it, filling it, reading it back, and the tables from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from refinenet.study import report, stats
+from refinenet.study.design import StudyDesign
+from refinenet.study.experiments import Experiments, MissingRuns
+from refinenet.study.ledger import Ledger
+from refinenet.study.plan import PlannedRun, choose_lr, fill, make_plan
+from refinenet.study.profiles import load_profile
+from refinenet.study.training import StudyRuns
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "train": {
+        "model": {"backbone": "resnet18", "widths": [16, 8, 8, 8]},
+        "data": {"size": [64, 64], "crop_size": None, "batch_size": 2},
+        "schedule": {"steps": 2, "warmup_steps": 0},
+        "eval": {"every": 0, "batch_size": 4},
+        "checkpoint_every": 100,
+    },
+    "seeds": [0, 1],
+    "lrs": [0.01, 0.02],
+    "test_scales": [0.75, 1.0],
+    "scenes": 3,
+    "examples": 2,
+    "failures": 1,
+}
+ARMS = {"standard": {}, "N = 0": {"model.crp_blocks": 0}}
+
+
+def _profile(tmp_path: Path, design: dict = TINY):
+    path = tmp_path / "tiny.yaml"
+    notebooks = {"03_training": {}}
+    path.write_text(yaml.safe_dump({"name": "tiny", "common": {"dataset": "synthetic"}, "study": design,
+                                    "notebooks": notebooks}))
+    return load_profile(path)
+
+
+def _runs(tmp_path: Path, arms=ARMS, sweeps=("standard",)) -> StudyRuns:
+    profile = _profile(tmp_path)
+    wants = {"nb": {"arms": arms, "sweeps": list(sweeps)}}
+    return StudyRuns(profile, "synthetic", "cpu", Ledger(tmp_path / "results" / "runs"), wants,
+                     root=ROOT, checkpoints=tmp_path / "checkpoints")
+
+
+def test_the_plan_orders_the_sweep_first_and_waits_for_the_chosen_rate(tmp_path):
+    runs = _runs(tmp_path, sweeps=("standard", "N = 0"))
+    plan = runs.plan()
+    ready = [r for r in plan.runs if r.ready]
+    # the standard sweep (2 rates x 2 seeds), then the N = 0 sweep; the chosen-rate runs wait
+    assert [(r.arm, r.lr, r.seed) for r in ready[:4]] == [
+        ("standard", 0.01, 0), ("standard", 0.01, 1), ("standard", 0.02, 0), ("standard", 0.02, 1)]
+    assert {r.arm for r in ready[4:]} == {"N = 0"} and len(ready) == 8
+    waiting = [r for r in plan.runs if not r.ready]
+    assert {(r.arm, r.seed) for r in waiting} == {("standard", 0), ("standard", 1), ("N = 0", 0), ("N = 0", 1)}
+    assert plan.chosen_lr is None
+    assert len({r.run_id for r in ready}) == len(ready)  # every run its own id
+
+
+def test_choose_lr_counts_divergence_as_a_worse_rate():
+    design = StudyDesign(lrs=(0.01, 0.02))
+    ok = SimpleNamespace(diverged=False, miou=0.4)
+    bad = SimpleNamespace(diverged=True, miou=float("nan"))
+    high = SimpleNamespace(diverged=False, miou=0.5)
+    assert choose_lr(design, {0.01: [ok, ok], 0.02: [high, bad]}) == 0.01
+    assert choose_lr(design, {0.01: [ok, ok], 0.02: [high, high]}) == 0.02
+    assert choose_lr(design, {0.01: [ok], 0.02: [ok]}) == 0.01  # ties: the smaller rate
+
+
+@pytest.mark.slow
+def test_fill_records_entries_then_trains_nothing_and_retrains_one(tmp_path):
+    runs = _runs(tmp_path)
+    lines: list[str] = []
+    trained, why = runs.fill(say=lines.append)
+    # 4 sweep runs, then N = 0 at the chosen rate (the standard arm there is a sweep run)
+    assert trained == 6, lines
+    assert why == "every planned run is in the ledger"
+    ledger = runs.ledger
+    assert len(ledger) == 6
+    entry = next(e for e in ledger if e.data["arm"] == "standard" and e.metrics)
+    assert entry.status == "trained" and 0 <= entry.miou <= 1
+    for key in ("miou", "iou", "boundary_iou", "pixel_accuracy", "mean_class_accuracy", "confusion"):
+        assert key in entry.test, key
+    assert entry.machine["cpu"] and entry.data["provenance"]["versions"]["torch"]
+    assert len(entry.frame("steps")) == 2 and {"loss", "lr"} <= set(entry.frame("steps").columns)
+    assert len(entry.per_image()) == 3  # every test scene scored on its own
+    for i in entry.examples + entry.failures:
+        assert entry.prediction(i).shape == (64, 64)
+    size = sum(p.stat().st_size for p in entry.dir.rglob("*") if p.is_file())
+    assert size < 1_000_000
+    chosen = runs.plan().chosen_lr
+    standard = [e for e in ledger if e.data["arm"] == "standard" and e.config.optim.lr == chosen]
+    assert all("test_multiscale" in e.data["metrics"] for e in standard)
+
+    again, why = runs.fill(say=lines.append)
+    assert again == 0
+    victim = sorted(ledger.ids())[0]
+    ledger.remove(victim)
+    once_more, _ = runs.fill(say=lines.append)
+    assert once_more == 1 and victim in ledger
+
+
+@pytest.mark.slow
+def test_a_diverged_run_is_an_entry_and_a_failure_not_a_zero(tmp_path):
+    hot = {**TINY, "lrs": [1e6], "seeds": [0, 1]}
+    profile = _profile(tmp_path, hot)
+    runs = StudyRuns(profile, "synthetic", "cpu", Ledger(tmp_path / "runs"), {"nb": {"arms": {"standard": {}}}},
+                     root=ROOT, checkpoints=tmp_path / "ck")
+    runs.fill(say=lambda _: None)
+    entries = list(runs.ledger)
+    assert entries and all(e.diverged and e.diverged_at >= 1 for e in entries)
+    assert all(e.miou != e.miou for e in entries)  # NaN, not 0
+    study = SimpleNamespace(name="nb", profile=str(profile.path), device="cpu", dataset="synthetic",
+                            synthetic=True, profile_name="tiny", hardware="cpu")
+    records = _experiments(study, runs).records({"standard": entries})
+    assert records["diverged"].all() and records["test mIoU"].isna().all()
+    table = report.ablation_table(records.assign(variant="standard"), baseline="standard")
+    assert table["diverged runs [95% CI]"].iloc[0] == "2 of 2 [16%, 100%]"
+
+
+def _experiments(study, runs):
+    exp = Experiments.__new__(Experiments)
+    exp.study, exp.runs, exp.ledger, exp.design = study, runs, runs.ledger, runs.design
+    exp.arms, exp.sweeps, exp.base, exp._plan, exp._macs = {"standard": {}}, [], runs.base, None, {}
+    return exp
+
+
+def test_missing_runs_name_the_command(tmp_path):
+    runs = _runs(tmp_path)
+    study = SimpleNamespace(name="nb", profile="tiny", device="cpu", dataset="synthetic", synthetic=True)
+    exp = _experiments(study, runs)
+    exp.profile = SimpleNamespace(name="tiny")
+    with pytest.raises(MissingRuns, match="refinenet study run --profile tiny"):
+        exp.chosen_lr()
+
+
+def test_fill_stops_at_a_run_boundary_within_the_budget(tmp_path):
+    made = []
+
+    class FakePlan:
+        def __init__(self, todo):
+            self.todo = todo
+
+        def missing(self):
+            return self.todo
+
+    todo = [PlannedRun("standard", s, 0.01, {}, run_id=f"r{s}") for s in range(3)]
+
+    def record(run):
+        made.append(run.run_id)
+        todo.remove(run)
+        return SimpleNamespace(diverged=False, miou=0.5, summary={"train_seconds": 1.0})
+
+    trained, why = fill(lambda: FakePlan(list(todo)), record, budget_s=100.0,
+                        estimate=lambda r: 60.0, say=lambda _: None)
+    assert trained == 1 and made == ["r0"]
+    assert why.startswith("time budget: the next run (standard | lr 0.01 | seed 1) needs about")
+
+
+def test_ledger_write_is_atomic(tmp_path, monkeypatch):
+    ledger = Ledger(tmp_path / "runs")
+    history = tmp_path / "h"
+    history.mkdir()
+    (history / "steps.csv").write_text("step,epoch,loss,lr,lr_backbone,images_per_s,elapsed_s\n1,0,2.0,0.1,0.1,5.0,1.0\n")
+    ledger.write("abc", config_yaml="seed: 0\n", entry={"run_id": "abc", "status": "trained", "x": float("nan")},
+                 history_dir=history)
+    assert "abc" in ledger and json.loads((tmp_path / "runs/abc/entry.json").read_text())["x"] is None
+    assert (tmp_path / "runs/abc/history/steps.csv").read_text().splitlines()[0] == "step,epoch,loss,lr,lr_backbone,elapsed_s"
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("refinenet.study.ledger._write_csv", broken)
+    with pytest.raises(OSError):
+        ledger.write("def", config_yaml="", entry={}, history_dir=history)
+    assert "def" not in ledger and not list((tmp_path / "runs").glob(".def.tmp-*"))
+
+
+def test_failure_interval_is_clopper_pearson():
+    low, high = stats.failure_interval(0, 3)
+    assert low == 0 and high == pytest.approx(0.7076, abs=1e-4)
+    assert report.failure_text(1, 3) == "1 of 3 [1%, 91%]"
