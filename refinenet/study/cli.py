@@ -62,7 +62,7 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from .profiles import load_profile
     from .runner import StudyError, run_study
 
@@ -78,7 +78,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from .book import profile_status
     from .runner import StudyError, find_notebooks, find_root
 
@@ -96,7 +96,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _book(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from .book import BookError, build_book
 
     try:
