@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from .errors import CommandError
+
 # Modules that provide sub-commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
     "refinenet.models.cli",
@@ -19,9 +21,7 @@ COMMAND_MODULES = (
     "refinenet.bench.cli",
 )
 
-
-class CommandError(Exception):
-    """An error the command line reports as one line, without a traceback."""
+__all__ = ["COMMAND_MODULES", "CommandError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

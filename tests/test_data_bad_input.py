@@ -8,8 +8,9 @@ from PIL import Image
 
 from refinenet.data import DataError
 from refinenet.data.camvid import CamVid
-from refinenet.data.testing import fake_camvid, fake_sbd, fake_voc
 from refinenet.data.voc import SBDTrainAug, VOCSegmentation
+
+from fakes import fake_camvid, fake_sbd, fake_voc
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,8 @@ from refinenet.data import paths as data_paths
 from refinenet.data.camvid import CAMVID_SPLITS, CamVid, find_camvid_root
 from refinenet.data.download import load_manifest, verify_tree
 from refinenet.data.pack import MAX_PACK_BYTES, Pack, choose_codec, psnr, write_pack
-from refinenet.data.testing import fake_camvid
+
+from fakes import fake_camvid
 
 
 @pytest.fixture(autouse=True)

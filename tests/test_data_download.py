@@ -9,7 +9,8 @@ from refinenet import cli
 from refinenet.data import DataError
 from refinenet.data.camvid import CamVid
 from refinenet.data.download import DownloadError, download_camvid, load_manifest
-from refinenet.data.testing import camvid_archive, fake_camvid, manifest_of
+
+from fakes import camvid_archive, fake_camvid, manifest_of
 
 
 class Server:

@@ -8,8 +8,9 @@ import torch
 from refinenet.data import SyntheticScenes
 from refinenet.data.gpu import DeviceLoader, DeviceSplit
 from refinenet.data.pack import Pack, write_pack
-from refinenet.data.testing import aligned as _aligned
-from refinenet.data.testing import colour_coded
+
+from fakes import aligned as _aligned
+from fakes import colour_coded
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
 IGNORE = 255
@@ -19,13 +20,7 @@ META = {"num_classes": 6, "ignore_index": IGNORE, "mean": MEAN, "std": STD,
         "class_names": list("abcdef"), "palette": [(0, 0, 0)] * 6}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: on a busy 2-core machine, intra-op thread hand-offs cost ~10 ms each."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def coded_split(n=6, device="cpu", **kw):

@@ -8,7 +8,8 @@ from refinenet.data import DataError, SyntheticScenes
 from refinenet.data import paths as data_paths
 from refinenet.data.camvid import CamVid
 from refinenet.data.pack import MAX_PACK_BYTES, Pack, choose_codec, pack_filename, psnr, write_pack
-from refinenet.data.testing import fake_camvid
+
+from fakes import fake_camvid
 
 
 @pytest.fixture

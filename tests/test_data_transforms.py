@@ -6,8 +6,6 @@ import pytest
 import torch
 from torchvision import tv_tensors
 
-from refinenet.data.testing import aligned as _aligned
-from refinenet.data.testing import colour_coded
 from refinenet.data.transforms import (
     JointResize,
     RandomScale,
@@ -15,6 +13,9 @@ from refinenet.data.transforms import (
     resize_mask,
     train_transform,
 )
+
+from fakes import aligned as _aligned
+from fakes import colour_coded
 
 IGNORE = 255
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.3)
@@ -36,13 +37,7 @@ def test_train_transform_keeps_image_and_mask_aligned():
     assert len(crops) > 12  # the crops differ: the transform is random
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: on a busy 2-core machine, intra-op thread hand-offs cost ~10 ms each."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def test_padding_is_ignore_and_mean_colour():

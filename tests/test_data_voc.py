@@ -8,8 +8,9 @@ from torchvision import tv_tensors
 
 from refinenet.data import build_dataset
 from refinenet.data import paths as data_paths
-from refinenet.data.testing import fake_sbd, fake_voc
 from refinenet.data.voc import VOC_PALETTE, SBDTrainAug, VOCSegmentation, find_voc_root, read_sbd_mat
+
+from fakes import fake_sbd, fake_voc
 
 
 @pytest.fixture

@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import pytest
-import torch
 import torch.distributed as dist
 
-from refinenet.engine import Run, TrainConfig, evaluate, read_checkpoint
+from refinenet.engine import Run, read_checkpoint
 
 pytestmark = [
     pytest.mark.slow,
@@ -18,21 +17,9 @@ pytestmark = [
 ]
 
 
-def test_torchrun_two_processes_trains_and_evaluates_like_one(tmp_path):
-    cfg = TrainConfig.from_dict(
-        {
-            "out_dir": str(tmp_path),
-            "name": "ddp",
-            "device": "cpu",
-            "deterministic": True,
-            "checkpoint_every": 2,
-            "model": {"backbone": "resnet18", "widths": [16, 8, 8, 8]},
-            # 4 training images, batch 2 per process: one step per epoch
-            "data": {"dataset": "synthetic", "size": [64, 64], "batch_size": 2, "options": {"n": 4}},
-            "schedule": {"steps": 3, "warmup_steps": 1},
-            "log": {"progress": "none"},
-        }
-    )
+def test_torchrun_two_processes_trains_and_evaluates_like_one(tmp_path, tiny_config, one_thread):
+    # 4 training images, batch 2 per process: one step per epoch
+    cfg = tiny_config(tmp_path, "name=ddp", "schedule.steps=3", "eval.every=0")
     (tmp_path / "ddp.yaml").write_text(cfg.to_yaml())
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
@@ -53,12 +40,7 @@ def test_torchrun_two_processes_trains_and_evaluates_like_one(tmp_path):
 
     # Each process evaluated half of the validation images and the counts were summed: the
     # result equals one process evaluating them all (same single-threaded kernels).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        single = evaluate(run.checkpoint)
-    finally:
-        torch.set_num_threads(threads)
+    single = run.evaluate(cache=False)
     assert run.metrics["images"] == single["images"] == 4
     for key in ("confusion", "miou", "iou", "pixel_accuracy", "mean_class_accuracy", "boundary_iou", "boundary_iou_per_class"):
         assert run.metrics[key] == single[key], key

@@ -13,12 +13,7 @@ from refinenet.engine.optim import LrFactor, build_optimizer, build_scheduler, s
 from refinenet.models import refinenet
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: threads only wait for each other on a busy machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from refinenet.engine import Run, TrainConfig, read_checkpoint, train
+from refinenet.engine import Run, read_checkpoint, train
 
 pytestmark = [
     pytest.mark.slow,
@@ -20,33 +20,18 @@ pytestmark = [
 ]
 
 
-def config(out_dir) -> TrainConfig:
-    # 4 images, batch 2: 2 steps per epoch, so 8 steps cross 4 epochs (data order) and the
-    # checkpoint at step 3 sits mid-epoch. Dropout and augmentation are on (RNG state).
-    return TrainConfig.from_dict(
-        {
-            "out_dir": str(out_dir),
-            "device": "cpu",
-            "deterministic": True,
-            "checkpoint_every": 3,
-            "model": {"backbone": "resnet18", "widths": [16, 8, 8, 8]},
-            "data": {"dataset": "synthetic", "size": [64, 64], "batch_size": 2, "options": {"n": 4}},
-            "schedule": {"steps": 8, "warmup_steps": 2},
-            "eval": {"every": 4},
-            "log": {"progress": "none"},
-        }
-    )
-
-
 def command(yaml_path, *extra) -> list[str]:
     return [sys.executable, "-m", "refinenet", "train", str(yaml_path), *extra]
 
 
-def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_config, one_thread):
     # One thread everywhere: the same kernels in every process, and no OpenMP oversubscription
     # on a busy machine.
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    a, b = config(tmp_path / "a"), config(tmp_path / "b")
+    # 2 steps per epoch, so 8 steps cross 4 epochs (data order) and the checkpoint at step 3
+    # sits mid-epoch. Dropout and augmentation are on (RNG state).
+    resumable = ("checkpoint_every=3", "schedule.steps=8", "schedule.warmup_steps=2", "eval.every=4")
+    a, b = tiny_config(tmp_path / "a", *resumable), tiny_config(tmp_path / "b", *resumable)
     (tmp_path / "b.yaml").write_text(b.to_yaml())
 
     # The run that is killed: SIGKILL as soon as its first checkpoint (step 3) is on disk.
@@ -71,13 +56,8 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
 
     resumed = subprocess.run(command(tmp_path / "b.yaml", "--resume"), env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    # The uninterrupted run, in this process (same thread count as the subprocesses).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(a)
-    finally:
-        torch.set_num_threads(threads)
+    # The uninterrupted run, in this process (one thread, as the subprocesses).
+    train(a)
 
     run_a, run_b = Run.load(a.run_dir()), Run.load(b.run_dir())
     assert run_b.summary["resumed_from_step"] == killed_at

@@ -22,24 +22,6 @@ from refinenet.models import refinenet
 METRIC_KEYS = ("miou", "iou", "pixel_accuracy", "mean_class_accuracy", "boundary_iou", "boundary_iou_per_class", "confusion")
 
 
-def tiny_config(out_dir, *overrides: str) -> TrainConfig:
-    """resnet18 with narrow paths on 4 synthetic 64x64 scenes: a few seconds per run on 2 cores."""
-    cfg = TrainConfig.from_dict(
-        {
-            "out_dir": str(out_dir),
-            "device": "cpu",
-            "deterministic": True,
-            "checkpoint_every": 2,
-            "model": {"backbone": "resnet18", "widths": [16, 8, 8, 8]},
-            "data": {"dataset": "synthetic", "size": [64, 64], "batch_size": 2, "options": {"n": 4}},
-            "schedule": {"steps": 4, "warmup_steps": 1},
-            "eval": {"every": 2},
-            "log": {"progress": "none"},
-        }
-    )
-    return cfg.replace(list(overrides))
-
-
 def state_of(path) -> dict[str, torch.Tensor]:
     return read_checkpoint(path)["model"]
 
@@ -52,18 +34,11 @@ def digest(directory: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP threads
-    # that wait for each other make every step many times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, one_thread) -> Run:
+def finished(tmp_path_factory, one_thread, tiny_config) -> Run:
     out = tmp_path_factory.mktemp("runs")
     return train(tiny_config(out))
 
@@ -91,10 +66,16 @@ def test_run_directory_contents(finished):
 
 
 def test_evaluating_the_checkpoint_gives_the_run_metrics(finished):
-    again = evaluate(finished.checkpoint)
+    again = finished.evaluate(cache=False)  # rebuilds the split, loads the checkpoint
     for key in METRIC_KEYS:
         assert again[key] == finished.metrics[key], key
     assert again["images"] == 4 and again["split"] == "val"
+    assert not list(finished.dir.glob("eval-*.json"))
+
+
+def test_evaluate_takes_a_model_and_a_dataset_not_a_path(finished):
+    with pytest.raises(ValueError, match="Run.load"):
+        evaluate(finished.checkpoint, None)
 
 
 def test_finished_run_is_reused_and_force_retrains_bit_identically(finished):
@@ -125,7 +106,7 @@ def test_a_different_run_in_the_same_directory_is_refused(finished):
     assert digest(finished.dir) == before
 
 
-def test_a_directory_that_is_not_a_run_is_refused(tmp_path):
+def test_a_directory_that_is_not_a_run_is_refused(tmp_path, tiny_config):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="holds no run"):
@@ -147,7 +128,7 @@ def test_partial_run_needs_resume(finished, tmp_path):
         assert run.metrics[key] == finished.metrics[key]
 
 
-def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config):
     cfg = tiny_config(tmp_path, "optim.lr=1e30", "schedule.warmup_steps=0", "checkpoint_every=1", "eval.every=0")
     with pytest.raises(NonFiniteLossError, match=r"loss is (nan|inf) at step 2; .*last good checkpoint is .*checkpoint.pt \(step 1\)") as info:
         train(cfg)
@@ -161,7 +142,7 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert [r["step"] for r in rows] == [1, 2] and not math.isfinite(rows[-1]["loss"])
 
 
-def test_missing_data_root_writes_nothing(tmp_path):
+def test_missing_data_root_writes_nothing(tmp_path, tiny_config):
     cfg = tiny_config(tmp_path / "out", "data.dataset=camvid", f"data.root={tmp_path / 'no-such-dir'}", "data.options={}")
     with pytest.raises(FileNotFoundError, match="no-such-dir"):
         train(cfg)
@@ -242,7 +223,7 @@ def test_cli_bad_input_is_one_line(finished, tmp_path, capsys):
     ],
     ids=["fp16-quarter-adamw", "bf16-on-device-multiscale"],
 )
-def test_precision_and_speed_switches_train_on_cpu(tmp_path, switches):
+def test_precision_and_speed_switches_train_on_cpu(tmp_path, switches, tiny_config):
     cfg = tiny_config(tmp_path, "schedule.steps=2", "eval.every=0", "eval.boundary=false", "deterministic=false", *switches)
     run = train(cfg)
     assert run.finished and all(math.isfinite(r["loss"]) for r in run.history["steps"])
@@ -254,7 +235,7 @@ def test_precision_and_speed_switches_train_on_cpu(tmp_path, switches):
     assert bool(scaler) == (cfg.precision.amp == "fp16")  # only fp16 scales the loss
 
 
-def test_sync_bn_needs_cuda(tmp_path, monkeypatch):
+def test_sync_bn_needs_cuda(tmp_path, monkeypatch, tiny_config):
     monkeypatch.setenv("WORLD_SIZE", "2")  # as under torchrun; fails before joining a group
     with pytest.raises(ValueError, match="sync_bn=true needs CUDA"):
         train(tiny_config(tmp_path, "distributed.sync_bn=true"))
@@ -286,7 +267,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary left
 
 
-def test_tensorboard_without_the_package_fails_before_writing(tmp_path):
+def test_tensorboard_without_the_package_fails_before_writing(tmp_path, tiny_config):
     try:
         import tensorboard  # noqa: F401
 

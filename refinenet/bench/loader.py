@@ -58,7 +58,7 @@ def loader_vs_step(
     dev = resolve_device(cfg.device if device == "auto" else device)
     precision = resolve_precision(cfg.precision, dev)
     train_set = build_train_set(cfg)
-    source = batch_source(train_set, cfg, distributed.DistInfo(), dev)
+    source = batch_source(train_set, cfg, distributed.SingleProcess(), dev)
     # Epoch after epoch, as the trainer walks them, so a short split still gives enough batches.
     stream = itertools.chain.from_iterable(source.epoch(e, 0) for e in itertools.count())
 

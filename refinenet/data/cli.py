@@ -67,7 +67,7 @@ def register(subparsers) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from .download import CAMVID_URL, DownloadError, download_camvid
 
     t0 = time.perf_counter()

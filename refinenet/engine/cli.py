@@ -28,7 +28,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 def _split_args(items: list[str], what: str) -> tuple[str | None, list[str]]:
     """Positional words: at most one path, the rest ``key=value`` overrides."""
-    from ..cli import CommandError
+    from ..errors import CommandError
 
     paths = [s for s in items if "=" not in s]
     overrides = [s for s in items if "=" in s]
@@ -119,7 +119,7 @@ def register(subparsers) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from .config import TrainConfig, load_config
     from .trainer import NonFiniteLossError, train
 
@@ -172,7 +172,7 @@ def _table(m: dict) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from .checkpoint import atomic_write_json, load_weights, read_checkpoint
     from .config import TrainConfig
     from .data import build_eval_set

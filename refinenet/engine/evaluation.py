@@ -1,30 +1,32 @@
 """Dataset-level evaluation: mIoU, per-class IoU, accuracies and boundary IoU.
 
-``evaluate(source, dataset=None, ...)`` where ``source`` is a model, a checkpoint file, a run
-directory or a :class:`~refinenet.engine.run.Run`. Without a dataset, the split is rebuilt from
-the training config stored in the checkpoint (same dataset, resolution and options).
+``evaluate(model, dataset, ...)`` scores a model on every image of a dataset. Checkpoints and
+run directories are the run's business: :meth:`refinenet.engine.Run.evaluate` rebuilds a split
+from the run's config, loads its weights and calls this.
 
-Under ``torch.distributed`` (inside a torchrun training), each process evaluates every
+Scores are computed at the resolution of the masks the dataset yields, whatever the size the
+model ran at: a dataset may load images smaller than their labels (CamVid at 180x240 scored
+against its native 360x480 labels), and the predictions are upsampled to the labels.
+
+In a group of processes (inside a torchrun training), each process evaluates every
 ``world_size``-th image and the integer counts are summed across processes, so the result is
 exactly that of a single process evaluating every image.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
 
+from . import distributed
+from .config import PrecisionSection
+from .data import eval_loader
 from .inference import predict_labels
 from .metrics import SegmentationMetrics
-from .config import PrecisionSection, TrainConfig
 from .precision import AMP_DTYPES, resolve_device, resolve_precision
 
 __all__ = ["evaluate"]
@@ -38,39 +40,11 @@ def _progress(iterable, enabled: bool, total: int, desc: str):
     return progress_bar(iterable, total=total, desc=desc)
 
 
-def _resolve_source(source: Any, split: str | None, root: str | None, dataset):
-    """-> (model, dataset, split name, checkpoint dict or None)."""
-    from .checkpoint import load_model, read_checkpoint
-    from .config import TrainConfig
-    from .data import build_eval_set
-    from .run import Run
-
-    if isinstance(source, nn.Module):
-        if dataset is None:
-            raise ValueError(
-                "evaluate(model) needs a dataset (a refinenet.data dataset with the eval transform); "
-                "or pass a checkpoint / run directory, whose training config names its data"
-            )
-        return source, dataset, split, None
-    if isinstance(source, Run):
-        source = source.checkpoint
-    if not isinstance(source, (str, os.PathLike)):
-        raise ValueError(f"evaluate: source must be a model, a checkpoint path, a run directory or a Run, got {type(source).__name__}")
-    state = read_checkpoint(Path(source))
-    model = load_model(state)
-    if dataset is None:
-        cfg = TrainConfig.from_dict(state["train_config"])
-        split = split or cfg.data.val_split
-        dataset = build_eval_set(cfg, split, root)
-    return model, dataset, split, state
-
-
 def evaluate(
-    source: Any,
-    dataset=None,
+    model: nn.Module,
+    dataset,
     *,
     split: str | None = None,
-    root: str | None = None,
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
     boundary: bool = True,
@@ -80,28 +54,30 @@ def evaluate(
     amp: str | None = None,
     channels_last: bool | None = None,
     progress: bool = False,
+    group: distributed.SingleProcess | None = None,
 ) -> dict:
     """Evaluate a segmentation model on a whole dataset.
 
     Args:
-        source: an ``nn.Module`` (RefineNet or any model mapping ``(N,3,H,W)`` to logits
-            ``(N,C,h,w)``), a checkpoint ``.pt``, a run directory, or a ``Run``.
-        dataset: yields ``(image float32 (3,H,W) normalised, mask int64 (H,W))`` and has
-            ``num_classes``, ``ignore_index``, ``class_names``; ``None`` rebuilds ``split`` from
-            the checkpoint's training config (not possible for a bare model).
-        split: with ``dataset=None``: the split to rebuild (default: the run's validation split).
-        root: with ``dataset=None``: the data root, if not the one used for training.
+        model: RefineNet or any model mapping images ``(N,3,H,W)`` to logits ``(N,C,h,w)``
+            (any ``h, w``: the logits are resized to the masks).
+        dataset: yields ``(image float32 (3,H,W) normalised, mask int64 (H',W'))`` and has
+            ``num_classes``, ``ignore_index``, ``class_names``. The mask may be larger (or
+            smaller) than the image: metrics are computed at the mask's size.
+        split: the split's name, reported in the result.
         scales: input scales whose softmax is averaged (the released code's multi-scale set is
             ``(0.4, 0.6, 0.8, 1.0, 1.2)``); scales that would shrink an image below 32 px are
             skipped and counted in ``skipped_scales``.
         flip: also average the left-right flipped prediction.
         boundary: compute boundary IoU (costs one erosion per class and image).
         batch_size: images per forward pass (>1 only for datasets of one image size).
-        device: ``"auto"`` = the model's device for a model, else CUDA if available.
-        amp: ``"none"``, ``"bf16"`` or ``"fp16"`` autocast for the forward passes; ``None``
-            (default) uses the run's own precision for a checkpoint or run (so the metrics
-            match the ones it reported), and the ``auto`` defaults of the device for a model.
-        channels_last: likewise; ``None`` follows the run / the device's defaults.
+        device: ``"auto"`` = the model's device.
+        amp: ``"none"``, ``"bf16"`` or ``"fp16"`` autocast for the forward passes; ``None``:
+            the ``auto`` default of the device (a run evaluates at its own precision through
+            :meth:`Run.evaluate`).
+        channels_last: likewise; ``None`` follows the device's default.
+        group: the processes sharing the work (:mod:`refinenet.engine.distributed`); default:
+            the group this process belongs to, a group of one outside torchrun.
 
     Returns a dict of plain Python values: ``miou``, ``iou`` (per class, NaN where a class is
     absent from truth and prediction), ``pixel_accuracy``, ``mean_class_accuracy``,
@@ -109,16 +85,15 @@ def evaluate(
     ``class_names``, ``confusion`` (rows truth, columns prediction), ``pixels``, ``images``,
     ``split``, ``scales``, ``flip``, ``skipped_scales``, ``seconds``. Scores are fractions in [0, 1].
     """
-    model, dataset, split, state = _resolve_source(source, split, root, dataset)
-    if device == "auto" and isinstance(source, nn.Module):
-        target = next(model.parameters()).device
-    else:
-        target = resolve_device(str(device))
+    if not isinstance(model, nn.Module):
+        raise ValueError(
+            f"evaluate takes a model and a dataset, got {type(model).__name__}; for a run or a "
+            f"checkpoint use Run.load(run_dir).evaluate(split) or `refinenet evaluate`"
+        )
+    group = group or distributed.current()
+    target = next(model.parameters()).device if device == "auto" else resolve_device(str(device))
     if amp is None or channels_last is None:
-        section = PrecisionSection()
-        if state is not None and "train_config" in state:
-            section = TrainConfig.from_dict(state["train_config"]).precision
-        resolved = resolve_precision(section, target)
+        resolved = resolve_precision(PrecisionSection(), target)
         amp = resolved.amp if amp is None else amp
         channels_last = resolved.channels_last if channels_last is None else channels_last
     if amp not in AMP_DTYPES:
@@ -133,13 +108,9 @@ def evaluate(
     ignore_index = getattr(dataset, "ignore_index", None)
     class_names = getattr(dataset, "class_names", None)
 
-    distributed = dist.is_available() and dist.is_initialized()
-    indices = None
-    if distributed:
-        indices = range(dist.get_rank(), len(dataset), dist.get_world_size())
-    from .data import eval_loader
-
-    loader = eval_loader(dataset, batch_size=batch_size, num_workers=num_workers, device=target, indices=indices)
+    loader = eval_loader(
+        dataset, batch_size=batch_size, num_workers=num_workers, device=target, indices=group.shard(len(dataset))
+    )
     metrics = SegmentationMetrics(num_classes, ignore_index, boundary=boundary, class_names=class_names, device=target)
     was_training = model.training
     model.eval()
@@ -150,18 +121,23 @@ def evaluate(
             images = images.to(target, non_blocking=True)
             masks = masks.to(target, non_blocking=True)
             pred, n_skipped = predict_labels(
-                model, images, scales=scales, flip=flip, amp_dtype=AMP_DTYPES[amp], channels_last=channels_last
+                model,
+                images,
+                scales=scales,
+                flip=flip,
+                amp_dtype=AMP_DTYPES[amp],
+                channels_last=channels_last,
+                out_size=tuple(masks.shape[-2:]),
             )
             metrics.update(pred, masks)
             images_seen += images.shape[0]
             skipped += n_skipped * images.shape[0]
     finally:
         model.train(was_training)
-    if distributed:
-        metrics.all_reduce()
-        counts = torch.tensor([images_seen, skipped], dtype=torch.int64, device=target)
-        dist.all_reduce(counts)
-        images_seen, skipped = (int(v) for v in counts.tolist())
+    for count in metrics.counts():
+        group.sum(count)
+    counts = group.sum(torch.tensor([images_seen, skipped], dtype=torch.int64, device=target))
+    images_seen, skipped = (int(v) for v in counts.tolist())
     out = metrics.compute()
     if skipped:
         warnings.warn(

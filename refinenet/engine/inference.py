@@ -7,6 +7,11 @@ softmax, mirrored back. Works on images of any size, subject to one constraint: 
 inputs of at least 32 px (its stride). A scale that would make the short side smaller is
 skipped; if every scale would, the image is run once, resized so that its short side is 32 px.
 Skips are counted and reported (``skipped``).
+
+``out_size`` asks for the prediction at another size than the image's, e.g. that of labels
+stored at a higher resolution than the images fed to the model: each scale's logits are
+resized (bilinear, ``align_corners=False``) straight to ``out_size`` before the softmax and
+the arg-max, so a finer label map is scored against the model's own upsampled output.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ def _logits(model: nn.Module, x: Tensor, out_size: tuple[int, int], channels_las
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     logits = model(x).float()
-    if logits.shape[-2:] != out_size:  # "quarter" models, or a rescaled input
+    if tuple(logits.shape[-2:]) != out_size:  # "quarter" models, a rescaled input, finer labels
         logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
     return logits
 
@@ -68,14 +73,17 @@ def predict_probabilities(
     flip: bool = False,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    out_size: tuple[int, int] | None = None,
 ) -> tuple[Tensor, int]:
-    """Averaged softmax ``(N, C, H, W)`` float32 for normalised images ``(N, 3, H, W)``.
+    """Averaged softmax ``(N, C, *out_size)`` float32 for normalised images ``(N, 3, H, W)``;
+    ``out_size`` defaults to ``(H, W)``.
 
     Returns ``(probabilities, skipped)`` where ``skipped`` counts scales that were left out
     because they would shrink the image below 32 px (per image: multiply by N for images).
     The model must be in eval mode (the caller's choice; dropout would make this random).
     """
     height, width = images.shape[-2:]
+    out_size = (height, width) if out_size is None else (int(out_size[0]), int(out_size[1]))
     sizes, skipped = usable_scales(height, width, scales)
     autocast = (
         torch.autocast(images.device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
@@ -87,7 +95,7 @@ def predict_probabilities(
             x = _resize(images, size)
             for flipped in (False, True) if flip else (False,):
                 xi = x.flip(-1) if flipped else x
-                logits = _logits(model, xi, (height, width), channels_last)
+                logits = _logits(model, xi, out_size, channels_last)
                 probs = logits.softmax(1)
                 if flipped:
                     probs = probs.flip(-1)
@@ -105,20 +113,23 @@ def predict_labels(
     flip: bool = False,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    out_size: tuple[int, int] | None = None,
 ) -> tuple[Tensor, int]:
-    """Class indices ``(N, H, W)`` int64 and the skipped-scale count (see :func:`predict_probabilities`).
+    """Class indices ``(N, *out_size)`` int64 (default ``(N, H, W)``) and the skipped-scale
+    count (see :func:`predict_probabilities`).
 
     A single scale of 1.0 without flip takes the arg-max of the logits directly (the softmax
     does not change it).
     """
     height, width = images.shape[-2:]
+    out_size = (height, width) if out_size is None else (int(out_size[0]), int(out_size[1]))
     if tuple(scales) == (1.0,) and not flip and min(height, width) >= MIN_INPUT_SIZE:
         autocast = (
             torch.autocast(images.device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
         )
         with autocast:
-            return _logits(model, images, (height, width), channels_last).argmax(1), 0
+            return _logits(model, images, out_size, channels_last).argmax(1), 0
     probs, skipped = predict_probabilities(
-        model, images, scales=scales, flip=flip, amp_dtype=amp_dtype, channels_last=channels_last
+        model, images, scales=scales, flip=flip, amp_dtype=amp_dtype, channels_last=channels_last, out_size=out_size
     )
     return probs.argmax(1), skipped

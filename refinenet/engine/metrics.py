@@ -133,13 +133,6 @@ class ConfusionMatrix:
             self.matrix.device
         )
 
-    def all_reduce(self) -> None:
-        """Sum the matrix over the processes of a ``torch.distributed`` group (exact: integers)."""
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(self.matrix)
-
     def compute(self, class_names: Sequence[str] | None = None) -> dict:
         return scores_from_confusion(self.matrix, class_names)
 
@@ -209,13 +202,6 @@ class BoundaryIoU:
             self.intersection[c] += (gt_band & pr_band).sum().to(self.intersection.device)
             self.union[c] += (gt_band | pr_band).sum().to(self.union.device)
 
-    def all_reduce(self) -> None:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(self.intersection)
-            dist.all_reduce(self.union)
-
     def compute(self) -> dict:
         inter = self.intersection.cpu().double()
         union = self.union.cpu().double()
@@ -261,10 +247,11 @@ class SegmentationMetrics:
         if self.boundary is not None:
             self.boundary.update(pred, target)
 
-    def all_reduce(self) -> None:
-        self.confusion.all_reduce()
-        if self.boundary is not None:
-            self.boundary.all_reduce()
+    def counts(self) -> list[Tensor]:
+        """The int64 count tensors themselves (not copies): summed in place over processes
+        (``group.sum``), they give the metrics of all the processes' images, exactly."""
+        extra = [self.boundary.intersection, self.boundary.union] if self.boundary is not None else []
+        return [self.confusion.matrix, *extra]
 
     def compute(self) -> dict:
         out = self.confusion.compute(self.class_names)

@@ -160,15 +160,31 @@ class Run:
 
         return load_model(self.checkpoint, output=output)
 
-    def evaluate(self, split: str | None = None, *, cache: bool = True, **kwargs: Any) -> dict:
+    def evaluate(
+        self,
+        split: str | None = None,
+        *,
+        cache: bool = True,
+        root: str | None = None,
+        device: str = "auto",
+        amp: str | None = None,
+        channels_last: bool | None = None,
+        **kwargs: Any,
+    ) -> dict:
         """Evaluate the final weights on ``split`` (default: validation), cached in the run dir.
 
-        ``kwargs`` go to :func:`refinenet.engine.evaluate` (``scales``, ``flip``, ``root``,
-        ``device``, ...). Results are cached as ``eval-<split>-<key>.json`` keyed by the
-        arguments that change them, and read back instead of recomputed.
+        The split is rebuilt from the run's config (same dataset, resolution and options;
+        ``root`` if the data has moved) and the model loaded from its checkpoint.
+        ``device="auto"`` picks CUDA if available; ``amp`` and ``channels_last`` default to the
+        run's own precision, so the metrics match the ones it reported. ``kwargs`` go to
+        :func:`refinenet.engine.evaluate` (``scales``, ``flip``, ``boundary``, ``batch_size``,
+        ...). Results are cached as ``eval-<split>-<key>.json`` keyed by the arguments that
+        change them, and read back instead of recomputed.
         """
         from .checkpoint import atomic_write_json
+        from .data import build_eval_set
         from .evaluation import evaluate
+        from .precision import resolve_device, resolve_precision
 
         split = split or self.config.data.val_split
         identity = {
@@ -176,13 +192,24 @@ class Run:
             "scales": [float(s) for s in kwargs.get("scales", (1.0,))],
             "flip": bool(kwargs.get("flip", False)),
             "boundary": bool(kwargs.get("boundary", True)),
-            "amp": kwargs.get("amp") or "run",  # None: the run's own precision
+            "amp": amp or "run",  # None: the run's own precision
         }
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         path = self.dir / f"eval-{split}-{key}.json"
         if cache and path.is_file():
             return json.loads(path.read_text())
-        result = evaluate(self.checkpoint, split=split, **kwargs)
+        dataset = build_eval_set(self.config, split, root)
+        target = resolve_device(str(device))
+        own = resolve_precision(self.config.precision, target)
+        result = evaluate(
+            self.load_model().to(target),
+            dataset,
+            split=split,
+            device=target,
+            amp=own.amp if amp is None else amp,
+            channels_last=own.channels_last if channels_last is None else channels_last,
+            **kwargs,
+        )
         if cache:
             atomic_write_json(path, result)
         return result

@@ -123,15 +123,12 @@ def train(
         torch.backends.cudnn.deterministic,
         torch.backends.cudnn.benchmark,
     )
-    started_group = env.enabled and not (torch.distributed.is_available() and torch.distributed.is_initialized())
-    info = distributed.init(cfg.distributed.backend, device)
     try:
-        return _Trainer(cfg, info, device, precision).run(resume=resume, force=force)
+        with distributed.join(cfg.distributed.backend, device) as group:
+            return _Trainer(cfg, group, device, precision).run(resume=resume, force=force)
     finally:
         torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags[2], flags[3]
-        if started_group:
-            distributed.shutdown()
 
 
 @dataclass
@@ -144,26 +141,29 @@ class _Pending:
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device, precision: Precision) -> None:
+    """One run's training. Written for one process: whatever differs with several goes
+    through ``self.group`` (:mod:`refinenet.engine.distributed`), which is the identity for a
+    group of one; files are written by rank 0 only (``group.only_main``)."""
+
+    def __init__(self, cfg: TrainConfig, group: distributed.SingleProcess, device: torch.device, precision: Precision) -> None:
         self.cfg = cfg
-        self.info = info
+        self.group = group
+        self.info = group.info  # rank and world size, for SyncBatchNorm in _build_model
         self.device = device
         self.precision = precision
-        self.main = info.is_main
+        self.global_batch = cfg.data.batch_size * group.world_size
 
     # -- set-up -------------------------------------------------------------------------------
 
+    def _inspect(self) -> tuple[Any, str | None]:
+        try:
+            return inspect_run_dir(self.cfg), None
+        except FileExistsError as err:
+            return None, str(err)
+
     def _decide(self, resume: bool, force: bool):
         """Rank 0 inspects the run directory; every rank gets the same verdict."""
-        verdict: tuple[Any, str | None]
-        if self.main:
-            try:
-                verdict = (inspect_run_dir(self.cfg), None)
-            except FileExistsError as err:
-                verdict = (None, str(err))
-        else:
-            verdict = (None, None)
-        state, error = distributed.broadcast_object(verdict)
+        state, error = self.group.from_main(self._inspect)
         if error:
             raise FileExistsError(error)
         if state.status == "partial" and not resume and not force:
@@ -174,21 +174,31 @@ class _Trainer:
             )
         return state
 
+    def _open_run_dir(self, run_dir: Path, fresh: bool) -> HistoryWriter:
+        """Prepare the run directory (rank 0): config.yaml written, history ready to append."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in run_dir.glob(".*.tmp"):  # left by a process killed mid-write
+            stale.unlink()
+        if fresh:
+            _clear_run(run_dir)
+        atomic_write_text(run_dir / "config.yaml", self.cfg.to_yaml())
+        return HistoryWriter(run_dir, tensorboard=self.cfg.log.tensorboard)
+
     def run(self, *, resume: bool, force: bool) -> Run:
-        cfg, info, device, precision = self.cfg, self.info, self.device, self.precision
+        cfg, group, device, precision = self.cfg, self.group, self.device, self.precision
         state = self._decide(resume, force)
         run_dir = state.dir
         if state.status == "finished" and not force:
             return Run.load(run_dir, reused=True)
         resume_from = run_dir / "checkpoint.pt" if state.status == "partial" and resume and not force else None
 
-        if cfg.log.tensorboard and self.main:
+        if cfg.log.tensorboard:
             _require_tensorboard()
         # Data first: a missing root or a bad split fails before anything is written.
         train_set = build_train_set(cfg)
         val_set = build_eval_set(cfg)
         ds_info = DatasetInfo.of(cfg.data.dataset, train_set)
-        batch, world = cfg.data.batch_size, info.world_size
+        batch, world = cfg.data.batch_size, group.world_size
         steps_per_epoch = (len(train_set) // world) // batch
         if steps_per_epoch < 1:
             raise ValueError(
@@ -204,10 +214,7 @@ class _Trainer:
         set_deterministic(cfg.deterministic)
         seed_everything(cfg.seed)
         model = self._build_model(ds_info)
-        if info.enabled:
-            # Same initial weights on every rank (DDP also broadcasts rank 0's), then
-            # different dropout streams per rank.
-            seed_everything(cfg.seed + 1_000_003 * info.rank)
+        group.reseed(cfg.seed)
         optimizer = build_optimizer(
             model, cfg.optim, pretrained=cfg.model.backbone_weights is not None, fused=precision.fused_optimizer and device.type == "cuda"
         )
@@ -222,29 +229,18 @@ class _Trainer:
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             scaler.load_state_dict(ckpt["scaler"])
-            set_rng_state(ckpt["rng"][info.rank])
+            set_rng_state(ckpt["rng"][group.rank])
             step, train_seconds = int(ckpt["step"]), float(ckpt.get("train_seconds", 0.0))
 
         torch.backends.cudnn.benchmark = precision.cudnn_benchmark
-        trained: nn.Module = model
-        if info.enabled:
-            trained = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        trained = group.wrap(model, device)
         if precision.compile:
             trained = torch.compile(trained)
 
-        history = None
-        if self.main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            for stale in run_dir.glob(".*.tmp"):  # left by a process killed mid-write
-                stale.unlink()
-            if resume_from is None:
-                _clear_run(run_dir)
-            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-            history = HistoryWriter(run_dir, tensorboard=cfg.log.tensorboard)
-            kept = history.start(step)
-        else:
-            kept = {"steps": []}
-        distributed.barrier()
+        history = group.only_main(self._open_run_dir, run_dir, fresh=resume_from is None)
+        # History rows up to the resume step: read by rank 0, the same on every rank (the
+        # logged losses are means over the ranks).
+        kept = group.from_main(history.start, step)
 
         self.model, self.trained, self.optimizer, self.scheduler, self.scaler = model, trained, optimizer, scheduler, scaler
         self.history, self.run_dir, self.ds_info, self.class_weight = history, run_dir, ds_info, class_weight
@@ -254,15 +250,15 @@ class _Trainer:
         epoch_now = step // steps_per_epoch
         self.epoch_losses = [r["loss"] for r in kept["steps"] if r["epoch"] == epoch_now]
         try:
-            if self.main and cfg.log.progress != "none":
-                print(self._banner(resume_from), file=sys.stderr, flush=True)
+            if cfg.log.progress != "none":
+                group.only_main(print, self._banner(resume_from), file=sys.stderr, flush=True)
             self._loop(train_set)
             final = self._final_eval()
         finally:
-            if history is not None:
-                history.close()
-        distributed.barrier()
-        return Run.load(run_dir, reused=False) if self.main else Run(run_dir, cfg, final, {}, {}, False)
+            history.close()
+        group.barrier()
+        # Off rank 0, which wrote no files: the final metrics only.
+        return group.only_main(Run.load, run_dir, reused=False) or Run(run_dir, cfg, final, {}, {}, False)
 
     def _build_model(self, ds_info: DatasetInfo) -> nn.Module:
         m = self.cfg.model
@@ -282,10 +278,10 @@ class _Trainer:
         where = ckpt.get("path")
         if ckpt.get("config_hash") != self.cfg.identity_hash():
             raise ValueError(f"checkpoint {where} belongs to another config (hash {ckpt.get('config_hash')}); cannot resume from it")
-        if ckpt.get("world_size") != self.info.world_size or ckpt.get("steps_per_epoch") != steps_per_epoch:
+        if ckpt.get("world_size") != self.group.world_size or ckpt.get("steps_per_epoch") != steps_per_epoch:
             raise ValueError(
                 f"checkpoint {where} was written by {ckpt.get('world_size')} process(es) with "
-                f"{ckpt.get('steps_per_epoch')} steps per epoch; this run has {self.info.world_size} and "
+                f"{ckpt.get('steps_per_epoch')} steps per epoch; this run has {self.group.world_size} and "
                 f"{steps_per_epoch}. Resume with the same number of processes and the same data"
             )
 
@@ -293,8 +289,8 @@ class _Trainer:
         cfg, p = self.cfg, self.precision
         what = f"resuming at step {self.step}" if resume_from else "training"
         return (
-            f"refinenet: {what} {self.run_dir} | {cfg.schedule.steps} steps x {cfg.data.batch_size * self.info.world_size} "
-            f"images | {self.steps_per_epoch} steps/epoch | device {p.device} x{self.info.world_size} | amp {p.amp}, "
+            f"refinenet: {what} {self.run_dir} | {cfg.schedule.steps} steps x {self.global_batch} "
+            f"images | {self.steps_per_epoch} steps/epoch | device {p.device} x{self.group.world_size} | amp {p.amp}, "
             f"channels_last {p.channels_last}, compile {p.compile}"
             + (f" | class weights {cfg.loss.class_weights}" if cfg.loss.class_weights != "none" else "")
         )
@@ -302,17 +298,18 @@ class _Trainer:
     # -- the loop -----------------------------------------------------------------------------
 
     def _loop(self, train_set) -> None:
-        cfg, info, device = self.cfg, self.info, self.device
+        cfg, device = self.cfg, self.device
         total = cfg.schedule.steps
         if self.step >= total:
             return
-        batches = batch_source(train_set, cfg, info, device)
+        batches = batch_source(train_set, cfg, self.group, device)
         flush_every = 1 if device.type == "cpu" else cfg.log.every
-        bar = progress_bar(
+        bar = self.group.only_main(
+            progress_bar,
             total=total,
             initial=self.step,
             desc=self.run_dir.name,
-            disable=not self.main or cfg.log.progress == "none",
+            disable=cfg.log.progress == "none",
             live=True if cfg.log.progress == "bar" else None,
         )
         self.bar, self.pending = bar, []
@@ -326,7 +323,7 @@ class _Trainer:
                     loss = self._train_step(images, masks)
                     self.step += 1
                     self.pending.append(_Pending(self.step, epoch, loss.detach(), lrs[1], lrs[0]))
-                    self.window_images += cfg.data.batch_size * info.world_size
+                    self.window_images += self.global_batch
                     finished = self.step >= total
                     end_of_epoch = self.step % self.steps_per_epoch == 0
                     do_eval = cfg.eval.every > 0 and self.step % cfg.eval.every == 0 and not finished
@@ -366,10 +363,7 @@ class _Trainer:
         """Check and record the pending losses (one device sync; one all-reduce under DDP)."""
         if not self.pending:
             return
-        losses = torch.stack([p.loss.float() for p in self.pending])
-        if self.info.enabled:
-            torch.distributed.all_reduce(losses)
-            losses /= self.info.world_size
+        losses = self.group.mean(torch.stack([p.loss.float() for p in self.pending]))
         values = losses.cpu().tolist()
         now = time.perf_counter()
         seconds = now - self.window_start
@@ -390,8 +384,7 @@ class _Trainer:
         bad = next((r for r in rows if not math.isfinite(r["loss"])), None)
         if bad is not None:
             rows = rows[: rows.index(bad) + 1]
-        if self.history is not None:
-            self.history.steps(rows)
+        self.history.steps(rows)
         self.epoch_losses += [r["loss"] for r in rows]
         self.bar.update(len(rows))
         self.bar.set_postfix(loss=f"{values[-1]:.4f}", lr=f"{rows[-1]['lr']:.2e}", img_s=f"{ips:.1f}", refresh=False)
@@ -403,29 +396,23 @@ class _Trainer:
 
     def _epoch_row(self, epoch: int) -> None:
         seconds = self.train_seconds - self.epoch_seconds_start
-        images = self.steps_per_epoch * self.cfg.data.batch_size * self.info.world_size
-        if self.history is not None:
-            self.history.epoch(
-                {
-                    "epoch": epoch,
-                    "step": self.step,
-                    "loss": sum(self.epoch_losses) / max(1, len(self.epoch_losses)),
-                    "images": images,
-                    "seconds": round(seconds, 3),
-                    "images_per_s": round(images / seconds, 3) if seconds > 0 else None,
-                }
-            )
+        images = self.steps_per_epoch * self.global_batch
+        self.history.epoch(
+            {
+                "epoch": epoch,
+                "step": self.step,
+                "loss": sum(self.epoch_losses) / max(1, len(self.epoch_losses)),
+                "images": images,
+                "seconds": round(seconds, 3),
+                "images_per_s": round(images / seconds, 3) if seconds > 0 else None,
+            }
+        )
         self.epoch_losses = []
         self.epoch_seconds_start = self.train_seconds
 
     def _evaluate(self) -> dict:
         e, p = self.cfg.eval, self.precision
-        if self.info.enabled:
-            # DDP broadcasts rank 0's buffers at the start of each forward, so after the last
-            # step every rank holds BatchNorm statistics of its own last batch. Evaluate (and
-            # checkpoint) rank 0's, on every rank.
-            for buffer in self.model.buffers():
-                torch.distributed.broadcast(buffer, 0)
+        self.group.sync_buffers(self.model)  # evaluate (and checkpoint) rank 0's BatchNorm statistics
         return evaluate(
             self.model,
             self.val_set,
@@ -438,73 +425,77 @@ class _Trainer:
             device=self.device,
             amp=p.amp,
             channels_last=p.channels_last,
+            group=self.group,
         )
 
     def _eval_row(self, metrics: dict) -> None:
-        if self.history is not None:
-            row = {"step": self.step, "epoch": (self.step - 1) // self.steps_per_epoch, "split": metrics.get("split")}
-            row.update({k: metrics[k] for k in EVAL_ROW_KEYS if k in metrics})
-            self.history.eval(row)
-            if self.bar is not None and not self.bar.disable:
-                self.bar.write(f"step {self.step}: val mIoU {metrics['miou']:.4f}")
+        row = {"step": self.step, "epoch": (self.step - 1) // self.steps_per_epoch, "split": metrics.get("split")}
+        row.update({k: metrics[k] for k in EVAL_ROW_KEYS if k in metrics})
+        self.history.eval(row)
+        if self.bar is not None and self.cfg.log.progress != "none":
+            self.bar.write(f"step {self.step}: val mIoU {metrics['miou']:.4f}")
 
     def _save_checkpoint(self) -> None:
-        rngs = distributed.all_gather_objects(rng_state())
-        if self.main:
-            save_checkpoint(
-                self.run_dir / "checkpoint.pt",
-                {
-                    "step": self.step,
-                    "epoch": self.step // self.steps_per_epoch,
-                    "steps_per_epoch": self.steps_per_epoch,
-                    "world_size": self.info.world_size,
-                    "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
-                    "scaler": self.scaler.state_dict(),
-                    "rng": rngs,
-                    "model_config": self.model.config.to_dict(),
-                    "train_config": self.cfg.to_dict(),
-                    "config_hash": self.cfg.identity_hash(),
-                    "dataset_info": self.ds_info.to_dict(),
-                    "train_seconds": self.train_seconds,
-                    "torch_version": torch.__version__,
-                },
-            )
+        rngs = self.group.gather(rng_state())  # every rank's, for an exact resume
+        self.group.only_main(self._write_checkpoint, rngs)
         self.checkpoint_step = self.step
-        distributed.barrier()
+        self.group.barrier()
+
+    def _write_checkpoint(self, rngs: list[dict]) -> None:
+        save_checkpoint(
+            self.run_dir / "checkpoint.pt",
+            {
+                "step": self.step,
+                "epoch": self.step // self.steps_per_epoch,
+                "steps_per_epoch": self.steps_per_epoch,
+                "world_size": self.group.world_size,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "rng": rngs,
+                "model_config": self.model.config.to_dict(),
+                "train_config": self.cfg.to_dict(),
+                "config_hash": self.cfg.identity_hash(),
+                "dataset_info": self.ds_info.to_dict(),
+                "train_seconds": self.train_seconds,
+                "torch_version": torch.__version__,
+            },
+        )
 
     def _final_eval(self) -> dict:
         self.bar = None
         metrics = self._evaluate()
-        if self.main:
-            self.epoch_losses = []
-            self._eval_row(metrics)
-            cfg, p = self.cfg, self.precision
-            images = cfg.schedule.steps * cfg.data.batch_size * self.info.world_size
-            summary = {
-                "steps": cfg.schedule.steps,
-                "steps_this_session": cfg.schedule.steps - self.start_step,
-                "resumed_from_step": self.start_step or None,
-                "steps_per_epoch": self.steps_per_epoch,
-                "batch_size": cfg.data.batch_size * self.info.world_size,
-                "world_size": self.info.world_size,
-                "images": images,
-                "train_seconds": round(self.train_seconds, 3),
-                "images_per_s": round(images / self.train_seconds, 3) if self.train_seconds > 0 else None,
-                "eval_seconds": round(metrics["seconds"], 3),
-                "parameters": sum(t.numel() for t in self.model.parameters()),
-                "backbone_lr_mult": backbone_lr_mult(cfg.optim, cfg.model.backbone_weights is not None),
-                "precision": p.to_dict(),
-                "device_name": torch.cuda.get_device_name(p.device) if p.device.type == "cuda" else platform.processor() or platform.machine(),
-                "threads": torch.get_num_threads(),
-                "torch": torch.__version__,
-                "config_hash": cfg.identity_hash(),
-                "dataset_info": self.ds_info.to_dict(),
-            }
-            atomic_write_json(self.run_dir / "summary.json", summary)
-            atomic_write_json(self.run_dir / "metrics.json", metrics)  # last: marks the run finished
+        self._eval_row(metrics)
+        self.group.only_main(self._write_results, metrics)
         return metrics
+
+    def _write_results(self, metrics: dict) -> None:
+        """``summary.json``, then ``metrics.json`` (whose presence marks the run finished)."""
+        cfg, p = self.cfg, self.precision
+        images = cfg.schedule.steps * self.global_batch
+        summary = {
+            "steps": cfg.schedule.steps,
+            "steps_this_session": cfg.schedule.steps - self.start_step,
+            "resumed_from_step": self.start_step or None,
+            "steps_per_epoch": self.steps_per_epoch,
+            "batch_size": self.global_batch,
+            "world_size": self.group.world_size,
+            "images": images,
+            "train_seconds": round(self.train_seconds, 3),
+            "images_per_s": round(images / self.train_seconds, 3) if self.train_seconds > 0 else None,
+            "eval_seconds": round(metrics["seconds"], 3),
+            "parameters": sum(t.numel() for t in self.model.parameters()),
+            "backbone_lr_mult": backbone_lr_mult(cfg.optim, cfg.model.backbone_weights is not None),
+            "precision": p.to_dict(),
+            "device_name": torch.cuda.get_device_name(p.device) if p.device.type == "cuda" else platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "config_hash": cfg.identity_hash(),
+            "dataset_info": self.ds_info.to_dict(),
+        }
+        atomic_write_json(self.run_dir / "summary.json", summary)
+        atomic_write_json(self.run_dir / "metrics.json", metrics)  # last: marks the run finished
 
 
 def _require_tensorboard() -> None:
@@ -521,9 +512,9 @@ class _LoaderBatches:
 
     on_device = False
 
-    def __init__(self, train_set, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device) -> None:
+    def __init__(self, train_set, cfg: TrainConfig, group: distributed.SingleProcess, device: torch.device) -> None:
         self.batch_size = cfg.data.batch_size
-        self.sampler = EpochSampler(SeededSamples(train_set, cfg.seed), num_replicas=info.world_size, rank=info.rank, seed=cfg.seed)
+        self.sampler = EpochSampler(SeededSamples(train_set, cfg.seed), num_replicas=group.world_size, rank=group.rank, seed=cfg.seed)
         self.loader = train_loader(
             self.sampler.dataset,
             self.sampler,
@@ -547,12 +538,12 @@ class _DeviceBatches:
 
     on_device = True
 
-    def __init__(self, train_set, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device) -> None:
+    def __init__(self, train_set, cfg: TrainConfig, group: distributed.SingleProcess, device: torch.device) -> None:
         from ..data.gpu import DeviceLoader, DeviceSplit
 
         d = cfg.data
         self.batch_size, self.seed, self.device = d.batch_size, cfg.seed, device
-        self.sampler = EpochSampler(train_set, num_replicas=info.world_size, rank=info.rank, seed=cfg.seed)
+        self.sampler = EpochSampler(train_set, num_replicas=group.world_size, rank=group.rank, seed=cfg.seed)
         split = DeviceSplit.from_dataset(train_set, device)
         self.loader = DeviceLoader(
             split, d.batch_size, train=True, crop_size=d.crop_size, scale_range=tuple(d.scale_range), hflip=d.hflip, seed=cfg.seed
@@ -567,7 +558,7 @@ class _DeviceBatches:
             yield self.loader.augment(torch.tensor(idx, device=self.device))
 
 
-def batch_source(train_set, cfg: TrainConfig, info: distributed.DistInfo, device: torch.device):
+def batch_source(train_set, cfg: TrainConfig, group: distributed.SingleProcess, device: torch.device):
     """The training batches as the trainer draws them: ``.epoch(epoch, offset)`` yields
     ``(images (N,3,H,W), masks (N,H,W))``; ``.on_device`` says whether they are augmented on
     the device (CUDA, fixed-size data) or in a DataLoader. Also timed by ``refinenet bench --loader``.
@@ -577,7 +568,7 @@ def batch_source(train_set, cfg: TrainConfig, info: distributed.DistInfo, device
         # Fixed-size datasets only (the split is stacked into one tensor); CUDA only, where
         # CPU-side augmentation would starve the GPU.
         on_device = device.type == "cuda" and cfg.data.dataset in ("camvid", "synthetic")
-    return (_DeviceBatches if on_device else _LoaderBatches)(train_set, cfg, info, device)
+    return (_DeviceBatches if on_device else _LoaderBatches)(train_set, cfg, group, device)
 
 
 def _clear_run(run_dir: Path) -> None:

