@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from . import distributed
 from .config import PrecisionSection
@@ -55,6 +55,7 @@ def evaluate(
     channels_last: bool | None = None,
     progress: bool = False,
     group: distributed.SingleProcess | None = None,
+    on_image: Callable[[int, Tensor, Tensor], None] | None = None,
 ) -> dict:
     """Evaluate a segmentation model on a whole dataset.
 
@@ -69,6 +70,8 @@ def evaluate(
             ``(0.4, 0.6, 0.8, 1.0, 1.2)``); scales that would shrink an image below 32 px are
             skipped and counted in ``skipped_scales``.
         flip: also average the left-right flipped prediction.
+        on_image: called as ``on_image(index, prediction (H',W'), mask (H',W'))`` for every
+            image, in dataset order (single process only), e.g. to score images one by one.
         boundary: compute boundary IoU (costs one erosion per class and image).
         batch_size: images per forward pass (>1 only for datasets of one image size).
         device: ``"auto"`` = the model's device.
@@ -130,6 +133,9 @@ def evaluate(
                 out_size=tuple(masks.shape[-2:]),
             )
             metrics.update(pred, masks)
+            if on_image is not None:
+                for k in range(images.shape[0]):
+                    on_image(images_seen + k, pred[k], masks[k])
             images_seen += images.shape[0]
             skipped += n_skipped * images.shape[0]
     finally:

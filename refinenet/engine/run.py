@@ -169,9 +169,13 @@ class Run:
         device: str = "auto",
         amp: str | None = None,
         channels_last: bool | None = None,
+        native_labels: bool = False,
         **kwargs: Any,
     ) -> dict:
         """Evaluate the final weights on ``split`` (default: validation), cached in the run dir.
+
+        ``native_labels``: score on the data set's native labels (CamVid 360 x 480), the
+        logits upsampled to them, whatever size the model ran at.
 
         The split is rebuilt from the run's config (same dataset, resolution and options;
         ``root`` if the data has moved) and the model loaded from its checkpoint.
@@ -194,11 +198,13 @@ class Run:
             "boundary": bool(kwargs.get("boundary", True)),
             "amp": amp or "run",  # None: the run's own precision
         }
+        if native_labels:
+            identity["labels"] = "native"
         key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         path = self.dir / f"eval-{split}-{key}.json"
         if cache and path.is_file():
             return json.loads(path.read_text())
-        dataset = build_eval_set(self.config, split, root)
+        dataset = build_eval_set(self.config, split, root, native_labels=native_labels)
         target = resolve_device(str(device))
         own = resolve_precision(self.config.precision, target)
         result = evaluate(
