@@ -59,7 +59,7 @@ def _resolve_source(source: Any, split: str | None, root: str | None, dataset):
     state = read_checkpoint(Path(source))
     model = load_model(state)
     if dataset is None:
-        cfg = TrainConfig.from_dict(state["train_config"])
+        cfg = TrainConfig.from_saved(state["train_config"])
         split = split or cfg.data.val_split
         dataset = build_eval_set(cfg, split, root)
     return model, dataset, split, state
@@ -117,7 +117,7 @@ def evaluate(
     if amp is None or channels_last is None:
         section = PrecisionSection()
         if state is not None and "train_config" in state:
-            section = TrainConfig.from_dict(state["train_config"]).precision
+            section = TrainConfig.from_saved(state["train_config"]).precision
         resolved = resolve_precision(section, target)
         amp = resolved.amp if amp is None else amp
         channels_last = resolved.channels_last if channels_last is None else channels_last

@@ -265,12 +265,13 @@ class _Trainer:
         return Run.load(run_dir, reused=False) if self.main else Run(run_dir, cfg, final, {}, {}, False)
 
     def _build_model(self, ds_info: DatasetInfo) -> nn.Module:
-        m = self.cfg.model
-        model = m.build(
-            ds_info.num_classes,
-            backbone_weights=m.backbone_weights,
-            output="quarter" if self.cfg.loss.resolution == "quarter" else "full",
-        )
+        from ..models import RefineNet
+
+        # Everything but the class count comes from cfg.model (model.output="quarter": logits,
+        # and so the loss, at 1/4 of the input). A model.num_classes that disagrees with the
+        # data fails here, before the run directory is touched.
+        where = f"dataset {self.cfg.data.dataset!r}"
+        model = RefineNet(self.cfg.model.with_classes(ds_info.num_classes, where))
         if self.cfg.distributed.sync_bn and self.info.enabled:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
