@@ -29,7 +29,10 @@ from pydantic.fields import FieldInfo
 from pydantic import dataclasses as pydantic_dataclasses
 from pydantic_core import PydanticKnownError
 
-__all__ = ["Bool", "Float", "Int", "IntChoice", "Invalid", "PathStr", "describe", "did_you_mean", "settings"]
+__all__ = [
+    "Bool", "Float", "Int", "IntChoice", "Invalid", "PathStr",
+    "all_keys", "describe", "did_you_mean", "readable_error", "settings",
+]
 
 
 def _not_bool(value: Any) -> Any:

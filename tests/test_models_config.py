@@ -12,7 +12,7 @@ import torch
 
 from refinenet.cli import build_parser
 from refinenet.engine import TrainConfig
-from refinenet.models import RefineNet, RefineNetConfig, build_from_config, refinenet
+from refinenet.models import RefineNetConfig, build_from_config, refinenet
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = [f.name for f in dataclasses.fields(RefineNetConfig)]
