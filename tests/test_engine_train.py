@@ -142,6 +142,15 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_
     assert [r["step"] for r in rows] == [1, 2] and not math.isfinite(rows[-1]["loss"])
 
 
+def test_class_count_that_disagrees_with_the_data_fails_before_training(tmp_path, tiny_config):
+    cfg = tiny_config(tmp_path, "model.num_classes=3")  # the synthetic scenes have 8 classes
+    with pytest.raises(ValueError, match="model.num_classes=3 but dataset 'synthetic' has 8 classes"):
+        train(cfg)
+    assert not cfg.run_dir().exists()
+    # the right count, set by hand, is the same run as taking it from the data
+    assert tiny_config(tmp_path, "model.num_classes=8").identity_hash() == tiny_config(tmp_path).identity_hash()
+
+
 def test_missing_data_root_writes_nothing(tmp_path, tiny_config):
     cfg = tiny_config(tmp_path / "out", "data.dataset=camvid", f"data.root={tmp_path / 'no-such-dir'}", "data.options={}")
     with pytest.raises(FileNotFoundError, match="no-such-dir"):
@@ -217,7 +226,7 @@ def test_cli_bad_input_is_one_line(finished, tmp_path, capsys):
     "switches",
     [
         # fp16 autocast with a GradScaler, channels_last, loss at 1/4, AdamW
-        ("precision.amp=fp16", "precision.channels_last=true", "loss.resolution=quarter", "optim.name=adamw", "optim.lr=1e-3"),
+        ("precision.amp=fp16", "precision.channels_last=true", "model.output=quarter", "optim.name=adamw", "optim.lr=1e-3"),
         # bf16 autocast, batches augmented on the device (refinenet.data.gpu), multi-scale + flip eval
         ("precision.amp=bf16", "data.on_device=true", "eval.scales=[0.75, 1.0]", "eval.flip=true", "optim.grad_clip=1.0"),
     ],

@@ -145,6 +145,7 @@ def test_missing_runs_name_the_command(tmp_path):
 
 def test_fill_stops_at_a_run_boundary_within_the_budget(tmp_path):
     made = []
+    now = [0.0]
 
     class FakePlan:
         def __init__(self, todo):
@@ -158,10 +159,11 @@ def test_fill_stops_at_a_run_boundary_within_the_budget(tmp_path):
     def record(run):
         made.append(run.run_id)
         todo.remove(run)
+        now[0] += 55.0  # each run takes 55 s
         return SimpleNamespace(diverged=False, miou=0.5, summary={"train_seconds": 1.0})
 
     trained, why = fill(lambda: FakePlan(list(todo)), record, budget_s=100.0,
-                        estimate=lambda r: 60.0, say=lambda _: None)
+                        estimate=lambda r: 60.0, say=lambda _: None, clock=lambda: now[0])
     assert trained == 1 and made == ["r0"]
     assert why.startswith("time budget: the next run (standard | lr 0.01 | seed 1) needs about")
 

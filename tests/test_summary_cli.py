@@ -26,7 +26,7 @@ def test_model_command(capsys):
 
 def test_model_command_reports_bad_argument(capsys):
     assert main(["model", "--cascade", "3", "--depth", "0"]) == 1
-    assert "cascade must be one of (1, 2, 4)" in capsys.readouterr().err
+    assert "cascade=3 (int): expected 1 or 2 or 4" in capsys.readouterr().err
 
 
 def test_python_dash_m_entry_point():

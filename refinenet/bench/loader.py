@@ -12,6 +12,7 @@ steps, so its time adds to every step: ``loader share`` is that fraction of a st
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Sequence
@@ -50,6 +51,7 @@ def loader_vs_step(
     from ..engine.precision import resolve_device, resolve_precision
     from ..engine.step import train_step
     from ..engine.trainer import batch_source
+    from ..models import RefineNet
     from .timing import Timing, time_fn
 
     if batches < 1 or warmup < 0 or repeats < 1:
@@ -78,8 +80,9 @@ def loader_vs_step(
     loader_s = Timing(tuple(times)).median
 
     torch.manual_seed(cfg.seed)
-    output = "quarter" if cfg.loss.resolution == "quarter" else "full"
-    model = cfg.model.build(int(train_set.num_classes), output=output).to(dev)
+    # Timing only: random initial weights, whatever model.backbone_weights says.
+    arch = dataclasses.replace(cfg.model, backbone_weights=None)
+    model = RefineNet(arch.with_classes(int(train_set.num_classes), f"dataset {cfg.data.dataset!r}")).to(dev)
     if precision.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.train()

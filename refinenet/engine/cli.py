@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import warnings
@@ -173,6 +174,7 @@ def _table(m: dict) -> str:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from ..errors import CommandError
+    from ..models import RefineNet
     from .checkpoint import atomic_write_json, load_weights, read_checkpoint
     from .config import TrainConfig
     from .data import build_eval_set
@@ -186,8 +188,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if path is None:
         raise CommandError("give a checkpoint or run directory, e.g. refinenet evaluate runs/NAME")
     state = read_checkpoint(path)
-    cfg = TrainConfig.from_dict(state["train_config"]).replace(overrides)
-    model = cfg.model.build(state["dataset_info"]["num_classes"])
+    cfg = TrainConfig.from_saved(state["train_config"]).replace(overrides)
+    # the checkpoint's weights replace the backbone's, so its initial weights are not read
+    arch = dataclasses.replace(cfg.model, num_classes=state["dataset_info"]["num_classes"], backbone_weights=None)
+    model = RefineNet(arch)
     load_weights(model, state)  # a different architecture (model.* overrides) fails here
     dataset = build_eval_set(cfg, args.split, args.root)
     from .precision import resolve_precision

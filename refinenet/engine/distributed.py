@@ -121,6 +121,11 @@ class SingleProcess:
         """The module to train: ``model`` itself, or its DistributedDataParallel wrapper."""
         return model
 
+    def sync_batchnorm(self, model: nn.Module) -> nn.Module:
+        """``model`` with BatchNorm statistics computed over every rank's batch (SyncBatchNorm);
+        a group of one has nothing to synchronise."""
+        return model
+
     def reseed(self, seed: int) -> None:
         """Give each rank its own random stream (dropout) once the initial weights are drawn;
         a group of one keeps the stream it has."""
@@ -159,6 +164,9 @@ class ProcessGroup(SingleProcess):
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def sync_batchnorm(self, model: nn.Module) -> nn.Module:
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
     def reseed(self, seed: int) -> None:
         # Every rank drew the same initial weights (DDP also broadcasts rank 0's); dropout

@@ -94,7 +94,7 @@ def segmentation_loss(logits: Tensor, target: Tensor, ignore_index: int, weight:
     """Mean cross-entropy over labelled pixels; labels are downsampled to the logits' size.
 
     ``logits`` ``(N, C, h, w)``, ``target`` ``(N, H, W)`` int64 (nearest-downsampled to
-    ``(h, w)`` for ``loss.resolution="quarter"``). With class weights ``weight`` ``(C,)``
+    ``(h, w)`` for ``model.output="quarter"``). With class weights ``weight`` ``(C,)``
     the mean is weighted (each pixel counts ``weight[label]``), as
     ``F.cross_entropy(weight=...)`` does. A batch with no labelled pixel gives 0 (not
     0/0 = NaN, which would stop the run as a divergence).

@@ -43,7 +43,7 @@ class RunState:
 
 def _read_saved_config(path: Path) -> TrainConfig:
     try:
-        return TrainConfig.from_dict(yaml.safe_load(path.read_text()) or {})
+        return TrainConfig.from_saved(yaml.safe_load(path.read_text()) or {})
     except (ValueError, yaml.YAMLError) as err:
         raise FileExistsError(
             f"{path.parent} holds a run whose config.yaml cannot be read ({err}); choose another "

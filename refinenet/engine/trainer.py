@@ -148,7 +148,6 @@ class _Trainer:
     def __init__(self, cfg: TrainConfig, group: distributed.SingleProcess, device: torch.device, precision: Precision) -> None:
         self.cfg = cfg
         self.group = group
-        self.info = group.info  # rank and world size, for SyncBatchNorm in _build_model
         self.device = device
         self.precision = precision
         self.global_batch = cfg.data.batch_size * group.world_size
@@ -261,14 +260,15 @@ class _Trainer:
         return group.only_main(Run.load, run_dir, reused=False) or Run(run_dir, cfg, final, {}, {}, False)
 
     def _build_model(self, ds_info: DatasetInfo) -> nn.Module:
-        m = self.cfg.model
-        model = m.build(
-            ds_info.num_classes,
-            backbone_weights=m.backbone_weights,
-            output="quarter" if self.cfg.loss.resolution == "quarter" else "full",
-        )
-        if self.cfg.distributed.sync_bn and self.info.enabled:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        from ..models import RefineNet
+
+        # Everything but the class count comes from cfg.model (model.output="quarter": logits,
+        # and so the loss, at 1/4 of the input). A model.num_classes that disagrees with the
+        # data fails here, before the run directory is touched.
+        where = f"dataset {self.cfg.data.dataset!r}"
+        model = RefineNet(self.cfg.model.with_classes(ds_info.num_classes, where))
+        if self.cfg.distributed.sync_bn:
+            model = self.group.sync_batchnorm(model)
         model = model.to(self.device)
         if self.precision.channels_last:
             model = model.to(memory_format=torch.channels_last)

@@ -2,10 +2,10 @@
 
 from .backbone import BACKBONES, ResNetBackbone, load_backbone_state_dict
 from .blocks import ChainedResidualPooling, MultiResolutionFusion, RefineNetBlock, ResidualConvUnit
+from .config import RefineNetConfig
 from .refinenet import (
     MIN_INPUT_SIZE,
     RefineNet,
-    RefineNetConfig,
     build_from_config,
     cascade_groups,
     refinenet,

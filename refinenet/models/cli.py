@@ -1,45 +1,102 @@
-"""``refinenet model``: build a model and print its summary, parameters and MACs."""
+"""``refinenet model``: build a model and print its summary, parameters and MACs.
+
+The architecture options are generated from :class:`~refinenet.models.RefineNetConfig`'s
+fields (a bool ``x_y`` -> ``--x-y/--no-x-y``, ``scales`` -> ``--scales 1.2,0.6``),
+with the fields' docstrings as help, so a new switch needs no edit here.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import types
+import typing
+from typing import Annotated, Any, Literal, Union
+
+from ..schema import describe
+
+# The command's own defaults where they differ from RefineNetConfig's: a model needs a class
+# count (21: PASCAL VOC, as refinenet()).
+CLI_DEFAULTS = {"num_classes": 21}
 
 
-def _parse_floats(text: str) -> tuple[float, ...]:
-    return tuple(float(s) for s in text.split(",") if s)
+def _base(tp: Any) -> Any:
+    """``tp`` without ``Annotated`` constraints and without ``None`` (``Optional[int]`` -> int)."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        else:
+            return tp
+
+
+def _scalar(tp: Any) -> type:
+    """The Python type a command-line word is converted to for a scalar field."""
+    tp = _base(tp)
+    if typing.get_origin(tp) is Literal:
+        return type(typing.get_args(tp)[0])
+    return tp
+
+
+def _list_of(element: type):
+    def parse(text: str) -> tuple:
+        return tuple(element(s) for s in text.split(",") if s.strip())
+
+    parse.__name__ = f"comma-separated {element.__name__}"  # argparse names it in errors
+    return parse
+
+
+def _option(name: str, tp: Any, default: Any, help_text: str) -> tuple[str, dict]:
+    flag = "--" + name.replace("_", "-")
+    kwargs: dict = {"dest": name, "default": default, "help": help_text.replace("%", "%%")}
+    base = _base(tp)
+    if base is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(base) is tuple:
+        kwargs["type"] = _list_of(_scalar(typing.get_args(base)[0]))
+        kwargs["metavar"] = "A,B,..."
+    else:
+        kwargs["type"] = _scalar(base)
+    return flag, kwargs
+
+
+def architecture_options(parser: argparse.ArgumentParser) -> None:
+    """Add one option per :class:`RefineNetConfig` field to ``parser``."""
+    from .config import RefineNetConfig
+
+    hints = typing.get_type_hints(RefineNetConfig, include_extras=True)
+    group = parser.add_argument_group("architecture (RefineNetConfig fields)")
+    for f in dataclasses.fields(RefineNetConfig):
+        info = RefineNetConfig.__pydantic_fields__[f.name]
+        what = describe(hints[f.name])
+        help_text = " ".join(RefineNetConfig.field_help(f.name).split()) + f" Expected: {what}."
+        flag, kwargs = _option(f.name, hints[f.name], CLI_DEFAULTS.get(f.name, info.default), help_text)
+        group.add_argument(flag, **kwargs)
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "model",
         help="print a RefineNet variant's layers, parameters and MACs",
-        description="Build a RefineNet variant (random weights) and print its torchinfo summary, "
-        "parameter counts and multiply-accumulates.",
+        description="Build a RefineNet variant (random weights unless --backbone-weights) and print its "
+        "torchinfo summary, parameter counts and multiply-accumulates.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--backbone", default="resnet101")
-    p.add_argument("--num-classes", type=int, default=21)
-    p.add_argument("--cascade", type=int, default=4)
-    p.add_argument("--scales", type=_parse_floats, default=(1.0,), help="comma-separated, e.g. 1.2,0.6")
-    p.add_argument("--crp-blocks", type=int, default=2)
-    p.add_argument("--no-crp-relu", dest="crp_relu", action="store_false")
     p.add_argument("--size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--depth", type=int, default=2, help="summary depth (0 = totals only)")
+    architecture_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..summary import count_macs, summary
-    from .refinenet import refinenet
+    from .config import RefineNetConfig
+    from .refinenet import RefineNet
 
-    model = refinenet(
-        args.backbone,
-        args.num_classes,
-        cascade=args.cascade,
-        scales=args.scales,
-        crp_blocks=args.crp_blocks,
-        crp_relu=args.crp_relu,
-    )
+    config = RefineNetConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RefineNetConfig)})
+    model = RefineNet(config)
     size = (1, 3, *args.size)
     if args.depth > 0:
         print(summary(model, size, depth=args.depth))

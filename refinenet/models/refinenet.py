@@ -13,16 +13,16 @@ residual connections only (the long-range residual paths of Section 3.3).
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import dataclasses
+import difflib
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .backbone import BACKBONES, ResNetBackbone
-from .blocks import CRP_ORDERS, RefineNetBlock, ResidualConvUnit, conv3x3
+from .backbone import ResNetBackbone
+from .blocks import RefineNetBlock, ResidualConvUnit, conv3x3
+from .config import CASCADES, RefineNetConfig
 
 __all__ = [
     "RefineNet",
@@ -37,8 +37,6 @@ __all__ = [
 ]
 
 MIN_INPUT_SIZE = 32  # a 32 px input leaves a 1x1 map at stride 32
-CASCADES = (1, 2, 4)
-OUTPUTS = ("full", "quarter")
 
 
 def cascade_groups(cascade: int) -> list[list[int]]:
@@ -58,62 +56,6 @@ def cascade_groups(cascade: int) -> list[list[int]]:
         raise ValueError(f"cascade must be one of {CASCADES}, got {cascade!r}")
     size = 4 // cascade
     return [list(range(i, i + size)) for i in range(0, 4, size)]
-
-
-@dataclass(frozen=True)
-class RefineNetConfig:
-    """Everything that determines a RefineNet's architecture (see :func:`refinenet`)."""
-
-    backbone: str = "resnet101"
-    num_classes: int = 21
-    cascade: int = 4
-    scales: tuple[float, ...] = (1.0,)
-    widths: tuple[int, int, int, int] = (512, 256, 256, 256)
-    crp_blocks: int = 2
-    crp_relu: bool = True
-    crp_order: str = "pool-conv"
-    dropout: float = 0.5
-    output: str = "full"
-
-    def __post_init__(self) -> None:
-        def bad(name: str, allowed: str) -> ValueError:
-            return ValueError(f"{name} must be {allowed}, got {getattr(self, name)!r}")
-
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone {self.backbone!r}; choose one of {sorted(BACKBONES)}")
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 1:
-            raise bad("num_classes", "a positive int")
-        if isinstance(self.cascade, bool) or self.cascade not in CASCADES:
-            raise bad("cascade", f"one of {CASCADES} (blocks in the cascade)")
-        scales = tuple(self.scales) if isinstance(self.scales, Sequence) else None
-        if not scales or not all(
-            isinstance(s, (int, float)) and not isinstance(s, bool) and math.isfinite(s) and s > 0
-            for s in scales
-        ):
-            raise bad("scales", "a non-empty sequence of positive input scales, e.g. (1.0,) or (1.2, 0.6)")
-        object.__setattr__(self, "scales", tuple(float(s) for s in scales))
-        widths = tuple(self.widths) if isinstance(self.widths, Sequence) else ()
-        if len(widths) != 4 or not all(
-            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths
-        ):
-            raise bad("widths", "four positive ints, deepest path first, e.g. (512, 256, 256, 256)")
-        object.__setattr__(self, "widths", widths)
-        if isinstance(self.crp_blocks, bool) or not isinstance(self.crp_blocks, int) or self.crp_blocks < 0:
-            raise bad("crp_blocks", "an int >= 0 (0 = no chained pooling)")
-        if not isinstance(self.crp_relu, bool):
-            raise bad("crp_relu", "True or False")
-        if self.crp_order not in CRP_ORDERS:
-            raise bad("crp_order", f"one of {CRP_ORDERS}")
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
-            raise bad("dropout", "a probability in [0, 1)")
-        if self.output not in OUTPUTS:
-            raise bad("output", f"one of {OUTPUTS} ('full' = input size, 'quarter' = 1/4 of it)")
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["scales"] = list(d["scales"])
-        d["widths"] = list(d["widths"])
-        return d
 
 
 class InputAdaptation(nn.Sequential):
@@ -138,14 +80,21 @@ class RefineNet(nn.Module):
     ``(N, num_classes, ceil(H/4), ceil(W/4))`` for ``output="quarter"``.
     """
 
-    def __init__(self, config: RefineNetConfig, backbone_weights: str | os.PathLike | None = None) -> None:
+    def __init__(self, config: RefineNetConfig) -> None:
         super().__init__()
+        if not isinstance(config, RefineNetConfig):
+            raise TypeError(f"RefineNet takes a RefineNetConfig (or use refinenet(...)), got {type(config).__name__}")
+        if config.num_classes is None:
+            raise ValueError(
+                "RefineNetConfig.num_classes is None (\"from the dataset\"); set it first, e.g. "
+                "RefineNet(config.with_classes(21))"
+            )
         self.config = config
         self.num_classes = config.num_classes
         self.output = config.output
         # One independent backbone (and set of adaptations) per input scale (paper Sec. 4.3).
         self.backbones = nn.ModuleList(
-            ResNetBackbone(config.backbone, weights=backbone_weights) for _ in config.scales
+            ResNetBackbone(config.backbone, weights=config.backbone_weights) for _ in config.scales
         )
         tap_channels = self.backbones[0].channels[::-1]  # deepest first, like widths
         # The released code drops out only taps wider than 512 channels, which for
@@ -224,79 +173,47 @@ class RefineNet(nn.Module):
         return logits
 
     def extra_repr(self) -> str:
-        c = self.config
-        return (
-            f"backbone={c.backbone}, num_classes={c.num_classes}, cascade={c.cascade}, "
-            f"scales={c.scales}, crp_blocks={c.crp_blocks}, crp_relu={c.crp_relu}, output={c.output}"
-        )
+        return ", ".join(f"{k}={v}" for k, v in self.config.to_dict().items())
 
 
-def refinenet(
-    backbone: str = "resnet101",
-    num_classes: int = 21,
-    *,
-    cascade: int = 4,
-    scales: Sequence[float] = (1.0,),
-    widths: Sequence[int] = (512, 256, 256, 256),
-    crp_blocks: int = 2,
-    crp_relu: bool = True,
-    crp_order: str = "pool-conv",
-    dropout: float = 0.5,
-    backbone_weights: str | os.PathLike | None = None,
-    output: str = "full",
-) -> RefineNet:
-    """Build a RefineNet.
+def refinenet(backbone: str = "resnet101", num_classes: int | None = 21, **switches: Any) -> RefineNet:
+    """Build a RefineNet: ``RefineNet(RefineNetConfig(backbone=..., num_classes=..., **switches))``.
 
-    Args:
-        backbone: ``resnet18``, ``resnet34``, ``resnet50``, ``resnet101`` or ``resnet152``.
-        num_classes: number of output classes.
-        cascade: blocks in the cascade, 1, 2 or 4 (paper Fig. 7; 4 is the standard model).
-        scales: input scales, one independent backbone each; ``(1.2, 0.6)`` is the paper's
-            2-scale model.
-        widths: width of each backbone path, deepest first.
-        crp_blocks: pooling blocks in each chained residual pooling (paper text: 2; released
-            VOC model: 4; 0 removes chained pooling).
-        crp_relu: keep the single ReLU at the entrance of chained residual pooling.
-        crp_order: ``"pool-conv"`` (paper) or ``"conv-pool"`` (later improved variant).
-        dropout: dropout on the two deepest taps and before the classifier.
-        backbone_weights: path to a local torchvision-format ResNet state dict (loaded
-            strictly into every backbone); ``None`` trains from scratch.
-        output: ``"full"`` for logits at the input size, ``"quarter"`` for 1/4 of it (how the
-            released code trained).
+    ``switches`` are the other fields of :class:`~refinenet.models.RefineNetConfig`, whose
+    docstrings say what each does: ``cascade=2``, ``scales=(1.2, 0.6)``, ``crp_blocks=4``,
+    ``crp_relu=False``, ``crp_order="conv-pool"``, ``output="quarter"``,
+    ``backbone_weights="resnet101.pth"``, ...
+
+    Raises ``TypeError`` for an unknown keyword (with the closest field as a hint) and
+    ``ValueError`` for a bad value (naming the field, the value and what is allowed).
     """
-    config = RefineNetConfig(
-        backbone=backbone,
-        num_classes=num_classes,
-        cascade=cascade,
-        scales=tuple(scales) if isinstance(scales, Sequence) else scales,
-        widths=tuple(widths) if isinstance(widths, Sequence) else widths,
-        crp_blocks=crp_blocks,
-        crp_relu=crp_relu,
-        crp_order=crp_order,
-        dropout=dropout,
-        output=output,
-    )
-    return RefineNet(config, backbone_weights=backbone_weights)
+    known = [f.name for f in dataclasses.fields(RefineNetConfig)]
+    for name in switches:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; the switches are {known[2:]}"
+            raise TypeError(f"refinenet() got an unexpected keyword argument {name!r}{hint}")
+    return RefineNet(RefineNetConfig(backbone=backbone, num_classes=num_classes, **switches))
 
 
-def refinenet50(num_classes: int = 21, **kwargs) -> RefineNet:
+def refinenet50(num_classes: int = 21, **switches: Any) -> RefineNet:
     """RefineNet on ResNet-50 (see :func:`refinenet` for the keyword arguments)."""
-    return refinenet("resnet50", num_classes, **kwargs)
+    return refinenet("resnet50", num_classes, **switches)
 
 
-def refinenet101(num_classes: int = 21, **kwargs) -> RefineNet:
+def refinenet101(num_classes: int = 21, **switches: Any) -> RefineNet:
     """RefineNet on ResNet-101, the paper's main model (see :func:`refinenet`)."""
-    return refinenet("resnet101", num_classes, **kwargs)
+    return refinenet("resnet101", num_classes, **switches)
 
 
-def refinenet152(num_classes: int = 21, **kwargs) -> RefineNet:
+def refinenet152(num_classes: int = 21, **switches: Any) -> RefineNet:
     """RefineNet on ResNet-152 (see :func:`refinenet`)."""
-    return refinenet("resnet152", num_classes, **kwargs)
+    return refinenet("resnet152", num_classes, **switches)
 
 
-def build_from_config(config: RefineNetConfig | dict, **kwargs) -> RefineNet:
-    """Rebuild a model from :attr:`RefineNet.config` or its ``to_dict()`` (e.g. a checkpoint)."""
+def build_from_config(config: RefineNetConfig | dict) -> RefineNet:
+    """Rebuild a model from :attr:`RefineNet.config` or its ``to_dict()`` (e.g. a checkpoint's
+    ``model_config``, which has no ``backbone_weights``: the checkpoint's weights replace them)."""
     if isinstance(config, dict):
-        config = RefineNetConfig(**config)
-    return RefineNet(config, **kwargs)
-
+        config = RefineNetConfig.from_dict(config)
+    return RefineNet(config)

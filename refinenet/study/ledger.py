@@ -220,6 +220,16 @@ class Ledger:
             raise
         return Entry(final)
 
+    def amend(self, run_id: str, fields: dict) -> Entry:
+        """Replace top-level ``fields`` of an entry's ``entry.json`` (atomically)."""
+        path = self.path(run_id) / ENTRY_FILE
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data.update(fields)
+        tmp = path.with_name(f".{ENTRY_FILE}.tmp")
+        tmp.write_text(json.dumps(_finite(data), indent=1, sort_keys=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return Entry(self.path(run_id))
+
     def clean(self) -> int:
         """Remove temporary folders left by an interrupted write; returns how many."""
         n = 0

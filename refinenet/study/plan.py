@@ -238,12 +238,13 @@ def fill(
     budget_s: float | None = None,
     estimate: Callable[[PlannedRun], float | None] = lambda r: None,
     say: Callable[[str], None] = print,
+    clock: Callable[[], float] = time.monotonic,
 ) -> tuple[int, str]:
     """Train missing runs in plan order until none is left or the budget would be exceeded.
 
     ``make`` rebuilds the plan after every run (the chosen rate becomes known when the sweep
     is complete). Returns ``(runs trained, why it stopped)``."""
-    start = time.monotonic()
+    start = clock()
     trained = 0
     while True:
         plan = make()
@@ -253,7 +254,7 @@ def fill(
             return trained, "every planned run is in the ledger" if not waiting else f"{waiting} runs wait for the sweep"
         run = todo[0]
         need = estimate(run)
-        used = time.monotonic() - start
+        used = clock() - start
         if budget_s is not None and need is not None and used + need > budget_s:
             return trained, (
                 f"time budget: the next run ({run.label()}) needs about {_minutes(need)}, "
@@ -265,7 +266,7 @@ def fill(
         state = f"DIVERGED at step {entry.diverged_at}" if entry.diverged else f"val mIoU {100 * entry.miou:.1f}%"
         seconds = entry.summary.get("train_seconds")
         say(f"       {state}" + (f" | trained in {seconds:.0f} s" if seconds else ""))
-        if budget_s is not None and time.monotonic() - start >= budget_s:
+        if budget_s is not None and clock() - start >= budget_s:
             left = len([r for r in make().missing()])
             return trained, f"time budget spent; {left} runs to go"
 

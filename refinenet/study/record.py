@@ -15,7 +15,7 @@ from typing import Any
 
 from .ledger import Entry, Ledger
 
-__all__ = ["record_run", "machine", "provenance"]
+__all__ = ["record_run", "multiscale_test", "machine", "provenance"]
 
 # The scores an entry keeps from an evaluation (no confusion per scale, no timing noise).
 _KEPT = (
@@ -127,8 +127,7 @@ def record_run(
         test, per_image, kept = _score_test(run, cfg, examples, failures)
         metrics = {"val": _kept(run.metrics), "test": _kept(test)}
         if test_scales:
-            ms = run.evaluate("test", scales=tuple(test_scales), flip=True, native_labels=True, device=cfg.device)
-            metrics["test_multiscale"] = _kept(ms)
+            metrics["test_multiscale"] = multiscale_test(cfg, test_scales)
         entry["metrics"] = metrics
         entry["score_seconds"] = round(time.perf_counter() - scoring, 1)
         entry["artefacts"] = {"examples": sorted(kept["examples"]), "failures": kept["failures"]}
@@ -148,6 +147,16 @@ def record_run(
         palette=palette,
     )
     return written
+
+
+def multiscale_test(cfg, scales: Sequence[float]) -> dict:
+    """The test metrics of ``cfg``'s trained run averaged over ``scales`` and flips."""
+    from ..engine.run import Run
+
+    run = Run.load(cfg.run_dir())
+    result = run.evaluate("test", scales=tuple(scales), flip=True, native_labels=_native_ok(cfg),
+                          device=cfg.device, batch_size=1)
+    return _kept(result)
 
 
 def _identity(cfg) -> dict:

@@ -111,7 +111,28 @@ class StudyRuns:
     def fill(self, *, budget_s: float | None = None, say: Callable[[str], None] = print) -> tuple[int, str]:
         """Train the missing runs in plan order within ``budget_s`` seconds (see
         :func:`refinenet.study.plan.fill`)."""
-        return fill(self.plan, self.record, budget_s=budget_s, estimate=self.estimate, say=say)
+        result = fill(self.plan, self.record, budget_s=budget_s, estimate=self.estimate, say=say)
+        self.add_multiscale(say)
+        return result
+
+    def add_multiscale(self, say: Callable[[str], None] = print) -> int:
+        """Score the standard arm's runs at the chosen rate with the multi-scale (+ flip) test
+        too. They are sweep runs, recorded before the rate was chosen, so their entries get
+        it afterwards, from their checkpoints. Returns how many entries were amended."""
+        from .record import multiscale_test
+
+        amended = 0
+        for r in self.plan().runs:
+            entry = self.ledger.get(r.run_id) if r.ready else None
+            if not r.multiscale or entry is None or entry.diverged or entry.test_multiscale:
+                continue
+            if not (r.config.run_dir() / "checkpoint.pt").is_file():
+                say(f"study: {r.run_id} has no checkpoint here; its multi-scale test waits for a retrain")
+                continue
+            metrics = multiscale_test(r.config, self.design.test_scales)
+            self.ledger.amend(r.run_id, {"metrics": {**entry.data["metrics"], "test_multiscale": metrics}})
+            amended += 1
+        return amended
 
     # -- state -------------------------------------------------------------------------------
 
