@@ -15,7 +15,7 @@ from refinenet.data import fingerprint as fp
 from refinenet.data.camvid import CamVid
 from refinenet.data.fingerprint import dataset_description, dataset_fingerprint, file_sha256
 from refinenet.data.pack import Pack, content_sha256, pack_filename, write_pack
-from refinenet.data.testing import fake_camvid, fake_sbd, fake_voc
+from fakes import fake_camvid, fake_sbd, fake_voc
 
 SPLITS = ("train", "val", "test")
 

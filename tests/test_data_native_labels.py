@@ -7,7 +7,7 @@ from PIL import Image as PILImage
 
 from refinenet.data.camvid import CamVid
 from refinenet.data.pack import pack_filename, write_pack
-from refinenet.data.testing import fake_camvid
+from fakes import fake_camvid
 from refinenet.data.transforms import eval_transform
 from refinenet.engine.config import TrainConfig
 from refinenet.engine.data import build_eval_set

@@ -10,6 +10,7 @@ import pytest
 import torch.distributed as dist
 
 from refinenet.engine import Run, read_checkpoint
+from refinenet.engine.identity import run_dir
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,7 +31,7 @@ def test_torchrun_two_processes_trains_and_evaluates_like_one(tmp_path, tiny_con
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("finished:") == 1  # only rank 0 reports
 
-    run = Run.load(cfg.run_dir())
+    run = Run.load(run_dir(cfg))
     assert run.summary["world_size"] == 2 and run.summary["batch_size"] == 4
     assert [r["step"] for r in run.history["steps"]] == [1, 2, 3]  # written once, by rank 0
     assert [r["epoch"] for r in run.history["epochs"]] == [0, 1, 2]

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from refinenet.engine import Run, read_checkpoint, train
+from refinenet.engine.identity import run_dir
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,7 +37,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_config, one_thr
 
     # The run that is killed: SIGKILL as soon as its first checkpoint (step 3) is on disk.
     killed = subprocess.Popen(command(tmp_path / "b.yaml"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ckpt = b.run_dir() / "checkpoint.pt"
+    ckpt = run_dir(b) / "checkpoint.pt"
     deadline = time.monotonic() + 300
     while not ckpt.exists():
         assert killed.poll() is None, killed.communicate()[1].decode()[-2000:]
@@ -45,7 +46,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_config, one_thr
     killed.send_signal(signal.SIGKILL)
     killed.communicate()
     assert killed.returncode == -signal.SIGKILL
-    assert not (b.run_dir() / "metrics.json").exists(), "the run finished before it could be killed"
+    assert not (run_dir(b) / "metrics.json").exists(), "the run finished before it could be killed"
     killed_at = read_checkpoint(ckpt)["step"]
     assert killed_at < 8
 
@@ -59,7 +60,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, tiny_config, one_thr
     # The uninterrupted run, in this process (one thread, as the subprocesses).
     train(a)
 
-    run_a, run_b = Run.load(a.run_dir()), Run.load(b.run_dir())
+    run_a, run_b = Run.load(run_dir(a)), Run.load(run_dir(b))
     assert run_b.summary["resumed_from_step"] == killed_at
     wa, wb = read_checkpoint(run_a.checkpoint), read_checkpoint(run_b.checkpoint)
     for key in ("model", "optimizer"):

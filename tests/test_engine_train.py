@@ -18,6 +18,7 @@ from refinenet.engine.config import PrecisionSection
 from refinenet.engine.precision import resolve_precision
 from refinenet.engine import NonFiniteLossError, Run, TrainConfig, evaluate, load_weights, read_checkpoint, train
 from refinenet.models import refinenet
+from refinenet.engine.identity import run_dir, run_id, run_name
 
 METRIC_KEYS = ("miou", "iou", "pixel_accuracy", "mean_class_accuracy", "boundary_iou", "boundary_iou_per_class", "confusion")
 
@@ -48,7 +49,7 @@ def test_run_directory_contents(finished):
     assert not finished.reused and finished.finished
     for name in ("config.yaml", "checkpoint.pt", "metrics.json", "summary.json", "history/steps.csv", "history/epochs.csv", "history/evals.jsonl"):
         assert (d / name).is_file(), name
-    assert d.name == f"synthetic-resnet18-{finished.config.identity_hash()}"
+    assert d.name == f"synthetic-resnet18-{run_id(finished.config)}"  # config, data and weights
     assert TrainConfig.from_dict(yaml.safe_load((d / "config.yaml").read_text())) == finished.config
     steps = finished.history["steps"]
     assert [r["step"] for r in steps] == [1, 2, 3, 4]
@@ -133,7 +134,7 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, tiny_
     with pytest.raises(NonFiniteLossError, match=r"loss is (nan|inf) at step 2; .*last good checkpoint is .*checkpoint.pt \(step 1\)") as info:
         train(cfg)
     assert info.value.step == 2
-    d = cfg.run_dir()
+    d = run_dir(cfg)
     assert read_checkpoint(d / "checkpoint.pt")["step"] == 1
     for tensor in state_of(d / "checkpoint.pt").values():
         assert torch.isfinite(tensor.float()).all()
@@ -146,7 +147,7 @@ def test_class_count_that_disagrees_with_the_data_fails_before_training(tmp_path
     cfg = tiny_config(tmp_path, "model.num_classes=3")  # the synthetic scenes have 8 classes
     with pytest.raises(ValueError, match="model.num_classes=3 but dataset 'synthetic' has 8 classes"):
         train(cfg)
-    assert not cfg.run_dir().exists()
+    assert not run_dir(cfg).exists()
     # the right count, set by hand, is the same run as taking it from the data
     assert tiny_config(tmp_path, "model.num_classes=8").identity_hash() == tiny_config(tmp_path).identity_hash()
 
@@ -248,7 +249,7 @@ def test_sync_bn_needs_cuda(tmp_path, monkeypatch, tiny_config):
     monkeypatch.setenv("WORLD_SIZE", "2")  # as under torchrun; fails before joining a group
     with pytest.raises(ValueError, match="sync_bn=true needs CUDA"):
         train(tiny_config(tmp_path, "distributed.sync_bn=true"))
-    assert not tmp_path.joinpath(tiny_config(tmp_path).run_name()).exists()
+    assert not tmp_path.joinpath(run_name(tiny_config(tmp_path))).exists()
 
 
 def test_loader_workers_do_not_change_the_result(finished, tmp_path):

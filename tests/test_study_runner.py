@@ -127,15 +127,18 @@ def test_run_executes_with_parameters_then_skips_then_forces(tmp_path):
     out = root / "results" / "tiny" / "01_tiny"
     nb = nbformat.read(executed, as_version=4)
     text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "hello from tiny" in text  # profile parameter and runner parameter both injected
+    # profile parameter and runner parameter both injected; a custom profile travels as its
+    # path, so that the notebook can load it
+    hello = f"hello from {profile.path}"
+    assert hello in text
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "hide-input" in injected[0].metadata["tags"]
     assert (out / "tables" / "greeting.csv").read_text() == "greeting\nhello\n"
-    assert "hello from tiny" in (out / "log.txt").read_text()
-    assert any("hello from tiny" in line for line in lines), "the notebook's prints are echoed"
+    assert hello in (out / "log.txt").read_text()
+    assert any(hello in line for line in lines), "the notebook's prints are echoed"
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["status"] == "ok" and meta["wall_time_s"] > 0
-    assert meta["parameters"] == {"greeting": "hello", "profile": "tiny", "output_dir": "results/tiny/01_tiny"}
+    assert meta["parameters"] == {"greeting": "hello", "profile": profile.path, "output_dir": "results/tiny/01_tiny"}
     assert meta["dataset"] == "synthetic" and meta["hardware"]["device"] in ("cpu", "cuda")
     assert {"git", "versions", "started", "finished", "source_sha256"} <= set(meta)
 

@@ -313,15 +313,6 @@ class TrainConfig:
         text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
-    def run_name(self) -> str:
-        """``name`` if set, else ``<dataset>-<backbone>-<identity hash>``."""
-        if self.name:
-            return self.name
-        return f"{self.data.dataset}-{self.model.backbone}-{self.identity_hash()}"
-
-    def run_dir(self) -> Path:
-        return Path(self.out_dir) / self.run_name()
-
     # -- files --------------------------------------------------------------------------------
 
     def to_yaml(self) -> str:

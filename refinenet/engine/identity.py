@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .config import TrainConfig
 
-__all__ = ["data_splits", "run_id", "run_identity"]
+__all__ = ["data_splits", "run_dir", "run_id", "run_identity", "run_name"]
 
 
 def data_splits(cfg: TrainConfig) -> list[tuple[str, str, str | None]]:
@@ -104,3 +104,15 @@ def run_id(cfg: TrainConfig) -> str:
     no spaces): the same on every machine for the same config, data and weights."""
     text = json.dumps(run_identity(cfg), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def run_name(cfg: TrainConfig) -> str:
+    """The run directory's name: ``cfg.name`` if set, else ``<dataset>-<backbone>-<run id>``."""
+    if cfg.name:
+        return cfg.name
+    return f"{cfg.data.dataset}-{cfg.model.backbone}-{run_id(cfg)}"
+
+
+def run_dir(cfg: TrainConfig) -> Path:
+    """``<out_dir>/<run_name(cfg)>``: where ``train(cfg)`` writes, and finds a finished run."""
+    return Path(cfg.out_dir) / run_name(cfg)

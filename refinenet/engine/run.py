@@ -63,12 +63,14 @@ def _identity_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
 
 
 def inspect_run_dir(cfg: TrainConfig) -> RunState:
-    """Classify ``cfg.run_dir()`` without writing anything.
+    """Classify ``run_dir(cfg)`` without writing anything.
 
     Raises ``FileExistsError`` if the directory holds something other than a run of ``cfg``
     (a run with another identity, or files that are not a run).
     """
-    d = cfg.run_dir()
+    from .identity import run_dir
+
+    d = run_dir(cfg)
     if not d.exists():
         return RunState(d, "new")
     if not d.is_dir():

@@ -41,6 +41,7 @@ from .config import TrainConfig, load_config
 from .data import DatasetInfo, EpochSampler, SeededSamples, build_eval_set, build_train_set, resolve_workers, train_loader
 from .evaluation import evaluate
 from .history import HistoryWriter
+from .identity import run_id as run_dir_id
 from .optim import backbone_lr_mult, build_optimizer, build_scheduler
 from .precision import Precision, resolve_device, resolve_precision
 from .progress import progress_bar
@@ -187,6 +188,7 @@ class _Trainer:
         cfg, group, device, precision = self.cfg, self.group, self.device, self.precision
         state = self._decide(resume, force)
         run_dir = state.dir
+        self.run_id = run_dir_id(cfg)
         if state.status == "finished" and not force:
             return Run.load(run_dir, reused=True)
         resume_from = run_dir / "checkpoint.pt" if state.status == "partial" and resume and not force else None
@@ -276,8 +278,11 @@ class _Trainer:
 
     def _check_resumable(self, ckpt: dict, steps_per_epoch: int) -> None:
         where = ckpt.get("path")
-        if ckpt.get("config_hash") != self.cfg.identity_hash():
-            raise ValueError(f"checkpoint {where} belongs to another config (hash {ckpt.get('config_hash')}); cannot resume from it")
+        if ckpt.get("run_id") != self.run_id:
+            raise ValueError(
+                f"checkpoint {where} belongs to another run (id {ckpt.get('run_id')}, this one is {self.run_id}: "
+                f"another config, data or backbone weights); cannot resume from it"
+            )
         if ckpt.get("world_size") != self.group.world_size or ckpt.get("steps_per_epoch") != steps_per_epoch:
             raise ValueError(
                 f"checkpoint {where} was written by {ckpt.get('world_size')} process(es) with "
@@ -456,7 +461,7 @@ class _Trainer:
                 "rng": rngs,
                 "model_config": self.model.config.to_dict(),
                 "train_config": self.cfg.to_dict(),
-                "config_hash": self.cfg.identity_hash(),
+                "run_id": self.run_id,
                 "dataset_info": self.ds_info.to_dict(),
                 "train_seconds": self.train_seconds,
                 "torch_version": torch.__version__,
@@ -491,7 +496,7 @@ class _Trainer:
             "device_name": torch.cuda.get_device_name(p.device) if p.device.type == "cuda" else platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
-            "config_hash": cfg.identity_hash(),
+            "run_id": self.run_id,
             "dataset_info": self.ds_info.to_dict(),
         }
         atomic_write_json(self.run_dir / "summary.json", summary)

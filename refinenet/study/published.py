@@ -15,7 +15,7 @@ THIN_CLASSES = {
 }
 
 #: Published mIoU (%) on the 233-image CamVid test split, 11 classes, 360 x 480, as tabulated
-#: by the ENet and FC-DenseNet papers (see ../shared/data/camvid/README.md).
+#: by the ENet and FC-DenseNet papers (the ENet paper, Table 2; the FC-DenseNet paper, Table 2).
 PUBLISHED_CAMVID = (
     {"method": "SegNet", "test mIoU %": 46.4, "from scratch": False},
     {"method": "ENet", "test mIoU %": 51.3, "from scratch": True},

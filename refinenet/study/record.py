@@ -98,6 +98,7 @@ def record_run(
     config sits in the checkpoint folder.
     """
     from ..engine import NonFiniteLossError, train
+    from ..engine.identity import run_dir
     from ..engine.run import Run
 
     import time
@@ -106,7 +107,7 @@ def record_run(
     try:
         run = train(cfg, resume=True, force=retrain)
     except NonFiniteLossError as err:
-        run = Run.load(cfg.run_dir(), reused=False)
+        run = Run.load(run_dir(cfg), reused=False)
         entry.update(status="diverged", diverged_at=err.step)
         entry["train"] = {"steps": cfg.schedule.steps, "steps_done": err.step, "train_seconds": None}
         entry["metrics"] = {"val": None, "test": None}
@@ -151,9 +152,10 @@ def record_run(
 
 def multiscale_test(cfg, scales: Sequence[float]) -> dict:
     """The test metrics of ``cfg``'s trained run averaged over ``scales`` and flips."""
+    from ..engine.identity import run_dir
     from ..engine.run import Run
 
-    run = Run.load(cfg.run_dir())
+    run = Run.load(run_dir(cfg))
     result = run.evaluate("test", scales=tuple(scales), flip=True, native_labels=_native_ok(cfg),
                           device=cfg.device, batch_size=1)
     return _kept(result)

@@ -119,6 +119,7 @@ class StudyRuns:
         """Score the standard arm's runs at the chosen rate with the multi-scale (+ flip) test
         too. They are sweep runs, recorded before the rate was chosen, so their entries get
         it afterwards, from their checkpoints. Returns how many entries were amended."""
+        from ..engine.identity import run_dir
         from .record import multiscale_test
 
         amended = 0
@@ -126,7 +127,7 @@ class StudyRuns:
             entry = self.ledger.get(r.run_id) if r.ready else None
             if not r.multiscale or entry is None or entry.diverged or entry.test_multiscale:
                 continue
-            if not (r.config.run_dir() / "checkpoint.pt").is_file():
+            if not (run_dir(r.config) / "checkpoint.pt").is_file():
                 say(f"study: {r.run_id} has no checkpoint here; its multi-scale test waits for a retrain")
                 continue
             metrics = multiscale_test(r.config, self.design.test_scales)
