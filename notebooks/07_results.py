@@ -42,7 +42,7 @@ study = start(
     dataset=dataset,
     output_dir=output_dir,
 )
-results = study.output_dir.parent  # results/<profile>/
+results = study.results_dir  # results/<profile>/: the pages this one gathers
 
 
 # %% tags=["full-width", "hide-input"]
@@ -52,7 +52,7 @@ def read(notebook, table):
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} is missing: run that notebook first (refinenet study "
-            f"run --profile {study.profile} --only {notebook})"
+            f"run --profile {study.profile_name} --only {notebook})"
         )
     return pd.read_csv(path)
 

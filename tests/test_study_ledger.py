@@ -88,8 +88,10 @@ def test_fill_records_entries_then_trains_nothing_and_retrains_one(tmp_path):
     assert len(ledger) == 6
     entry = next(e for e in ledger if e.data["arm"] == "standard" and e.metrics)
     assert entry.status == "trained" and 0 <= entry.miou <= 1
-    for key in ("miou", "iou", "boundary_iou", "pixel_accuracy", "mean_class_accuracy", "confusion"):
-        assert key in entry.test, key
+    for key in ("miou", "iou", "boundary_iou", "pixel_accuracy", "mean_class_accuracy", "confusion",
+                "thin_class_miou"):
+        assert key in entry.test and key in entry.metrics, key
+    assert entry.test["thin_classes"] == ["pole", "wire"]
     assert entry.machine["cpu"] and entry.data["provenance"]["versions"]["torch"]
     assert len(entry.frame("steps")) == 2 and {"loss", "lr"} <= set(entry.frame("steps").columns)
     assert len(entry.per_image()) == 3  # every test scene scored on its own
@@ -191,3 +193,51 @@ def test_failure_interval_is_clopper_pearson():
     low, high = stats.failure_interval(0, 3)
     assert low == 0 and high == pytest.approx(0.7076, abs=1e-4)
     assert report.failure_text(1, 3) == "1 of 3 [1%, 91%]"
+
+
+@pytest.mark.slow
+def test_papermill_reexecution_from_the_ledger_reproduces_the_tables_and_trains_nothing(tmp_path):
+    """An ablation notebook, run by the runner, then re-executed by hand with papermill from
+    its parameters.yaml (as the README says): byte-identical tables, no training (the
+    checkpoints are gone; the ledger is untouched)."""
+    import filecmp
+    import shutil
+
+    import papermill
+
+    from refinenet.study.runner import _kernel_of_this_python, convert, run_study
+
+    root = tmp_path / "repo"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "refinenet").symlink_to(ROOT / "refinenet")
+    shutil.copy(ROOT / "notebooks" / "05_ablation_cascade.py", root / "notebooks")
+    design = {**TINY, "lrs": [0.01], "test_scales": [1.0]}
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump({"name": "tiny", "common": {"dataset": "synthetic"}, "study": design,
+                                    "notebooks": {"05_ablation_cascade": {}}}))
+    profile = load_profile(path)
+    results = run_study(profile, root=root, echo=None)
+    assert [r.status for r in results] == ["ok"]
+    out = root / "results" / "tiny" / "05_ablation_cascade"
+    ledger = root / "results" / "tiny" / "runs"
+    before = {p.relative_to(ledger): p.read_bytes() for p in ledger.rglob("*") if p.is_file()}
+    assert len(list(ledger.iterdir())) == 6  # 3 arms x 2 seeds
+    shutil.rmtree(root / "runs")  # no checkpoint: anything that needed training would fail
+
+    params = yaml.safe_load((out / "parameters.yaml").read_text())
+    nb = convert(root / "notebooks" / "05_ablation_cascade.py")
+    source = tmp_path / "05.ipynb"
+    import nbformat
+
+    nbformat.write(nb, source)
+    with _kernel_of_this_python():
+        papermill.execute_notebook(str(source), str(tmp_path / "05-rerun.ipynb"), cwd=str(root),
+                                   kernel_name="python3", progress_bar=False,
+                                   parameters={**params, "output_dir": str(tmp_path / "rerun")})
+    tables = sorted((out / "tables").glob("*.csv"))
+    assert len(tables) >= 4
+    for table in tables:
+        assert filecmp.cmp(table, tmp_path / "rerun" / "tables" / table.name, shallow=False), table.name
+    assert not (root / "runs").exists()
+    after = {p.relative_to(ledger): p.read_bytes() for p in ledger.rglob("*") if p.is_file()}
+    assert after == before

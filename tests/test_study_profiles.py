@@ -67,3 +67,19 @@ def test_load_profile_from_a_file_and_its_errors(tmp_path):
         load_profile(path)
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         load_profile("huge")
+
+
+def test_notebook_defaults_are_the_cpu_profile():
+    """Opened in Jupyter and run with its defaults, a notebook shows the cpu profile's page:
+    every value of its parameters cell is what the runner gives it for that profile."""
+    import json
+
+    from refinenet.study.plan import declared_values
+
+    profile = load_profile("cpu")
+    for path in find_notebooks(ROOT / "notebooks"):
+        defaults = declared_values(path)
+        assert defaults["profile"] == "cpu", path.name
+        given = profile.parameters_for(path.stem, set(defaults))
+        for key, value in given.items():
+            assert json.dumps(defaults[key]) == json.dumps(value), (path.name, key, defaults[key], value)

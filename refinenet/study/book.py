@@ -64,16 +64,27 @@ def profile_status(results: Path, names: list[str], notebooks_dir: Path | None =
     return out
 
 
+def frozen_records(root: Path) -> list[str]:
+    """The dated records under ``results/`` (folders holding ``FROZEN.md``), newest first."""
+    from .runner import FROZEN
+
+    folder = root / "results"
+    found = [p.name for p in folder.iterdir() if (p / FROZEN).is_file()] if folder.is_dir() else []
+    return sorted(found, reverse=True)
+
+
 def choose_profile(root: Path, names: list[str]) -> str:
-    """The most complete profile present: every notebook finished, preferring gpu > cpu > smoke;
-    failing that, the one with the most finished notebooks."""
+    """The most complete profile present: every notebook finished, preferring gpu > cpu > the
+    dated records (newest first) > smoke; failing that, the one with the most finished
+    notebooks."""
     done = {}
-    for profile in PREFERENCE:
+    preference = [p for p in PREFERENCE if p != "smoke"] + frozen_records(root) + ["smoke"]
+    for profile in preference:
         states = profile_status(root / "results" / profile, names)
         done[profile] = sum(s == "ok" for s in states.values())
         if names and done[profile] == len(names):
             return profile
-    best = max(PREFERENCE, key=lambda p: done[p])  # max keeps the first of equals: gpu first
+    best = max(preference, key=lambda p: done[p])  # max keeps the first of equals: gpu first
     if done[best] == 0:
         raise BookError(
             "results/ holds no executed notebook for any profile: run "
@@ -99,7 +110,10 @@ def _announcement(profile: str, metas: list[dict]) -> str:
         made = f"commit {commits[0]}"
     else:
         made = f"commits {', '.join(commits)} (each page's: About these results)"
-    return f"Results of profile <b>{profile}</b> on {hardware}; {data}; {made}."
+    text = f"Results of profile <b>{profile}</b> on {hardware}; {data}; {made}."
+    if any(m.get("frozen") for m in metas):
+        text += " A dated record, kept as it was made (About these results)."
+    return text
 
 
 def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -> str:
@@ -186,6 +200,9 @@ def stage(root: Path, profile: str, names: list[str], *, allow_missing: bool) ->
         shutil.rmtree(target)
     target.mkdir(parents=True)
     metas: dict[str, dict | None] = {}
+    from .runner import FROZEN
+
+    frozen = (results / FROZEN).read_text(encoding="utf-8") if (results / FROZEN).is_file() else None
     for name in names:
         if name in missing:
             (target / f"{name}.md").write_text(_placeholder(name, profile), encoding="utf-8")
@@ -193,7 +210,15 @@ def stage(root: Path, profile: str, names: list[str], *, allow_missing: bool) ->
             continue
         shutil.copy2(results / f"{name}.ipynb", target / f"{name}.ipynb")
         metas[name] = _metadata(results, name)
-    (target / "provenance.md").write_text(_provenance(profile, names, metas), encoding="utf-8")
+        if frozen and metas[name] is not None:
+            metas[name]["frozen"] = True
+    page = _provenance(profile, names, metas)
+    if frozen:
+        # The record says what it is, above the table of what made each page.
+        title, _, rest = page.partition("\n")
+        body = frozen.split("\n", 1)[1] if frozen.startswith("# ") else frozen
+        page = f"{title}\n\n```{{admonition}} {frozen.splitlines()[0].lstrip('# ').strip()}\n:class: warning\n{body.strip()}\n```\n{rest}"
+    (target / "provenance.md").write_text(page, encoding="utf-8")
     return [m for m in metas.values() if m]
 
 

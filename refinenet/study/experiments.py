@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .design import STANDARD
@@ -37,16 +38,15 @@ class Experiments:
     """
 
     def __init__(self, study: Any, arms: Mapping[str, Mapping] | None = None, sweeps: Sequence[str] = ()) -> None:
-        from .profiles import load_profile, results_name
-        from .runner import find_root
+        from .profiles import load_profile
         from .training import StudyRuns
 
         self.study = study
         self.profile = load_profile(study.profile)
         self.design = self.profile.study
-        root = find_root()
-        name = results_name(self.profile, study.dataset)
-        self.ledger = Ledger(root / "results" / name / "runs")
+        results = Path(study.results_dir)
+        root, name = results.parent.parent, results.name
+        self.ledger = Ledger(results / "runs")
         self.arms = {STANDARD: {}, **{k: dict(v) for k, v in (arms or {}).items()}}
         self.sweeps = list(sweeps)
         wants = {study.name: {"arms": self.arms, "sweeps": self.sweeps}}

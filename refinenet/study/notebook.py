@@ -40,6 +40,15 @@ class Study:
     hardware: str
 
     @property
+    def results_dir(self) -> Path:
+        """``results/<profile>/`` of this profile on this data set: its ledger (``runs/``) and
+        the pages of the notebooks that came before."""
+        from .profiles import load_profile, results_name
+        from .runner import find_root
+
+        return find_root() / "results" / results_name(load_profile(self.profile), self.dataset)
+
+    @property
     def profile_name(self) -> str:
         from .profiles import PROFILE_NAMES
 

@@ -74,8 +74,18 @@ def provenance(root) -> dict:
     return {"git": env["git"], "versions": env["versions"], "platform": platform.platform()}
 
 
-def _kept(metrics: dict) -> dict:
-    return {k: metrics[k] for k in _KEPT if k in metrics}
+def _kept(metrics: dict, dataset: str | None = None) -> dict:
+    """The scores an entry keeps, plus the thin classes' mean IoU (``thin_class_miou``)."""
+    out = {k: metrics[k] for k in _KEPT if k in metrics}
+    from .published import THIN_CLASSES
+
+    thin = [c for c in THIN_CLASSES.get(dataset or "", ()) if c in out.get("class_names", [])]
+    values = [out["iou"][out["class_names"].index(c)] for c in thin]
+    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if thin:
+        out["thin_classes"] = thin
+        out["thin_class_miou"] = sum(values) / len(values) if values else math.nan
+    return out
 
 
 def record_run(
@@ -126,7 +136,7 @@ def record_run(
         }
         scoring = time.perf_counter()
         test, per_image, kept = _score_test(run, cfg, examples, failures)
-        metrics = {"val": _kept(run.metrics), "test": _kept(test)}
+        metrics = {"val": _kept(run.metrics, cfg.data.dataset), "test": _kept(test, cfg.data.dataset)}
         if test_scales:
             metrics["test_multiscale"] = multiscale_test(cfg, test_scales)
         entry["metrics"] = metrics
@@ -158,7 +168,7 @@ def multiscale_test(cfg, scales: Sequence[float]) -> dict:
     run = Run.load(run_dir(cfg))
     result = run.evaluate("test", scales=tuple(scales), flip=True, native_labels=_native_ok(cfg),
                           device=cfg.device, batch_size=1)
-    return _kept(result)
+    return _kept(result, cfg.data.dataset)
 
 
 def _identity(cfg) -> dict:
