@@ -22,6 +22,9 @@ from refinenet.study.profiles import load_profile
 from refinenet.data import pack_camvid
 
 profile = load_profile(sys.argv[1])
+if profile.common.get("dataset") == "synthetic":
+    print(f"profile {profile.name} trains on the synthetic generator: no pack to send")
+    sys.exit(0)
 size = profile.study.base("camvid", "cpu").data.size
 for path in pack_camvid(size, out=".remote/packs", progress=False):
     print(f"packed {path} ({path.stat().st_size / 2**20:.1f} MiB)")

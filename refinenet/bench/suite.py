@@ -21,6 +21,7 @@ from ..models import refinenet
 from ..summary import count_macs
 from .peak import matmul_peak
 from .timing import PeakMemory, time_interleaved
+from ..environment import cpu_name
 
 __all__ = ["BenchConfig", "FastPath", "PRESETS", "PRESET_NAMES", "default_paths", "hardware", "preset_configs", "run_suite", "study_configs"]
 
@@ -122,23 +123,12 @@ def hardware(device: torch.device) -> dict:
     """What the numbers were measured on."""
     info = {
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
     }
     return info
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 def _build(config: BenchConfig, path: FastPath, device: torch.device, *, train: bool):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import shutil
 import sys
 import time
@@ -40,6 +39,7 @@ from .class_weights import median_frequency_weights
 from .config import TrainConfig, load_config
 from .data import DatasetInfo, EpochSampler, SeededSamples, build_eval_set, build_train_set, resolve_workers, train_loader
 from .evaluation import evaluate
+from ..environment import cpu_name
 from .history import HistoryWriter
 from .identity import run_id as run_dir_id
 from .optim import backbone_lr_mult, build_optimizer, build_scheduler
@@ -493,7 +493,7 @@ class _Trainer:
             "parameters": sum(t.numel() for t in self.model.parameters()),
             "backbone_lr_mult": backbone_lr_mult(cfg.optim, cfg.model.backbone_weights is not None),
             "precision": p.to_dict(),
-            "device_name": torch.cuda.get_device_name(p.device) if p.device.type == "cuda" else platform.processor() or platform.machine(),
+            "device_name": torch.cuda.get_device_name(p.device) if p.device.type == "cuda" else cpu_name(),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "run_id": self.run_id,

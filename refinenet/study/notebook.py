@@ -153,9 +153,9 @@ def start(
     if device == "cuda":
         hardware["gpu"] = torch.cuda.get_device_name(0)
     else:
-        from .runner import _cpu_name
+        from ..environment import cpu_name
 
-        hardware["cpu"] = _cpu_name()
+        hardware["cpu"] = cpu_name()
     out = _output_dir(name, output_dir)
     out.mkdir(parents=True, exist_ok=True)
 

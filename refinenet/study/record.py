@@ -58,9 +58,9 @@ def machine(device: str) -> dict:
 
     import torch
 
-    from .environment import _cpu_name
+    from ..environment import cpu_name
 
-    out = {"device": device, "cpu": _cpu_name(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads()}
+    out = {"device": device, "cpu": cpu_name(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads()}
     if device.startswith("cuda") and torch.cuda.is_available():
         out["gpu"] = torch.cuda.get_device_name(0)
     return out
@@ -68,7 +68,7 @@ def machine(device: str) -> dict:
 
 def provenance(root) -> dict:
     """Commit and library versions."""
-    from .environment import collect_environment
+    from ..environment import collect_environment
 
     env = collect_environment(root, "cpu")
     return {"git": env["git"], "versions": env["versions"], "platform": platform.platform()}

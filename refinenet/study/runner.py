@@ -39,7 +39,7 @@ from pathlib import Path
 
 import yaml
 
-from .environment import _cpu_name, collect_environment, describe_hardware
+from ..environment import collect_environment, describe_hardware
 from .profiles import Profile
 from .training import StudyRuns
 

@@ -103,7 +103,7 @@ class StudyRuns:
         return entry
 
     def estimate(self, run: PlannedRun) -> float | None:
-        from .environment import cpu_name
+        from ..environment import cpu_name
 
         steps = (run.config or self.base).schedule.steps
         return estimate_seconds(run, list(self.ledger), cpu_name(), self.device, steps)

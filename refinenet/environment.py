@@ -26,7 +26,8 @@ def _git(root: Path, *args: str) -> str | None:
     return out.stdout.strip()
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU model, e.g. ``AMD EPYC 9R14`` (from /proc/cpuinfo; the platform elsewhere)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -52,7 +53,7 @@ def collect_environment(root: str | os.PathLike, device: str) -> dict:
             pass
     hardware = {
         "device": device,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }
@@ -79,5 +80,3 @@ def describe_hardware(hardware: dict) -> str:
         return f"cuda ({hardware.get('gpu', '?')})"
     return f"cpu ({hardware.get('cpu_count', '?')} cores, {hardware.get('cpu', '?')})"
 
-
-cpu_name = _cpu_name
