@@ -6,13 +6,17 @@
 # the working tree (about 25 MB for the gpu profile's 360 x 480 JPEG packs).
 #
 #   bash remote/prepare.sh [PROFILE]        # default: gpu
+#
+# REMOTE_PYTHON (default 3.12) is the remote machine's Python version, whose wheels are fetched
+# (3.11 for a dry run on this machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-gpu}"
 python="${PYTHON:-.venv/bin/python}"
+remote_python="${REMOTE_PYTHON:-3.12}"
 mkdir -p .remote/wheels .remote/packs
 grep -v '^#' remote/requirements.txt | grep -v '^$' | while read -r req; do
-  "$python" -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: --python-version "$remote_python" \
     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 -d .remote/wheels "$req"
 done

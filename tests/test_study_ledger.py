@@ -105,8 +105,12 @@ def test_fill_records_entries_then_trains_nothing_and_retrains_one(tmp_path):
 
     again, why = runs.fill(say=lines.append)
     assert again == 0
-    victim = sorted(ledger.ids())[0]
+    rows = runs.status()
+    assert rows[-1] == {"notebook": "all (distinct runs)", "done": 6, "total": 6, "waiting": 0, "seconds_left": 0}
+    victim = next(e.run_id for e in ledger if e.data["arm"] == "N = 0")
     ledger.remove(victim)
+    left = runs.status()[-1]
+    assert left["done"] == 5 and left["seconds_left"] > 0  # timed from this machine's entries
     once_more, _ = runs.fill(say=lines.append)
     assert once_more == 1 and victim in ledger
 

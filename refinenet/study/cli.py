@@ -139,17 +139,13 @@ def _status(args: argparse.Namespace) -> int:
     from .training import format_seconds
 
     print(f"ledger of profile {profile.name}: {where}")
-    width = max(len(n) for n in names) if names else 8
-    total_left, unknown = 0.0, False
+    width = max([len(n) for n in names] + [len(r["notebook"]) for r in rows])
     for row in rows:
-        left = row["seconds_left"]
         todo = row["total"] - row["done"]
-        text = "complete" if not todo else f"{todo} to train, {format_seconds(left)}"
+        text = "complete" if not todo else f"{todo} to train, {format_seconds(row['seconds_left'])}"
+        if row["waiting"]:
+            text += f" ({row['waiting']} of them wait for the learning-rate sweep)"
         print(f"  {row['notebook']:<{width}}  {row['done']:>3} / {row['total']:<3} runs  {text}")
-        unknown |= left is None and todo > 0
-        total_left += left or 0.0
-    print(f"  time left here: {'unknown' if unknown else format_seconds(total_left)} "
-          "(runs shared by notebooks are counted in each)")
     print()
     print(f"{'notebook':<{width}}  " + "  ".join(f"{p:<8}" for p in PROFILE_NAMES))
     table = {p: profile_status(root / "results" / p, names) for p in PROFILE_NAMES}

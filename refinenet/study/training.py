@@ -145,12 +145,20 @@ class StudyRuns:
             runs = plan.for_notebook(name)
             if not runs:
                 continue
-            done = [r for r in runs if r.ready and r.run_id in self.ledger]
-            todo = [r for r in runs if r not in done]
-            times = [self.estimate(r) for r in todo]
-            left = None if any(t is None for t in times) else sum(times)
-            rows.append({"notebook": name, "done": len(done), "total": len(runs), "seconds_left": left})
+            rows.append(self._row(name, runs))
+        rows.append(self._row("all (distinct runs)", plan.runs))
         return rows
+
+    def _row(self, name: str, runs: list[PlannedRun]) -> dict:
+        done = [r for r in runs if r.ready and r.run_id in self.ledger]
+        todo = [r for r in runs if r not in done]
+        times = [self.estimate(r) for r in todo]
+        return {
+            "notebook": name, "done": len(done), "total": len(runs),
+            # runs at the chosen rate wait until the sweep is complete (their rate is unknown)
+            "waiting": sum(not r.ready for r in todo),
+            "seconds_left": None if any(t is None for t in times) else sum(times),
+        }
 
 
 def format_seconds(seconds: float | None) -> str:
