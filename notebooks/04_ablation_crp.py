@@ -91,7 +91,7 @@ r = exp.design
 # The standard model (two pooling blocks, with the ReLU), the same without
 # the ReLU, and with no pooling block (N = 0: the ReLU alone, the block's
 # input passes straight on) or four. All use the learning rate chosen in
-# notebook 3; its runs, and those of the sweep, are found on disk.
+# notebook 3; its runs, and those of the sweep, are read from the run ledger.
 
 # %% tags=["full-width"]
 runs = {name: exp.arm(name) for name in arms}
@@ -186,7 +186,7 @@ study.glue("relu_note", Markdown(relu_note))  # a clause: pasted as text
 #
 # The paper's third claim is about training, not about the final score at
 # one well-chosen rate. We measure it directly: the whole learning-rate
-# sweep of notebook 3 (with the ReLU; found on disk) and the same sweep
+# sweep of notebook 3 (with the ReLU; the same ledger entries) and the same sweep
 # without it, {glue:text}`n_seeds` seeds per rate. The measure is the
 # **spread** of the validation mIoU across the rates: the best rate's mean
 # minus the worst rate's mean. Less sensitive means a smaller spread. (The

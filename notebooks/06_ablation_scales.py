@@ -70,7 +70,7 @@ scales = tuple(arms["2 scales"]["model.scales"])
 # %% [markdown]
 # ## Two models at the chosen learning rate
 #
-# The standard single-scale model of notebook 3 (found on disk) and the
+# The standard single-scale model of notebook 3 (the same ledger entries) and the
 # 2-scale model, trained with the same recipe, seeds and learning rate.
 
 # %% tags=["full-width"]

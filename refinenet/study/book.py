@@ -126,10 +126,9 @@ def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -
         "this page lists, for each, what produced it (read from `results/"
         f"{profile}/<notebook>/metadata.json`). The book build itself executes nothing.",
         "",
-        "The wall time is that of the notebook's last execution. Training runs that an earlier "
-        "execution (or another notebook) finished are found on disk and not trained again, so "
-        "a short wall time does not mean a cheap notebook: each page's tables give the training "
-        "time per run.",
+        "The wall time is that of the notebook's last execution. Notebooks read their trained "
+        "runs from the run ledger (`results/<profile>/runs/`) and train nothing, so a short wall "
+        "time does not mean a cheap notebook: each page's tables give the training time per run.",
         "",
     ]
     if one_machine:
