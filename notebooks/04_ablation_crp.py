@@ -230,13 +230,14 @@ study.save_figure(fig, "lr_sensitivity")
 plt.show()
 
 # %%
-rows, cells = [], {}
+rows, cells, diverged = [], {}, {}
 for name in ("ReLU on", "ReLU off"):
     part = sweep_runs[sweep_runs.variant == name]
     cells[name] = {lr: g["val mIoU"] for lr, g in part.groupby("lr")}
     row = {"CRP ReLU": name}
     row.update({f"lr {x:g}": stats.pm(v) for x, v in cells[name].items()})
-    row["diverged runs"] = int(part["diverged"].sum())
+    diverged[name] = int(part["diverged"].sum())
+    row["diverged runs [95% CI]"] = failure_text(diverged[name], len(part))
     row["spread (best − worst)"] = f"{stats.spread(cells[name])[0]:.1f}"
     rows.append(row)
 sensitivity = pd.DataFrame(rows)
@@ -252,8 +253,8 @@ spread_claim = {
     "measure": "spread of val mIoU over the lr grid, ReLU off minus on",
     "ours": f"spread with the ReLU: {on_value:.1f} vs without: "
     f"{off_value:.1f} (lr {grid}; n = {len(r.seeds)} per rate; diverged, "
-    f"not scored: {failure_text(rows[0]['diverged runs'], len(sweep_runs) // 2)} "
-    f"with, {failure_text(rows[1]['diverged runs'], len(sweep_runs) // 2)} without)",
+    f"not scored: {failure_text(diverged['ReLU on'], len(sweep_runs) // 2)} "
+    f"with, {failure_text(diverged['ReLU off'], len(sweep_runs) // 2)} without)",
     "difference": off_value - on_value,
     "low": low,
     "high": high,

@@ -110,3 +110,17 @@ def test_provenance_names_the_machine_once_when_all_pages_share_it():
     other = dict(meta, hardware={"device": "cuda", "gpu": "H100"})
     page = _provenance("cpu", ["01_a", "02_b"], {"01_a": meta, "02_b": other})
     assert "All of them ran on" not in page and "| hardware |" in page
+
+
+def test_a_dated_record_is_shown_before_smoke_and_says_what_it_is(tmp_path):
+    names = ["01_a", "02_b"]
+    _fake_results(tmp_path, "smoke", names)
+    _fake_results(tmp_path, "cpu-2026-11-22", names)
+    (tmp_path / "results" / "cpu-2026-11-22" / "FROZEN.md").write_text("# The first study\n\nKept as it was.\n")
+    assert choose_profile(tmp_path, names) == "cpu-2026-11-22"
+    _fake_results(tmp_path, "cpu", names)
+    assert choose_profile(tmp_path, names) == "cpu"  # the live profile, once complete
+    metas = stage(tmp_path, "cpu-2026-11-22", names, allow_missing=False)
+    provenance = (tmp_path / "book" / "notebooks" / "provenance.md").read_text()
+    assert "```{admonition} The first study" in provenance and "Kept as it was." in provenance
+    assert "A dated record" in _announcement("cpu-2026-11-22", metas)

@@ -187,3 +187,21 @@ def test_cli_registers_study_commands():
     assert (args.profile, args.only, args.force) == ("smoke", ["01"], True)
     args = build_parser().parse_args(["study", "book", "--strict"])
     assert args.strict and args.profile is None
+
+
+def test_a_study_on_other_data_gets_its_own_folder_and_a_frozen_record_is_never_written(tmp_path):
+    from refinenet.study.profiles import results_name
+
+    cpu = load_profile("cpu")
+    assert results_name(cpu, "camvid") == "cpu"
+    assert results_name(cpu, "synthetic") == "cpu-synthetic"  # no CamVid here: not over the CamVid study
+    assert results_name(load_profile("smoke"), "synthetic") == "smoke"  # smoke asks for the generator
+
+    root, profile = _study(tmp_path, {"01_tiny": TINY}, {"01_tiny": {}})
+    record = root / "results" / "tiny"
+    record.mkdir(parents=True)
+    (record / "FROZEN.md").write_text("# a dated record\n")
+    (record / "01_tiny.ipynb").write_text("{}")
+    with pytest.raises(StudyError, match="frozen record"):
+        run_study(profile, root=root, echo=None)
+    assert (record / "01_tiny.ipynb").read_text() == "{}"
