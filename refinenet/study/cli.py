@@ -163,7 +163,8 @@ def ledger_status(profile, root):
     from .training import StudyRuns
 
     device = resolve_device("auto", requires_cuda=False)
-    dataset, _ = resolve_dataset(str(profile.common.get("dataset", "auto")))
+    size = profile.study.base("camvid", "cpu").data.size
+    dataset, _ = resolve_dataset(str(profile.common.get("dataset", "auto")), size)
     name = results_name(profile, dataset)
     wants = {}
     for path in find_notebooks(root / "notebooks"):

@@ -145,9 +145,12 @@ def start(
     from .runner import describe_hardware, resolve_dataset, resolve_device
 
     device = resolve_device(device)
-    dataset, note = resolve_dataset(dataset)
+    from .profiles import load_profile
+
+    size = load_profile(profile).study.base("camvid", "cpu").data.size  # packs found at this size
+    dataset, note = resolve_dataset(dataset, size)
     if dataset == "synthetic":  # say why: CamVid is missing, or the run chose the generator
-        found, why = resolve_dataset("auto")
+        found, why = resolve_dataset("auto", size)
         note = why if found == "synthetic" else "this run asks for it although CamVid is here"
     hardware = {"device": device, "cpu_count": os.cpu_count()}
     if device == "cuda":

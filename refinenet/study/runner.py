@@ -198,10 +198,12 @@ def resolve_device(requested: str = "auto", *, requires_cuda: bool = False) -> s
     return requested
 
 
-def resolve_dataset(requested: str = "auto") -> tuple[str, str]:
+def resolve_dataset(requested: str = "auto", size=None) -> tuple[str, str]:
     """``(dataset, why)``: ``camvid`` when the data layer finds it, else ``synthetic``.
 
-    ``requested`` is ``auto``, ``camvid`` (an error when missing) or ``synthetic``.
+    ``requested`` is ``auto``, ``camvid`` (an error when missing) or ``synthetic``. Without a
+    CamVid folder, packs of all three splits at ``size`` (``(H, W)``; None: native) are
+    CamVid too: a training machine may receive only the packs.
     """
     if requested == "synthetic":
         return "synthetic", "the profile asks for the synthetic generator"
@@ -212,6 +214,9 @@ def resolve_dataset(requested: str = "auto") -> tuple[str, str]:
     try:
         root = find_camvid_root()
     except (FileNotFoundError, ValueError) as err:  # ValueError: DataError, e.g. an empty folder
+        packs = _camvid_packs(size)
+        if packs:
+            return "camvid", f"CamVid packs in {packs} (no CamVid folder on this machine)"
         if requested == "camvid":
             raise StudyError(f"the profile asks for CamVid: {err}") from None
         return "synthetic", (
@@ -219,6 +224,17 @@ def resolve_dataset(requested: str = "auto") -> tuple[str, str]:
             "`refinenet data download camvid`)"
         )
     return "camvid", f"CamVid found at {root}"
+
+
+def _camvid_packs(size) -> str | None:
+    """The folder holding CamVid packs of train, val and test at ``size``, if any."""
+    from ..data.camvid import CamVid
+
+    try:
+        found = {CamVid(split=s, size=size, packed=True).pack.path.parent for s in ("train", "val", "test")}
+    except (FileNotFoundError, ValueError):
+        return None
+    return ", ".join(sorted(str(p) for p in found))
 
 
 @contextlib.contextmanager
@@ -434,7 +450,8 @@ def run_study(
     notebooks = select_notebooks(notebooks_all, only)
 
     device = resolve_device(device, requires_cuda=profile.requires_cuda)
-    dataset, dataset_note = resolve_dataset(str(profile.common.get("dataset", "auto")))
+    size = profile.study.base("camvid", "cpu").data.size
+    dataset, dataset_note = resolve_dataset(str(profile.common.get("dataset", "auto")), size)
     name = results_name(profile, dataset)
     results = Path(results_dir) if results_dir is not None else root / "results" / name
     if not results.is_absolute():
