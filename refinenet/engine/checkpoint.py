@@ -7,7 +7,9 @@ description, so ``evaluate`` and ``predict`` need nothing else.
 
 Files are written atomically: to a temporary file in the same directory, flushed and fsynced,
 then renamed over the target (and the directory fsynced). A process killed at any moment
-leaves either the old file or the new one, never a torn one.
+leaves either the old file or the new one, never a torn one; a write that fails (disk full,
+read-only folder) raises :class:`WriteError` and leaves the old file and no temporary one.
+Files get the permissions the umask gives (like ``open``), not ``mkstemp``'s 0600.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from torch import nn
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "NotWritableError",
+    "WriteError",
+    "check_writable_dir",
     "atomic_write",
     "atomic_write_text",
     "save_checkpoint",
@@ -40,22 +45,76 @@ __all__ = [
 CHECKPOINT_FORMAT = "refinenet-checkpoint/1"
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], Any]) -> None:
-    """Write ``path`` via ``write(file)`` into a temporary file, fsync it, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+class WriteError(OSError):
+    """Writing a file failed (disk full, read-only folder, ...); the previous version of the
+    file, if any, is unchanged and no temporary file is left. ``errno`` is the cause's."""
+
+
+class NotWritableError(PermissionError):
+    """An output folder does not allow creating files; raised before any work is done."""
+
+
+def check_writable_dir(path: str | os.PathLike, what: str, fix: str = "choose a writable folder") -> None:
+    """Raise :class:`NotWritableError` unless files can be created in ``path`` or, if it does
+    not exist yet, in the nearest folder above it (where it would be created).
+
+    ``os.access`` also reports a read-only file system (EROFS), even to root.
+    """
+    wanted = Path(os.path.abspath(path))
+    existing = wanted
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotWritableError(f"{what} {wanted}: {existing} is a file, not a folder; {fix}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == wanted else f" (its nearest existing folder {existing} is not)"
+        raise NotWritableError(f"{what} {wanted} is not writable{where}; {fix}, or make it writable")
+
+
+def _umask() -> int:
+    # /proc gives it without changing it; os.umask can only read it by setting it (racy
+    # with other threads creating files), so that is the fallback.
     try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], Any], *, hint: str = "") -> None:
+    """Write ``path`` via ``write(file)`` into a temporary file, fsync it, then rename it into place.
+
+    An ``OSError`` on the way (disk full, permissions) becomes :class:`WriteError` naming
+    ``path`` (plus ``hint``); the old file stays and the temporary one is removed.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 would hide run files from the group
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+    except BaseException as err:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        if isinstance(err, OSError) and not isinstance(err, WriteError):
+            reason = err.strerror or str(err)
+            kept = f"the previous {path.name} is unchanged" if path.is_file() else f"{path.name} was not written"
+            error = WriteError(f"could not write {path}: {reason}; {kept}" + (f". {hint}" if hint else ""))
+            error.errno = err.errno
+            raise error from err
         raise
     _fsync_dir(path.parent)
 
@@ -117,10 +176,11 @@ def _tuplify(obj: Any) -> Any:
 # -- checkpoints -----------------------------------------------------------------------------
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """Write a checkpoint dict atomically (adds the format tag)."""
+def save_checkpoint(path: str | os.PathLike, state: dict, *, hint: str = "") -> None:
+    """Write a checkpoint dict atomically (adds the format tag); :class:`WriteError` (with
+    ``hint`` appended) if it cannot be written, the previous checkpoint intact."""
     state = {"format": CHECKPOINT_FORMAT, **state}
-    atomic_write(path, lambda f: torch.save(state, f))
+    atomic_write(path, lambda f: torch.save(state, f), hint=hint)
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

@@ -2,7 +2,7 @@
 
 ::
 
-    refinenet train CONFIG.yaml [key=value ...] [--resume] [--force] [--print-config]
+    refinenet train CONFIG.yaml [key=value ...] [--resume] [--force] [--device D] [--print-config]
     torchrun --nproc_per_node=2 -m refinenet train CONFIG.yaml [key=value ...]
     refinenet evaluate RUN_DIR|CHECKPOINT [--split test] [--scales 0.4,0.6,0.8,1.0,1.2] [--flip]
     refinenet predict IMAGE ... --checkpoint C --out DIR [--scales ...] [--flip]
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
+import os
 import sys
 import warnings
 
@@ -47,6 +49,7 @@ def _train_options(p: argparse.ArgumentParser, remainder: bool = False) -> None:
     )
     p.add_argument("--resume", action="store_true", help="continue the partial run in the run directory from its checkpoint")
     p.add_argument("--force", action="store_true", help="retrain even if a finished run of this config exists")
+    p.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (the same as the override device=...)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config (every key) and exit")
 
 
@@ -84,6 +87,23 @@ def _reparse(args: argparse.Namespace, prog: str) -> argparse.Namespace:
     return argparse.Namespace(**merged)
 
 
+def _one_line_write_errors(command):
+    """Report the engine's write failures (disk full, read-only folder) as one line: they
+    are ``OSError``s, which the entry point would otherwise show as a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(args: argparse.Namespace) -> int:
+        from ..errors import CommandError
+        from .checkpoint import NotWritableError, WriteError
+
+        try:
+            return command(args)
+        except (WriteError, NotWritableError) as err:
+            raise CommandError(str(err)) from err
+
+    return wrapper
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
@@ -93,7 +113,7 @@ def register(subparsers) -> None:
         "same config is reused unless --force. Under torchrun, trains with DistributedDataParallel.",
     )
     _train_options(p, remainder=True)
-    p.set_defaults(func=run_train, options=_train_options)
+    p.set_defaults(func=_one_line_write_errors(run_train), options=_train_options)
 
     p = subparsers.add_parser(
         "evaluate",
@@ -102,7 +122,7 @@ def register(subparsers) -> None:
         "change the stored training config (e.g. data.root=..., data.size=[360,480]).",
     )
     _evaluate_options(p, remainder=True)
-    p.set_defaults(func=run_evaluate, options=_evaluate_options)
+    p.set_defaults(func=_one_line_write_errors(run_evaluate), options=_evaluate_options)
 
     p = subparsers.add_parser(
         "predict",
@@ -116,7 +136,7 @@ def register(subparsers) -> None:
     p.add_argument("--flip", action="store_true")
     p.add_argument("--native-size", action="store_true", help="predict at each image's own size, not the training resolution")
     p.add_argument("--device", default="auto")
-    p.set_defaults(func=run_predict)
+    p.set_defaults(func=_one_line_write_errors(run_predict))
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -126,6 +146,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     args = _reparse(args, "train")
     path, overrides = _split_args(args.args, "config file")
+    if args.device is not None:
+        overrides.append(f"device={args.device}")  # validated with the config
     if path is None:
         if not args.print_config:
             raise CommandError("give a config file, e.g. refinenet train configs/camvid-cpu.yaml (--print-config shows every key)")
@@ -187,13 +209,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
     path = args.checkpoint or path
     if path is None:
         raise CommandError("give a checkpoint or run directory, e.g. refinenet evaluate runs/NAME")
+    from .checkpoint import check_writable_dir
+    from .precision import check_device_name
+
+    # Cheap checks first: evaluating takes minutes, the result must have somewhere to go.
+    check_device_name(args.device)
+    if args.json_out:
+        check_writable_dir(os.path.dirname(os.path.abspath(args.json_out)), f"--json {args.json_out}: folder", "choose another path")
     state = read_checkpoint(path)
     cfg = TrainConfig.from_saved(state["train_config"]).replace(overrides)
+    _check_eval_dataset(state, cfg)
     # the checkpoint's weights replace the backbone's, so its initial weights are not read
     arch = dataclasses.replace(cfg.model, num_classes=state["dataset_info"]["num_classes"], backbone_weights=None)
     model = RefineNet(arch)
     load_weights(model, state)  # a different architecture (model.* overrides) fails here
-    dataset = build_eval_set(cfg, args.split, args.root)
+    try:
+        dataset = build_eval_set(cfg, args.split, args.root)
+    except TypeError as err:  # the data.options of one dataset given to another
+        raise CommandError(
+            f"data.options {dict(cfg.data.options)} do not fit dataset {cfg.data.dataset!r} ({err}); "
+            f"override data.options too (e.g. data.options={{}})"
+        ) from None
     from .precision import resolve_precision
 
     device = _device(args.device)
@@ -219,6 +255,25 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json_out:
         atomic_write_json(args.json_out, result)
     return 0
+
+
+def _check_eval_dataset(state: dict, cfg) -> None:
+    """A checkpoint can only be scored on data with the classes it was trained on (a
+    ``data.dataset`` override may name a data set with other classes)."""
+    from ..data import dataset_class
+    from ..errors import CommandError
+
+    info = state.get("dataset_info") or {}
+    trained_on = info.get("name") or (state.get("train_config") or {}).get("data", {}).get("dataset")
+    if not info.get("class_names") or cfg.data.dataset == trained_on:
+        return
+    names = list(getattr(dataset_class(cfg.data.dataset), "class_names", []) or [])
+    if names != list(info["class_names"]):
+        raise CommandError(
+            f"checkpoint {state.get('path')} was trained on {trained_on!r} ({len(info['class_names'])} "
+            f"classes), but data.dataset={cfg.data.dataset} has other classes ({len(names)}); evaluate "
+            f"it on {trained_on!r} (drop the data.dataset override)"
+        )
 
 
 def _device(name: str):

@@ -29,7 +29,7 @@ import torch
 
 from .config import PrecisionSection
 
-__all__ = ["Precision", "resolve_device", "resolve_precision", "cpu_has_native_bf16", "AMP_DTYPES"]
+__all__ = ["Precision", "check_device_name", "resolve_device", "resolve_precision", "cpu_has_native_bf16", "AMP_DTYPES"]
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -70,8 +70,21 @@ class Precision:
         }
 
 
+DEVICE_NAMES = "auto, cpu, cuda or cuda:N"
+
+
+def check_device_name(device: str) -> None:
+    """``ValueError`` listing the allowed values unless ``device`` is one of them (checked
+    before torch sees it: its own error is a bare RuntimeError naming every backend)."""
+    name = str(device)
+    if name in ("auto", "cpu", "cuda") or (name.startswith("cuda:") and name[5:].isdigit()):
+        return
+    raise ValueError(f"unknown device {name!r}; use {DEVICE_NAMES}")
+
+
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     """``"auto"`` -> this process's GPU if CUDA is available, else the CPU."""
+    check_device_name(device)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):

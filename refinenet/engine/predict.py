@@ -22,9 +22,9 @@ from PIL import Image
 
 from ..data.transforms import resize_mask
 from ..data.visual import colorize, overlay, to_pil
-from .checkpoint import load_model, read_checkpoint
+from .checkpoint import check_writable_dir, load_model, read_checkpoint
 from .inference import predict_labels
-from .precision import resolve_device
+from .precision import check_device_name, resolve_device
 
 __all__ = ["predict_files"]
 
@@ -55,6 +55,9 @@ def predict_files(
     ``size``: ``"train"`` = the training resolution (``data.size``; native if unset),
     ``None`` = the image's own size, or an explicit ``(H, W)``.
     """
+    # Before the checkpoint is read: a bad device or output folder fails at once.
+    check_device_name(device)
+    check_writable_dir(out_dir, "output folder", "choose another --out")
     state = read_checkpoint(checkpoint)
     model = load_model(state)
     info = state.get("dataset_info") or {}

@@ -8,13 +8,17 @@ A run directory (``<out_dir>/<name or dataset-backbone-confighash>``) holds::
     summary.json      training statistics: steps, time, images/s, resolved precision, versions
     metrics.json      final validation metrics (written last: its presence = finished)
     eval-*.json       cached results of Run.evaluate(...)
+    .lock             held (flock) by the process training the run, removed when it stops
 
 A directory is one run: if it already holds a run with a different configuration (different
-identity hash), nothing is touched and ``FileExistsError`` says so.
+identity hash), nothing is touched and ``FileExistsError`` says so. Only one process
+trains a run at a time: :class:`RunLock` takes an exclusive ``flock`` on ``.lock``, which the
+kernel releases when the process ends, however it ends (no stale lock after a kill).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -27,18 +31,98 @@ import yaml
 from .config import TrainConfig
 from .history import read_history
 
-__all__ = ["Run", "RunState", "inspect_run_dir", "RUN_FILES"]
+__all__ = ["Run", "RunBusyError", "RunLock", "RunState", "inspect_run_dir", "LOCK_FILE", "RUN_FILES"]
 
 RUN_FILES = ("config.yaml", "checkpoint.pt", "metrics.json", "summary.json", "history")
+LOCK_FILE = ".lock"
+
+
+class RunBusyError(FileExistsError):
+    """Another process holds the run directory's lock (it is training or resuming that run)."""
+
+
+class RunLock:
+    """An exclusive lock on a run directory: ``acquire()`` creates the directory (after checking
+    that it can) and ``.lock`` in it, and fails at once with :class:`RunBusyError` if another
+    process holds it; ``release()`` removes ``.lock``, and the folders ``acquire`` created if
+    the run wrote nothing in them (a run that failed before writing leaves no trace)."""
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.dir = Path(directory)
+        self.path = self.dir / LOCK_FILE
+        self._fd: int | None = None
+        self._created: list[Path] = []
+
+    def acquire(self) -> "RunLock":
+        from .checkpoint import check_writable_dir
+
+        check_writable_dir(self.dir, "run directory", "choose another out_dir")
+        self._created = [p for p in (self.dir, *self.dir.parents) if not p.exists()]
+        # A process releasing an empty directory may delete it (and .lock) while we open it:
+        # retry until the file we locked is the one at the path.
+        for _ in range(5):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                os.close(fd)
+                raise RunBusyError(
+                    f"{self.dir} is in use by another process{f' (pid {holder})' if holder.isdigit() else ''} "
+                    f"training this run; wait for it to finish (or stop it), then run again"
+                ) from None
+            if self._same_file(fd):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # who holds it, for the message above
+                self._fd = fd
+                return self
+            os.close(fd)
+        raise RunBusyError(f"could not lock {self.path}: other processes keep creating and removing it; run again")
+
+    def _same_file(self, fd: int) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            # Unlinked while still held, so nobody takes it in between; acquire() checks that
+            # it locked the file at the path, not one unlinked meanwhile.
+            self.path.unlink(missing_ok=True)
+            for folder in self._created:  # deepest first; only if the run wrote nothing
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        finally:
+            os.close(self._fd)  # releases the flock
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 @dataclass
 class RunState:
-    """What a run directory holds for a given config: "new", "finished", "partial" or "empty-partial"."""
+    """What a run directory holds for a given config: "new", "finished", "partial" or "empty-partial".
+
+    ``unreadable``: for a partial run whose checkpoint cannot be read, why (its step is then None).
+    """
 
     dir: Path
     status: str
     checkpoint_step: int | None = None
+    unreadable: str | None = None
 
 
 def _read_saved_config(path: Path) -> TrainConfig:
@@ -77,7 +161,7 @@ def inspect_run_dir(cfg: TrainConfig) -> RunState:
         raise FileExistsError(f"run directory {d} exists and is not a directory; choose another name/out_dir")
     saved_path = d / "config.yaml"
     if not saved_path.is_file():
-        if any(d.iterdir()):
+        if any(p.name != LOCK_FILE for p in d.iterdir()):
             raise FileExistsError(
                 f"{d} is not empty and holds no run (no config.yaml); refusing to write into it. "
                 f"Choose another name/out_dir or empty it"
@@ -96,7 +180,10 @@ def inspect_run_dir(cfg: TrainConfig) -> RunState:
     if (d / "checkpoint.pt").is_file():
         from .checkpoint import read_checkpoint
 
-        step = int(read_checkpoint(d / "checkpoint.pt").get("step", 0))
+        try:
+            step = int(read_checkpoint(d / "checkpoint.pt").get("step", 0))
+        except ValueError as err:  # torn or corrupt: starting over (force) needs no step
+            return RunState(d, "partial", None, unreadable=str(err))
         return RunState(d, "partial", step)
     return RunState(d, "empty-partial")
 

@@ -2,9 +2,11 @@
 
 The loop, step by step (``step`` counts optimisation steps done):
 
-1. Decide what the run directory holds (new / finished / partial) before touching anything;
-   a finished run with the same config is returned as is, unless ``force``.
-2. Build the data (a missing data root fails here, before anything is written), the model,
+1. Lock the run directory (one process trains a run at a time; an output folder that is not
+   writable fails here, before any work), then decide what it holds (new / finished /
+   partial); a finished run with the same config is returned as is, unless ``force``.
+2. Build the data (a missing data root or a label outside the classes in the validation
+   split fails here, before anything is written or trained), the model,
    optimiser, schedule and grad scaler; on ``resume``, load them and the RNG states from the
    checkpoint and drop history rows past its step.
 3. Train. Losses are checked for NaN/inf at every flush (every step on CPU; every
@@ -46,7 +48,7 @@ from .optim import backbone_lr_mult, build_optimizer, build_scheduler
 from .precision import Precision, resolve_device, resolve_precision
 from .progress import progress_bar
 from .reproducibility import sample_seed, seed_everything, set_deterministic
-from .run import Run, inspect_run_dir
+from .run import Run, RunLock, inspect_run_dir
 from .step import train_step
 
 __all__ = ["train", "NonFiniteLossError", "batch_source"]
@@ -106,7 +108,11 @@ def train(
             architecture or process count.
         FileNotFoundError: missing data root or files.
         FileExistsError: the run directory holds another run, or a partial run of this config
-            and neither ``resume`` nor ``force`` was given.
+            and neither ``resume`` nor ``force`` was given; ``RunBusyError`` when another
+            process is training this run.
+        PermissionError: ``NotWritableError``, the output folder does not allow writing.
+        OSError: ``WriteError``, a file could not be written (disk full); files written
+            before are intact.
         NonFiniteLossError: the loss diverged (the last good checkpoint is kept).
 
     Side effects: seeds the global RNGs of this process (from ``cfg.seed``); deterministic
@@ -166,6 +172,12 @@ class _Trainer:
         state, error = self.group.from_main(self._inspect)
         if error:
             raise FileExistsError(error)
+        if state.status == "partial" and not force and state.unreadable:
+            # Nothing to continue from: starting over is the only way on.
+            raise FileExistsError(
+                f"{state.dir} holds an unfinished run of this config whose checkpoint cannot be read "
+                f"({state.unreadable}); pass force=True (--force) to start it over from step 0"
+            )
         if state.status == "partial" and not resume and not force:
             raise FileExistsError(
                 f"{state.dir} holds an unfinished run of this config (checkpoint at step "
@@ -173,6 +185,32 @@ class _Trainer:
                 f"(--force) to start over"
             )
         return state
+
+    def _lock(self, force: bool) -> Exception | None:
+        """Rank 0 locks the run directory; returns the error (sent to every rank) or None.
+
+        A finished run in a folder that is not writable is still reused (read only, unlocked).
+        """
+        from .checkpoint import NotWritableError
+        from .identity import run_dir
+
+        self.lock = RunLock(run_dir(self.cfg))
+        try:
+            self.lock.acquire()
+        except NotWritableError as err:
+            self.lock = None
+            state, _ = self._inspect()
+            if state is not None and state.status == "finished" and not force:
+                return None
+            return err
+        except FileExistsError as err:  # RunBusyError
+            self.lock = None
+            return err
+        return None
+
+    def _unlock(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     def _open_run_dir(self, run_dir: Path, fresh: bool) -> HistoryWriter:
         """Prepare the run directory (rank 0): config.yaml written, history ready to append."""
@@ -185,6 +223,16 @@ class _Trainer:
         return HistoryWriter(run_dir, tensorboard=self.cfg.log.tensorboard)
 
     def run(self, *, resume: bool, force: bool) -> Run:
+        self.lock = None
+        error = self.group.from_main(self._lock, force)
+        if error is not None:
+            raise error
+        try:
+            return self._run(resume=resume, force=force)
+        finally:
+            self.group.only_main(self._unlock)
+
+    def _run(self, *, resume: bool, force: bool) -> Run:
         cfg, group, device, precision = self.cfg, self.group, self.device, self.precision
         state = self._decide(resume, force)
         run_dir = state.dir
@@ -199,6 +247,7 @@ class _Trainer:
         train_set = build_train_set(cfg)
         val_set = build_eval_set(cfg)
         ds_info = DatasetInfo.of(cfg.data.dataset, train_set)
+        check_eval_labels(val_set, cfg.data.val_split, ds_info)
         batch, world = cfg.data.batch_size, group.world_size
         steps_per_epoch = (len(train_set) // world) // batch
         if steps_per_epoch < 1:
@@ -447,6 +496,7 @@ class _Trainer:
         self.group.barrier()
 
     def _write_checkpoint(self, rngs: list[dict]) -> None:
+        kept = f"its checkpoint of step {self.checkpoint_step} is intact" if self.checkpoint_step else "no checkpoint had been written yet"
         save_checkpoint(
             self.run_dir / "checkpoint.pt",
             {
@@ -466,6 +516,7 @@ class _Trainer:
                 "train_seconds": self.train_seconds,
                 "torch_version": torch.__version__,
             },
+            hint=f"Training stopped at step {self.step}; {kept}. Free space, then run again with --resume",
         )
 
     def _final_eval(self) -> dict:
@@ -501,6 +552,30 @@ class _Trainer:
         }
         atomic_write_json(self.run_dir / "summary.json", summary)
         atomic_write_json(self.run_dir / "metrics.json", metrics)  # last: marks the run finished
+
+
+def check_eval_labels(dataset, split: str, info: DatasetInfo) -> None:
+    """Raise ``ValueError`` naming the sample if a label of ``dataset`` lies outside the classes
+    (and is not the ignore index): one pass over the raw samples before the first step, so that
+    bad validation labels do not surface only at the first evaluation, after training."""
+    import numpy as np
+
+    allowed = set(range(info.num_classes)) | {info.ignore_index}
+    load = getattr(dataset, "load", None)
+    names = getattr(dataset, "names", None)
+    for i in range(len(dataset)):
+        # load() skips the transforms; datasets that check their labels raise here themselves
+        mask = load(i)[1] if load is not None else dataset[i][1]
+        values = set(np.unique(np.asarray(mask)).tolist())
+        bad = sorted(values - allowed)
+        if bad:
+            which = f"sample {i}" + (f" ({names[i]})" if names is not None and i < len(names) else "")
+            shown = ", ".join(map(str, bad[:8])) + (", ..." if len(bad) > 8 else "")
+            raise ValueError(
+                f"the {split!r} split: {which} has label values {shown} outside the classes "
+                f"0..{info.num_classes - 1} and the ignore index {info.ignore_index}; fix its label "
+                f"file (found before training, nothing was trained)"
+            )
 
 
 def _require_tensorboard() -> None:

@@ -69,7 +69,7 @@ def load_backbone_state_dict(backbone: ResNetBackbone, path: str | os.PathLike) 
 
     The classifier (``fc.*``) may be present or absent; every other key must match exactly.
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the missing,
-    unexpected or mis-shaped keys otherwise.
+    unexpected or mis-shaped keys, or the tensors holding NaN or infinity, otherwise.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -106,4 +106,17 @@ def load_backbone_state_dict(backbone: ResNetBackbone, path: str | os.PathLike) 
             + "; ".join(parts)
             + "). Is it a torchvision state dict of the same ResNet depth?"
         )
+    _check_finite(state, path)
     backbone.load_state_dict(state, strict=True)
+
+
+def _check_finite(state: Mapping[str, Tensor], path: str) -> None:
+    """A NaN or infinite weight makes the very first loss NaN, which reads as a learning-rate
+    problem; name the file instead."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f", ... ({len(bad)} in all)" if len(bad) > 5 else "")
+        raise ValueError(
+            f"backbone_weights: {path!r} holds NaN or infinite values ({shown}); the file is bad: "
+            f"export the weights again or use another file"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .profiles import PROFILE_NAMES
 
@@ -96,6 +97,14 @@ def _run(args: argparse.Namespace) -> int:
         )
     except StudyError as err:
         raise CommandError(str(err)) from None
+    except KeyboardInterrupt:
+        # One line, not the traceback of wherever Ctrl-C landed (a training step, the kernel client).
+        print(
+            "refinenet study run: interrupted; runs already trained stay in the ledger and the notebook "
+            "that was running is marked interrupted; run the same command again to continue",
+            file=sys.stderr,
+        )
+        return 130
     ran = [r for r in results if r.status == "ok"]
     waiting = [r for r in results if r.status == "waiting"]
     total = sum(r.wall_time_s for r in ran)

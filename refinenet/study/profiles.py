@@ -88,7 +88,14 @@ def profile_path(name_or_path: str | os.PathLike) -> Path:
     if text in PROFILE_NAMES:
         return Path(str(resources.files("refinenet.study") / "profiles" / f"{text}.yaml"))
     path = Path(text)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
+    if path.suffix in (".yaml", ".yml") or os.sep in text:
+        # Meant as a file: say what is wrong with it, not that the name is unknown.
+        if not path.exists():
+            raise FileNotFoundError(f"profile file {text} does not exist; give an existing .yaml file or one of {', '.join(PROFILE_NAMES)}")
+        if not path.is_file():
+            raise ValueError(f"profile {text} is a folder, not a .yaml file")
+        if path.suffix not in (".yaml", ".yml"):
+            raise ValueError(f"profile file {text} is not a .yaml file")
         return path
     raise ValueError(
         f"unknown profile {text!r}: use one of {', '.join(PROFILE_NAMES)} or the path of a .yaml file"

@@ -173,7 +173,7 @@ def notebook_state(out_dir: Path, executed: Path, fingerprint: dict) -> tuple[bo
         return False, "its metadata is unreadable"
     status = meta.get("status")
     if status != "ok":
-        return False, "the last run was interrupted" if status == "running" else f"the last run {status}"
+        return False, "the last run was interrupted" if status in ("running", "interrupted") else f"the last run {status}"
     if meta.get("source_sha256") != fingerprint["source_sha256"]:
         return False, "the notebook changed since its last run"
     if meta.get("parameters_sha256") != fingerprint["parameters_sha256"]:
@@ -191,7 +191,12 @@ def resolve_device(requested: str = "auto", *, requires_cuda: bool = False) -> s
     if requested not in ("auto", "cpu", "cuda"):
         raise StudyError(f"device must be auto, cpu or cuda, got {requested!r}")
     has_cuda = torch.cuda.is_available()
-    if (requested == "cuda" or requires_cuda) and not has_cuda:
+    if requested == "cuda" and not has_cuda:
+        raise StudyError(
+            "--device cuda was asked for, but torch sees no CUDA device (torch.cuda.is_available() "
+            "is False); use --device cpu or --device auto"
+        )
+    if requires_cuda and not has_cuda:
         raise StudyError("this profile needs a CUDA device and torch sees none (torch.cuda.is_available() is False)")
     if requested == "auto":
         return "cuda" if has_cuda else "cpu"
@@ -237,27 +242,43 @@ def _camvid_packs(size) -> str | None:
     return ", ".join(sorted(str(p) for p in found))
 
 
+# Starts ipykernel_launcher with its stderr (fd 2) appended to the file named by
+# REFINENET_KERNEL_STDERR: the kernel's own log lines, e.g. the traceback it prints when it is
+# shut down mid-cell after a Ctrl-C, then reach the notebook's log.txt, not the terminal.
+_LAUNCH_WITH_STDERR_TO_FILE = (
+    "import os, runpy; "
+    "fd = os.open(os.environ['REFINENET_KERNEL_STDERR'], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644); "
+    "os.dup2(fd, 2); os.close(fd); "
+    "runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)"
+)
+
+
 @contextlib.contextmanager
-def _kernel_of_this_python() -> Iterator[None]:
+def _kernel_of_this_python(stderr: Path | None = None) -> Iterator[None]:
     """Make kernel ``python3`` start this interpreter, whatever kernels the user has installed.
 
     A private kernelspec in a temporary folder put first on ``JUPYTER_PATH``; the executed
-    notebooks still name the ordinary ``python3`` kernel.
+    notebooks still name the ordinary ``python3`` kernel. ``stderr``: a file that receives
+    the kernel process's own stderr (default: this process's).
     """
     with tempfile.TemporaryDirectory(prefix="refinenet-kernel-") as tmp:
         spec_dir = Path(tmp) / "kernels" / "python3"
         spec_dir.mkdir(parents=True)
+        launch = ["-m", "ipykernel_launcher"] if stderr is None else ["-c", _LAUNCH_WITH_STDERR_TO_FILE]
+        env = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        if stderr is not None:
+            env["REFINENET_KERNEL_STDERR"] = str(stderr)
         spec = {
             # ERROR: no start-up chatter (e.g. ipykernel 7's note on TCP without encryption;
             # the kernel listens on localhost only).
             "argv": [
-                sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                sys.executable, *launch, "-f", "{connection_file}",
                 "--IPKernelApp.log_level=ERROR",
             ],
             "display_name": "Python 3 (ipykernel)",
             "language": "python",
-            # Silences the debugger's "frozen modules" note on Python >= 3.11.
-            "env": {"PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+            # PYDEVD_...: silences the debugger's "frozen modules" note on Python >= 3.11.
+            "env": env,
         }
         (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
         old = os.environ.get("JUPYTER_PATH")
@@ -363,8 +384,9 @@ def run_notebook(
     # For re-executing by hand: papermill NOTEBOOK OUT -f parameters.yaml (see the README).
     (out_dir / PARAMETERS).write_text(yaml.safe_dump(json.loads(json.dumps(parameters, default=str)), sort_keys=False), encoding="utf-8")
     start = time.perf_counter()
-    error = None
-    with open(out_dir / "log.txt", "w", encoding="utf-8") as log, _kernel_of_this_python():
+    error = interrupted = None
+    kernel_stderr = Path(tempfile.mkdtemp(prefix="refinenet-kernel-stderr-")) / "stderr.txt"
+    with open(out_dir / "log.txt", "w", encoding="utf-8") as log, _kernel_of_this_python(kernel_stderr):
         streams = _Tee(log, echo, "    "), _Tee(log, echo, "    stderr: ")
         try:
             papermill.execute_notebook(
@@ -383,10 +405,19 @@ def run_notebook(
             error = f"cell {err.exec_count}: {err.ename}: {err.evalue}"
         except Exception as err:  # kernel died, could not start, ...
             error = f"{type(err).__name__}: {err}"
+        except KeyboardInterrupt as err:  # Ctrl-C: record it, then stop (re-raised below)
+            interrupted = err
+            for stream in streams:
+                stream.echo = None  # the kernel's last words (tracebacks) go to log.txt only
         finally:
             for stream in streams:
                 stream.close()
+            _append_kernel_stderr(log, kernel_stderr)
     wall = time.perf_counter() - start
+    if interrupted is not None:
+        meta.update(status="interrupted", finished=_now(), wall_time_s=round(wall, 1))
+        _write_json(out_dir / METADATA, meta)
+        raise interrupted
     if executed.is_file():
         _tidy_executed(executed, nbformat)
     meta.update(status="failed" if error else "ok", finished=_now(), wall_time_s=round(wall, 1))
@@ -397,6 +428,16 @@ def run_notebook(
         where = executed.relative_to(root) if executed.is_relative_to(root) else executed
         raise StudyError(f"{source.stem} failed in {error.splitlines()[0]} (see {where})")
     return wall
+
+
+def _append_kernel_stderr(log, path: Path) -> None:
+    """Add what the kernel process wrote to its stderr to ``log``, then remove its file."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
+    if text.strip():
+        log.write("\n--- kernel process stderr ---\n" + text)
 
 
 def _tidy_executed(path: Path, nbformat) -> None:
