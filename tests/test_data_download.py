@@ -1,7 +1,13 @@
 """`refinenet data download camvid` end to end, against a fixture archive served on 127.0.0.1."""
 
 import http.server
+import os
+import signal
+import stat
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -149,7 +155,8 @@ def test_corrupted_download_is_rejected(server, fixture_archive, tmp_path):
         download_camvid(root, url=server.url, manifest=manifest, progress=False)
     assert not root.exists()
     assert _leftovers(root.parent) == [".camvid.download"]
-    assert list((root.parent / ".camvid.download").iterdir()) == []  # bad archive deleted
+    staged = {p.name for p in (root.parent / ".camvid.download").iterdir()}
+    assert not staged & {"archive", "archive.part"}  # bad archive deleted (the lock file may stay)
 
 
 def test_truncated_archive_is_rejected(server, fixture_archive, tmp_path):
@@ -199,3 +206,105 @@ def test_shipped_manifest():
     assert manifest["val.txt"].startswith("e413bbc9")
     assert manifest["test.txt"].startswith("a8432630")
     assert all(len(h) == 64 for h in manifest.values())
+
+
+# --- Temporary directories, permissions, unwritable targets ---------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def umask():
+    """``umask(mask)`` sets the process umask for the test; the old one comes back after."""
+    old = os.umask(0o022)
+    os.umask(old)
+    yield os.umask
+    os.umask(old)
+
+
+def _manifest_file(path, manifest):
+    path.write_text("".join(f"{h}  {n}\n" for n, h in manifest.items()))
+    return path
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed(server, fixture_archive, tmp_path):
+    _, payload, manifest = fixture_archive
+    server.payload = payload
+    stale = tmp_path / ".camvid.tmp-k1ll3d"  # what a SIGKILLed extraction leaves
+    (stale / "train").mkdir(parents=True)
+    (stale / "train" / "half.png").write_bytes(b"\0" * 1000)
+    download_camvid(tmp_path / "camvid", url=server.url, manifest=manifest, progress=False)
+    assert _leftovers(tmp_path) == []
+    assert manifest_of(tmp_path / "camvid") == manifest
+
+
+_SLOW_EXTRACTION = """
+import sys, time
+from refinenet import cli
+from refinenet.data import download
+
+extract = download._extract_verified
+
+def extract_then_hang(archive, target, *args):
+    extract(archive, target, *args)
+    print("extracted", flush=True)
+    time.sleep(60)
+
+download._extract_verified = extract_then_hang
+sys.exit(cli.main(["data", "download", "camvid", "--root", sys.argv[1], "--url", sys.argv[2],
+                   "--manifest", sys.argv[3], "--no-progress"]))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_extraction_leaves_no_temporary_directory(server, fixture_archive, tmp_path, sig):
+    _, payload, manifest = fixture_archive
+    server.payload = payload
+    root = tmp_path / "out" / "camvid"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_EXTRACTION, str(root), server.url,
+         str(_manifest_file(tmp_path / "m.sha256", manifest))],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        assert proc.stdout.readline().strip() == "extracted", proc.stderr.read()
+        assert list(root.parent.glob(".camvid.tmp-*"))  # the full extraction is there
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err.strip() == "refinenet data: interrupted", err
+    assert not list(root.parent.glob(".camvid.tmp-*"))
+    assert not root.exists()
+    assert (root.parent / ".camvid.download" / "archive").is_file()  # kept: no new download
+
+
+def test_dataset_gets_the_umask_permissions(server, fixture_archive, tmp_path, umask):
+    _, payload, manifest = fixture_archive
+    server.payload = payload
+    umask(0o002)
+    root = download_camvid(tmp_path / "camvid", url=server.url, manifest=manifest, progress=False)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o775  # not mkdtemp's 0700
+    assert stat.S_IMODE((root / "train").stat().st_mode) == 0o775
+    assert stat.S_IMODE((root / "train.txt").stat().st_mode) == 0o664
+
+
+def test_read_only_target_fails_before_downloading(server, fixture_archive, tmp_path, capsys):
+    _, payload, manifest = fixture_archive
+    server.payload = payload
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        if os.access(parent, os.W_OK):
+            pytest.skip("permissions are not enforced for this user (root)")
+        rc = cli.main(["data", "download", "camvid", "--root", str(parent / "camvid"), "--url",
+                       server.url, "--manifest", str(_manifest_file(tmp_path / "m.sha256", manifest))])
+    finally:
+        parent.chmod(0o755)
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1, err
+    assert f"cannot write to {parent} (Permission denied)" in err and "--root" in err
+    assert server.requests == []  # nothing fetched
+    assert list(parent.iterdir()) == []

@@ -1,12 +1,20 @@
 """Packed caches: exact (raw) or near-exact (JPEG) copies that the datasets pick up."""
 
+import os
+import stat
+import time
+import warnings
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image as PILImage
 
 from refinenet import cli
 from refinenet.data import DataError, SyntheticScenes
 from refinenet.data import paths as data_paths
-from refinenet.data.camvid import CamVid
+from refinenet.data.camvid import CamVid, pack_camvid
+from refinenet.data.fingerprint import camvid_source_fingerprint
 from refinenet.data.pack import MAX_PACK_BYTES, Pack, choose_codec, pack_filename, psnr, write_pack
 
 from fakes import fake_camvid
@@ -26,8 +34,10 @@ def tiny(tmp_path):
 
 
 def _pack(ds, path, **kw):
+    """``ds`` (CamVid from its PNGs) written to the pack ``path``, with its source fingerprint."""
+    source = camvid_source_fingerprint(ds.files, ds.size or (360, 480))
     return write_pack(ds, path, dataset_name="camvid", split=ds.split, names=ds.names,
-                      progress=False, **kw)
+                      source_fingerprint=source, progress=False, **kw)
 
 
 def test_raw_pack_is_exact_and_used(tiny, cache):
@@ -147,3 +157,81 @@ def test_default_cache_locations(tmp_path, monkeypatch):
     assert data_paths.cache_dirs(tmp_path / "root")[-1] == tmp_path / "root" / "packed"
     monkeypatch.delenv("REFINENET_CACHE")
     assert data_paths.default_cache_dir() == data_paths.Path("data") / "cache"
+
+
+# --- A pack remembers its source --------------------------------------------------------------
+
+
+@pytest.fixture
+def digests(tmp_path, monkeypatch):
+    """A private on-disk digest cache and an empty memory cache (a fresh process)."""
+    from refinenet.data import fingerprint as fp
+
+    monkeypatch.setenv("REFINENET_CACHE", str(tmp_path / "digests"))
+    monkeypatch.setattr(fp, "_memory", {"file": {}, "pack": {}})
+    monkeypatch.setattr(fp, "_disk", fp._DiskCache())
+    return fp
+
+
+def _age(root, seconds=3600):
+    """Date every file under ``root`` back, past the racy window, so digests get cached."""
+    past = time.time() - seconds
+    for p in root.rglob("*"):
+        if p.is_file():
+            os.utime(p, (past, past))
+
+
+def test_pack_of_changed_labels_is_not_used(tiny, cache, digests):
+    [path] = pack_camvid((24, 32), ["val"], root=tiny, out=cache, progress=False)
+    from refinenet.data.fingerprint import dataset_fingerprint
+
+    # What the pack records is the fingerprint of the PNGs read at its size.
+    assert Pack(path).source_fingerprint == dataset_fingerprint(CamVid(tiny, "val", size=(24, 32), packed=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert CamVid(tiny, "val", size=(24, 32)).pack is not None  # the source is unchanged
+    label = tiny / "valannot" / CamVid(tiny, "val", packed=False).names[0]
+    PILImage.fromarray(np.zeros((24, 32), np.uint8), mode="L").save(label)  # same names, new labels
+    rebuild = f"refinenet data pack camvid --size 24 32 --split val --root {tiny} --out {cache}"
+    with pytest.warns(UserWarning, match=f"{path} was made from other contents.*`{rebuild}`"):
+        ds = CamVid(tiny, "val", size=(24, 32))
+    assert ds.pack is None and int(ds[0][1].max()) == 0  # the labels as they are now
+    with pytest.raises(DataError, match=f"images or labels changed since.*`{rebuild}`"):
+        CamVid(tiny, "val", size=(24, 32), packed=True)
+    assert cli.main(["data", "pack", "camvid", "--root", str(tiny), "--size", "24", "32",
+                     "--split", "val", "--out", str(cache), "--no-progress"]) == 0
+    assert CamVid(tiny, "val", size=(24, 32), packed=True).pack is not None
+
+
+def test_checking_a_pack_reads_the_cached_digests(tiny, cache, digests, monkeypatch):
+    _age(tiny)
+    pack_camvid((24, 32), ["train"], root=tiny, out=cache, progress=False)
+    monkeypatch.setattr(digests, "_memory", {"file": {}, "pack": {}})  # a new process
+    monkeypatch.setattr(digests, "_disk", digests._DiskCache())
+    hashed = []
+    monkeypatch.setattr(digests, "_sha256_of", lambda p: hashed.append(p))
+    assert CamVid(tiny, "train", size=(24, 32)).pack is not None
+    assert hashed == []  # every digest came from the disk cache: opening costs a stat per file
+
+
+def test_pack_without_source_fingerprint_warns_and_is_used(tiny, cache, digests):
+    ds = CamVid(tiny, "val", size=(24, 32), packed=False)
+    write_pack(ds, cache / pack_filename("camvid", "val", (24, 32)), dataset_name="camvid",
+               split="val", names=ds.names, progress=False)  # as packs were written before
+    with pytest.warns(UserWarning, match="records no fingerprint of its source.*refinenet data pack camvid"):
+        assert CamVid(tiny, "val", size=(24, 32)).pack is not None
+
+
+def test_written_files_get_the_umask_permissions(tiny, cache, digests, tmp_path):
+    old = os.umask(0o027)
+    try:
+        _age(tiny)
+        [path] = pack_camvid((24, 32), ["val"], root=tiny, out=cache, progress=False)
+        digest_cache = tmp_path / "digests" / digests.DISK_CACHE_NAME
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640  # not mkstemp's 0600, nor a fixed 0644
+        assert stat.S_IMODE(digest_cache.stat().st_mode) == 0o640
+        os.umask(0o002)
+        _pack(CamVid(tiny, "train", size=(24, 32), packed=False), path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o664
+    finally:
+        os.umask(old)

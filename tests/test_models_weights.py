@@ -72,9 +72,21 @@ def test_missing_and_misshaped_keys_are_named(tv_resnet18, tmp_path):
 def test_missing_file_and_foreign_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         refinenet("resnet18", 3, backbone_weights=tmp_path / "nope.pth")
-    (tmp_path / "junk.pth").write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="could not read"):
-        refinenet("resnet18", 3, backbone_weights=tmp_path / "junk.pth")
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"hello junk\n" * 20)  # torch.load's own error is just "'101'"
+    with pytest.raises(ValueError) as err:
+        refinenet("resnet18", 3, backbone_weights=junk)
+    assert str(err.value) == (
+        f"backbone_weights: file '{junk}' is not a torch file (it begins b'hello junk\\nh': "
+        "neither a zip archive nor a pickle); expected a torchvision-format resnet18 state dict "
+        "(saved with torch.save(model.state_dict(), path))")
+    junk.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"'{junk}' is empty, not a torch file; expected"):
+        refinenet("resnet18", 3, backbone_weights=junk)
+    torch.save({"conv1.weight": torch.zeros(1)}, junk)
+    junk.write_bytes(junk.read_bytes()[:-40])  # cut short
+    with pytest.raises(ValueError, match=f"'{junk}' is a damaged or truncated torch file"):
+        refinenet("resnet18", 3, backbone_weights=junk)
     torch.save([1, 2, 3], tmp_path / "list.pth")
     with pytest.raises(ValueError, match="does not hold a state dict"):
         refinenet("resnet18", 3, backbone_weights=tmp_path / "list.pth")

@@ -40,6 +40,7 @@ from .base import (
     read_label,
     to_sample,
 )
+from .fingerprint import camvid_source_fingerprint, file_entry, pack_sha256
 from .pack import DEFAULT_QUALITY, Pack, choose_codec, pack_filename, write_pack
 from .paths import cache_dirs, data_roots, default_cache_dir
 from .transforms import _pair, resize_mask
@@ -150,7 +151,10 @@ class CamVid(SegmentationDataset):
         size: ``(H, W)`` to resize to at load time (image bilinear with antialiasing, labels
             nearest-exact), e.g. ``(180, 240)`` for the CPU profile; ``None`` keeps 360x480.
         packed: ``None`` uses a pack of this split and size if one exists, ``True`` requires
-            one, ``False`` always decodes the PNGs.
+            one, ``False`` always decodes the PNGs. With a root, a pack is used only if it was
+            made from the root's files as they are now (names, and the fingerprint of their
+            contents that the pack records); else ``None`` warns and decodes the PNGs and
+            ``True`` raises :class:`DataError`, both naming the rebuild command.
         cache_dir: where to look for packs (default: :func:`refinenet.data.paths.cache_dirs`).
         check_labels: check every decoded label for values outside 0-11.
         label_size: ``None`` loads labels at ``size`` like the images; ``"native"`` keeps them
@@ -244,15 +248,34 @@ class CamVid(SegmentationDataset):
         if (pack.dataset, pack.split, pack.size) != ("camvid", self.split, size):
             raise DataError(f"pack {path} holds {pack.dataset} {pack.split} at "
                             f"{pack.size}, expected camvid {self.split} at {size}")
-        if self.files and pack.names != [img.name for img, _ in self.files]:
-            msg = (f"pack {path} does not match {self.root}/{self.split}.txt (other files); "
-                   "rebuild it with `refinenet data pack camvid`")
-            if required:
-                raise DataError(msg)
-            # A pack of another copy of the data: correct samples matter more than speed.
-            warnings.warn(msg + "; decoding the PNGs instead", stacklevel=3)
-            return None
+        if not self.files:
+            return pack  # no root: nothing to compare with
+        rebuild = self._rebuild_command(path, size)
+        if pack.names != [img.name for img, _ in self.files]:
+            return self._stale(f"pack {path} does not match {self.root}/{self.split}.txt (other "
+                               f"files); rebuild it with `{rebuild}`", required)
+        if pack.source_fingerprint is None:
+            warnings.warn(f"pack {path} records no fingerprint of its source (written before "
+                          f"packs did), so it cannot be checked against {self.root}; rebuild "
+                          f"it with `{rebuild}`", stacklevel=3)
+        elif pack.source_fingerprint != camvid_source_fingerprint(self.files, size):
+            return self._stale(f"pack {path} was made from other contents of the files of "
+                               f"{self.root}/{self.split}.txt (images or labels changed since); "
+                               f"rebuild it with `{rebuild}`", required)
         return pack
+
+    def _rebuild_command(self, path: Path, size: tuple[int, int]) -> str:
+        return (f"refinenet data pack camvid --size {size[0]} {size[1]} --split {self.split} "
+                f"--root {self.root} --out {path.parent}")
+
+    @staticmethod
+    def _stale(msg: str, required: bool) -> None:
+        """A pack that does not hold the root's data: an error if required, else the PNGs."""
+        if required:
+            raise DataError(msg)
+        # Correct samples matter more than speed.
+        warnings.warn(msg + "; decoding the PNGs instead", stacklevel=4)
+        return None
 
     def __len__(self) -> int:
         return len(self.pack) if self.pack is not None else len(self.files)
@@ -291,6 +314,27 @@ class CamVid(SegmentationDataset):
             check_label_values(label, self.num_classes, self.ignore_index, label_path)
         return label
 
+    def fingerprint_description(self, *, disk_cache: bool = True) -> dict:
+        """What :func:`refinenet.data.fingerprint.dataset_fingerprint` hashes for this dataset
+        (see that module): the load sizes, and for images and labels either the listed files
+        (name, size, SHA-256) or the pack they are read from."""
+        # None: loaded as stored (360x480; packs of it are made at 360x480).
+        size = list(self.size) if self.size is not None else None
+        labels_at = None if self.native_labels or size is None else size
+        desc = {"dataset": "camvid", "size": size, "labels_at": labels_at}
+        # Hash only the files that are read: with a pack, the PNGs beside it do not count.
+        if self.pack is not None:
+            desc["images"] = {"pack": pack_sha256(self.pack, disk_cache)}
+        else:
+            desc["images"] = {"files": [file_entry(img, disk_cache) for img, _ in self.files]}
+        if self.pack is not None and (not self.native_labels or self.pack.size == NATIVE_SIZE):
+            desc["labels"] = {"pack": desc["images"]["pack"]}
+        elif self.label_pack is not None:
+            desc["labels"] = {"pack": pack_sha256(self.label_pack, disk_cache)}
+        else:
+            desc["labels"] = {"files": [file_entry(lab, disk_cache) for _, lab in self.files]}
+        return desc
+
     def __repr__(self) -> str:
         source = f"pack {self.pack.path} ({self.pack.codec})" if self.pack else f"root {self.root}"
         size = "x".join(map(str, self.size or NATIVE_SIZE))
@@ -324,6 +368,8 @@ def pack_camvid(
     for split in splits:
         ds = CamVid(root, split, size=size, packed=False)
         path = out / pack_filename("camvid", split, size)
+        source = camvid_source_fingerprint(ds.files, size)  # caches the digests for readers
         paths.append(write_pack(ds, path, dataset_name="camvid", split=split, codec=codec,
-                                quality=quality, names=ds.names, progress=progress))
+                                quality=quality, names=ds.names, source_fingerprint=source,
+                                progress=progress))
     return paths

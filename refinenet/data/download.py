@@ -11,6 +11,12 @@
 3. renames the temporary directory to ``root`` only when every manifest file is present and
    matches: a failed or interrupted run never leaves a half-written dataset at ``root``.
 
+Nothing is fetched unless ``root``'s parent is writable. One download into a ``root`` runs at
+a time (an exclusive lock in the staging directory); it first removes the temporary
+directories that a killed earlier run left, and removes its own on any failure, on Ctrl-C and
+on SIGTERM/SIGHUP (turned into ``KeyboardInterrupt`` while it runs). The dataset gets the
+permissions of the umask (``mkdtemp`` alone would make it private to its owner).
+
 A corrupt or truncated archive is deleted (resuming it cannot help) and the error names the
 file and the problem. URL and manifest are arguments, so tests serve a fixture archive.
 """
@@ -21,15 +27,20 @@ import hashlib
 import http.client
 import os
 import shutil
+import signal
 import socket
 import tarfile
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from .base import DataError
+from .files import umask_mode
 
 __all__ = [
     "CAMVID_COMMIT",
@@ -146,6 +157,28 @@ def fetch(url: str, dest: str | Path, *, progress: bool = True, timeout: float =
     return dest
 
 
+def _copy_member(src, out: Path) -> str:
+    """Copy an archive member's bytes to ``out``; returns their SHA-256. Errors reading ``src``
+    propagate (a damaged archive); errors writing ``out`` (disk full, ...) raise
+    :class:`DownloadError`, which keeps the archive for the next run."""
+    h = hashlib.sha256()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        f = open(out, "wb")
+    except OSError as err:
+        raise DownloadError(f"cannot write {out} ({err.strerror or err}); the archive is kept, "
+                            "run again once that is fixed") from err
+    with f:
+        for block in iter(lambda: src.read(_CHUNK), b""):
+            h.update(block)
+            try:
+                f.write(block)
+            except OSError as err:
+                raise DownloadError(f"cannot write {out} ({err.strerror or err}); the archive "
+                                    "is kept, run again once that is fixed") from err
+    return h.hexdigest()
+
+
 def _extract_verified(archive: Path, target: Path, manifest: dict[str, str], subdir: str,
                       progress: bool) -> None:
     """Extract ``<top>/<subdir>/**`` files named in ``manifest`` into ``target``, verifying each."""
@@ -167,19 +200,14 @@ def _extract_verified(archive: Path, target: Path, manifest: dict[str, str], sub
                     raise DataError(f"archive {archive}: unsafe member path {member.name!r}")
                 if not member.isfile():
                     raise DataError(f"archive {archive}: {member.name} is not a regular file")
-                out = target / rel
-                out.parent.mkdir(parents=True, exist_ok=True)
-                h = hashlib.sha256()
-                src = tar.extractfile(member)
-                with open(out, "wb") as f:
-                    for block in iter(lambda: src.read(_CHUNK), b""):
-                        h.update(block)
-                        f.write(block)
-                if h.hexdigest() != manifest[rel]:
-                    raise DataError(f"{rel} in {archive}: SHA-256 {h.hexdigest()} does not match "
+                digest = _copy_member(tar.extractfile(member), target / rel)
+                if digest != manifest[rel]:
+                    raise DataError(f"{rel} in {archive}: SHA-256 {digest} does not match "
                                     f"the manifest ({manifest[rel]}); the download is corrupt")
                 seen.add(rel)
                 bar.update(1)
+    except DownloadError:
+        raise  # the output could not be written: the archive is fine
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise DataError(f"archive {archive} is corrupt or truncated ({err})") from err
     missing = sorted(set(manifest) - seen)
@@ -187,6 +215,99 @@ def _extract_verified(archive: Path, target: Path, manifest: dict[str, str], sub
         shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
         raise DataError(f"archive {archive} lacks {len(missing)} of the {len(manifest)} "
                         f"manifest files under {subdir}/ ({shown})")
+
+
+def _complete(root: Path, files: dict[str, str]) -> bool:
+    """True if ``root`` holds every manifest file; raises ``FileExistsError`` when ``root`` is
+    something else (a file, or a directory of other data) that a download must not replace."""
+    if not root.exists():
+        return False
+    if not root.is_dir():
+        raise FileExistsError(f"{root} exists and is not a directory")
+    if not any(root.iterdir()):
+        return False
+    if all((root / name).is_file() for name in files):
+        return True  # `verify_tree` checks the hashes
+    raise FileExistsError(f"{root} exists, is not empty and is not a complete CamVid; "
+                          "remove it or choose another --root")
+
+
+def _require_writable(parent: Path, root: Path) -> None:
+    """Raise :class:`DataError` unless files can be created in ``parent`` (made if missing)."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as err:
+        raise DataError(f"cannot write to {parent} ({err.strerror or err}), where {root.name} "
+                        "would be downloaded and extracted; choose a writable --root") from None
+
+
+@contextmanager
+def _exclusive(lock: Path, root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``lock``: a second download into ``root`` fails at
+    once. The lock dies with its process, so a killed run never blocks the next."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no guard
+        yield
+        return
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DataError(f"another download into {root} is running (it holds {lock}); "
+                            "wait for it to finish") from None
+        yield
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` like Ctrl-C, so that
+    ``finally`` clauses remove temporary files (their default action kills the process
+    without unwinding). Handlers set by someone else are left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _remove_stale_temporaries(root: Path) -> None:
+    """Remove the extraction directories of earlier runs that were killed (call under the lock:
+    then none of them belongs to a live download)."""
+    for stale in root.parent.glob(f".{root.name}.tmp-*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _install(archive: Path, root: Path, files: dict[str, str], subdir: str, progress: bool) -> None:
+    """Extract and verify ``archive`` into a temporary sibling of ``root``, then rename it to
+    ``root``; the temporary directory is removed on any failure or interruption."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        _extract_verified(archive, tmp, files, subdir, progress)
+        os.chmod(tmp, umask_mode(directory=True))  # mkdtemp makes it 0700
+        if root.exists():
+            root.rmdir()  # empty (checked before); a non-empty one makes this fail loudly
+        tmp.rename(root)  # atomic on one file system: root appears complete or not at all
+    except DataError:
+        archive.unlink(missing_ok=True)  # bad bytes: resuming would not repair them
+        raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def download_camvid(
@@ -199,37 +320,24 @@ def download_camvid(
     timeout: float = 60.0,
 ) -> Path:
     """Download, extract and verify CamVid into ``root`` (default ``$REFINENET_DATA/camvid``
-    or ``data/camvid``); returns ``root``. A complete copy already at ``root`` is kept."""
+    or ``data/camvid``); returns ``root``. A complete copy already at ``root`` is kept.
+    Raises :class:`DataError` before fetching anything when ``root``'s parent is not writable."""
     if root is None:
         base = os.environ.get("REFINENET_DATA")
         root = Path(base) / "camvid" if base else Path("data") / "camvid"
     root = Path(root)
     files = load_manifest(manifest)
-    if root.exists():
-        if not root.is_dir():
-            raise FileExistsError(f"{root} exists and is not a directory")
-        if any(root.iterdir()):
-            if all((root / name).is_file() for name in files):
-                return root  # already there (`verify_tree` checks the hashes)
-            raise FileExistsError(f"{root} exists, is not empty and is not a complete CamVid; "
-                                  "remove it or choose another --root")
-    root.parent.mkdir(parents=True, exist_ok=True)
+    if _complete(root, files):
+        return root
+    _require_writable(root.parent, root)
     staging = root.parent / f".{root.name}.download"
-    archive = staging / "archive"
-    if not archive.is_file():  # else: a complete transfer whose extraction was interrupted
-        fetch(url, archive, progress=progress, timeout=timeout)
-
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
-    try:
-        _extract_verified(archive, tmp, files, subdir, progress)
-        if root.exists():
-            root.rmdir()  # empty (checked above); a non-empty one makes this fail loudly
-        tmp.rename(root)  # atomic on one file system: root appears complete or not at all
-    except DataError:
-        archive.unlink(missing_ok=True)  # bad bytes: resuming would not repair them
-        raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(exist_ok=True)
+    with _exclusive(staging / "lock", root), _signals_interrupt():
+        if not _complete(root, files):  # else another run finished it while we waited
+            _remove_stale_temporaries(root)
+            archive = staging / "archive"
+            if not archive.is_file():  # else: a complete transfer whose extraction was interrupted
+                fetch(url, archive, progress=progress, timeout=timeout)
+            _install(archive, root, files, subdir, progress)
+        shutil.rmtree(staging, ignore_errors=True)
     return root

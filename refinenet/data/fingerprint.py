@@ -39,17 +39,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
+from .files import atomic_write
 from .paths import default_cache_dir
 
 __all__ = [
     "FINGERPRINT_VERSION",
+    "camvid_source_fingerprint",
     "dataset_description",
     "dataset_fingerprint",
+    "file_entry",
     "file_sha256",
+    "pack_sha256",
 ]
 
 #: Part of every description: bump it when the description of a dataset changes shape.
@@ -109,15 +112,7 @@ class _DiskCache:
             for kind, entries in new.items():
                 merged.setdefault(kind, {}).update(entries)
             self.entries = merged
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump({"version": 1, **merged}, f, sort_keys=True)
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write(path, lambda f: json.dump({"version": 1, **merged}, f, sort_keys=True), text=True)
         except OSError:
             pass
 
@@ -175,35 +170,37 @@ def file_sha256(path: str | os.PathLike, *, disk_cache: bool = True) -> str:
         _disk.flush()
 
 
-def _entry(path: Path, disk_cache: bool) -> list:
+def file_entry(path: Path, disk_cache: bool = True) -> list:
+    """``["<last directory>/<file name>", size in bytes, sha256]`` of one listed file."""
     # Last directory and file name: "train/0001TP_006690.png", "SegmentationClass/x.png".
     return [f"{path.parent.name}/{path.name}", path.stat().st_size, _file_sha256(path, disk_cache)]
 
 
-def _pack_sha256(pack, disk_cache: bool) -> str:
+def pack_sha256(pack, disk_cache: bool = True) -> str:
+    """The pack's content SHA-256, cached like a file's."""
     # A pack written with its content hash answers at once; an old one is hashed once.
     return _cached("pack", pack.path, lambda: pack.content_sha256, disk_cache)
 
 
-def _camvid(ds, disk_cache: bool) -> dict:
-    from .camvid import NATIVE_SIZE
+def camvid_source_fingerprint(files, size, *, disk_cache: bool = True) -> str:
+    """The fingerprint of CamVid read from the ``(image, label)`` PNG pairs ``files`` at
+    ``size`` (H, W), labels resized with the images: what a pack made from those files at that
+    size records as its source, and equal to :func:`dataset_fingerprint` of
+    ``CamVid(root, split, size=size, packed=False)``. Costs a ``stat`` per file once the
+    digests are cached (module docstring)."""
+    size = [int(s) for s in size]
+    desc = {"dataset": "camvid", "size": size, "labels_at": size}
+    try:
+        desc["images"] = {"files": [file_entry(Path(img), disk_cache) for img, _ in files]}
+        desc["labels"] = {"files": [file_entry(Path(lab), disk_cache) for _, lab in files]}
+    finally:
+        _disk.flush()
+    return _hash({"fingerprint": FINGERPRINT_VERSION, **desc})
 
-    # None: loaded as stored (360x480 for CamVid; packs of it are made at 360x480).
-    size = list(ds.size) if ds.size is not None else None
-    labels_at = None if ds.native_labels or size is None else size
-    desc = {"dataset": "camvid", "size": size, "labels_at": labels_at}
-    # Hash only the files that are read: with a pack, the PNGs beside it do not count.
-    if ds.pack is not None:
-        desc["images"] = {"pack": _pack_sha256(ds.pack, disk_cache)}
-    else:
-        desc["images"] = {"files": [_entry(img, disk_cache) for img, _ in ds.files]}
-    if ds.pack is not None and (not ds.native_labels or ds.pack.size == NATIVE_SIZE):
-        desc["labels"] = {"pack": desc["images"]["pack"]}
-    elif ds.label_pack is not None:
-        desc["labels"] = {"pack": _pack_sha256(ds.label_pack, disk_cache)}
-    else:
-        desc["labels"] = {"files": [_entry(lab, disk_cache) for _, lab in ds.files]}
-    return desc
+
+def _hash(description: dict) -> str:
+    text = json.dumps(description, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _voc(name: str, ds, disk_cache: bool) -> dict:
@@ -211,8 +208,8 @@ def _voc(name: str, ds, disk_cache: bool) -> dict:
         "dataset": name,
         "size": None,  # loaded as stored, like the labels
         "labels_at": None,
-        "images": {"files": [_entry(p, disk_cache) for p in ds.images]},
-        "labels": {"files": [_entry(p, disk_cache) for p in ds.labels]},
+        "images": {"files": [file_entry(p, disk_cache) for p in ds.images]},
+        "labels": {"files": [file_entry(p, disk_cache) for p in ds.labels]},
     }
 
 
@@ -236,13 +233,15 @@ def dataset_description(dataset, *, disk_cache: bool = True) -> dict:
     Raises ``TypeError`` for a dataset this module does not know (wrappers such as
     ``Subset`` included: fingerprint the dataset they wrap).
     """
-    from .camvid import CamVid
     from .synthetic import SyntheticScenes
     from .voc import SBDTrainAug, VOCSegmentation
 
+    # CamVid describes itself (CamVid.fingerprint_description): it imports this module to
+    # check its packs against their source, so this module cannot import it.
+    describe = getattr(dataset, "fingerprint_description", None)
     try:
-        if isinstance(dataset, CamVid):
-            desc = _camvid(dataset, disk_cache)
+        if callable(describe):
+            desc = describe(disk_cache=disk_cache)
         elif isinstance(dataset, SBDTrainAug):
             desc = _voc("sbd", dataset, disk_cache)
         elif isinstance(dataset, VOCSegmentation):
@@ -264,6 +263,4 @@ def dataset_fingerprint(dataset, *, disk_cache: bool = True) -> str:
     the process, or in any process with ``disk_cache``, only stat the files. A pack costs
     nothing when it stores its content hash.
     """
-    text = json.dumps(dataset_description(dataset, disk_cache=disk_cache), sort_keys=True,
-                      separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return _hash(dataset_description(dataset, disk_cache=disk_cache))

@@ -15,6 +15,11 @@ File: ``<cache>/<dataset>-<split>-<H>x<W>.pack`` (see :mod:`refinenet.data.paths
   std, ignore index), ``dataset``, ``split``, ``size``, ``codec``, ``quality``;
 - ``content_sha256``: :func:`content_sha256` of the payload, written since packs carry it;
   a pack written before has none and :attr:`Pack.content_sha256` computes it when asked.
+- ``source_fingerprint``: the fingerprint of the files the pack was made from
+  (:func:`refinenet.data.fingerprint.camvid_source_fingerprint`: names, sizes and SHA-256 of
+  every image and label, and the size), so a pack whose source has changed since is detected
+  (:class:`refinenet.data.camvid.CamVid` checks it when the root is present); ``None`` in
+  packs written before, and in packs not made from files.
 
 Codec choice (``"auto"``): raw uint8 when the *largest* split of the dataset fits the budget
 at that resolution, so all splits of one resolution share one codec (val and test are never
@@ -31,7 +36,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
@@ -43,6 +47,7 @@ import torch
 from PIL import Image as PILImage
 
 from .base import DataError
+from .files import atomic_write
 
 __all__ = [
     "CODECS",
@@ -148,6 +153,7 @@ def write_pack(
     codec: str = "auto",
     quality: int = DEFAULT_QUALITY,
     names: Sequence[str] | None = None,
+    source_fingerprint: str | None = None,
     progress: bool = True,
 ) -> Path:
     """Decode every sample of ``dataset`` (all one size) and write them to ``path`` atomically.
@@ -155,6 +161,8 @@ def write_pack(
     ``dataset.load(i)`` must return uint8 ``(3, H, W)`` and integer ``(H, W)`` tensors whose
     values fit in uint8. ``codec="auto"`` decides from this split's length; callers that pack
     several splits pass the codec chosen for the largest (see :func:`choose_codec`).
+    ``source_fingerprint``: the fingerprint of the files ``dataset`` reads, stored so that a
+    reader can tell when they have changed since (module docstring).
     Returns the path written.
     """
     from tqdm.auto import tqdm
@@ -211,6 +219,7 @@ def write_pack(
         "quality": int(quality) if codec == "jpeg" else None,
         "names": names,
         "content_sha256": content.hexdigest(),
+        "source_fingerprint": source_fingerprint,
         "meta": dataset.info(),
         "labels": label_data,
         "label_offsets": label_offsets,
@@ -220,18 +229,7 @@ def write_pack(
     else:
         record["images"], record["image_offsets"] = concat(jpegs)
 
-    # Atomic: write a temporary file beside the target, then rename over it.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(record, f)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(record, f))
 
 
 class Pack:
@@ -262,6 +260,8 @@ class Pack:
         self.names: list[str] = list(rec["names"])
         self.meta: dict = rec["meta"]
         self._content_sha256: str | None = rec.get("content_sha256")
+        # What the pack was made from (None: not recorded), to detect a changed source.
+        self.source_fingerprint: str | None = rec.get("source_fingerprint")
         # Byte access goes through NumPy views of the mapped file: torch's (multi-threaded)
         # copy of a freshly mapped region stalls for ~10 ms on a busy 2-core machine.
         self._images = rec["images"].numpy()

@@ -197,7 +197,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         # Our checkpoints hold RNG states (NumPy arrays, Python tuples); they are our own files.
         state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as err:
-        raise ValueError(f"could not read checkpoint {str(path)!r}: {err}") from err
+        from ..errors import torch_file_error
+
+        raise torch_file_error("checkpoint", path, err, "a refinenet training checkpoint (a run directory's checkpoint.pt)") from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"{str(path)!r} is not a refinenet training checkpoint (format {CHECKPOINT_FORMAT}); "

@@ -127,9 +127,11 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
         help="predict image files: colourised masks and overlays",
-        description="Write NAME_mask.png, NAME_overlay.png and NAME_labels.png for each image.",
+        description="Write NAME_mask.png, NAME_overlay.png and NAME_labels.png for each image "
+        "(NAME: the file's stem; inputs that share a stem keep their suffix and parent directories, "
+        "e.g. a__x.png, so no output overwrites another).",
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or directories of images")
     p.add_argument("--checkpoint", required=True, help="a checkpoint .pt or a run directory")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--scales", type=_floats, default=(1.0,))
@@ -283,10 +285,11 @@ def _device(name: str):
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .predict import predict_files
+    from .predict import image_inputs, output_names, predict_files
 
+    paths = image_inputs(args.images)
     written = predict_files(
-        args.images,
+        paths,
         args.checkpoint,
         args.out,
         scales=args.scales,
@@ -294,5 +297,8 @@ def run_predict(args: argparse.Namespace) -> int:
         size=None if args.native_size else "train",
         device=args.device,
     )
-    print(f"wrote {len(written)} files to {args.out}")
+    renamed = [f"{p} -> {n}_*.png" for p, n in zip(paths, output_names(paths)) if n != p.stem]
+    if renamed:  # say where the outputs of inputs with a shared stem went
+        print(f"note: {len(renamed)} inputs share a file stem; named by suffix and directory: " + ", ".join(renamed))
+    print(f"wrote {len(set(written))} files ({len(paths)} images) to {args.out}")
     return 0

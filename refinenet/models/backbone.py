@@ -13,6 +13,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import resnet
 
+from ..errors import torch_file_error
+
 __all__ = ["BACKBONES", "ResNetBackbone", "load_backbone_state_dict"]
 
 # name -> (torchvision builder, output width of layer1..layer4)
@@ -80,7 +82,9 @@ def load_backbone_state_dict(backbone: ResNetBackbone, path: str | os.PathLike) 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for corrupt or foreign files
-        raise ValueError(f"backbone_weights: could not read {path!r} as a torch file: {err}") from err
+        expected = (f"a torchvision-format {backbone.name} state dict "
+                    "(saved with torch.save(model.state_dict(), path))")
+        raise torch_file_error("backbone_weights: file", path, err, expected) from err
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ValueError(
             f"backbone_weights: {path!r} does not hold a state dict (a mapping of names to "
