@@ -149,8 +149,11 @@ def test_train_into_a_read_only_folder_fails_before_any_work(tmp_path, tiny_conf
 
 
 def test_predict_and_evaluate_json_into_a_read_only_folder_fail_first(tmp_path, read_only, capsys):
-    # The checkpoint does not even exist: the folder is checked before any work.
+    # The checkpoint does not even exist: the folder is checked before the model is read.
     missing = str(tmp_path / "no-such.pt")
+    from PIL import Image
+
+    Image.new("RGB", (40, 40)).save(tmp_path / "x.png")
     assert main(["predict", str(tmp_path / "x.png"), "--checkpoint", missing, "--out", str(read_only / "pred")]) == 1
     assert f"output folder {read_only / 'pred'} is not writable" in one_line_error(capsys, "predict")
     assert main(["evaluate", missing, "--json", str(read_only / "eval.json")]) == 1

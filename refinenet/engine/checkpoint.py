@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.files import umask_mode
+
 __all__ = [
     "CHECKPOINT_FORMAT",
     "NotWritableError",
@@ -71,21 +73,6 @@ def check_writable_dir(path: str | os.PathLike, what: str, fix: str = "choose a 
         raise NotWritableError(f"{what} {wanted} is not writable{where}; {fix}, or make it writable")
 
 
-def _umask() -> int:
-    # /proc gives it without changing it; os.umask can only read it by setting it (racy
-    # with other threads creating files), so that is the fallback.
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], Any], *, hint: str = "") -> None:
     """Write ``path`` via ``write(file)`` into a temporary file, fsync it, then rename it into place.
 
@@ -98,7 +85,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], A
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp's 0600 would hide run files from the group
+            os.fchmod(f.fileno(), umask_mode())  # mkstemp's 0600 would hide run files from the group
             write(f)
             f.flush()
             os.fsync(f.fileno())

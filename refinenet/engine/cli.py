@@ -285,8 +285,13 @@ def _device(name: str):
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from .checkpoint import check_writable_dir
+    from .precision import check_device_name
     from .predict import image_inputs, output_names, predict_files
 
+    # A bad device or output folder fails before anything is read.
+    check_device_name(args.device)
+    check_writable_dir(args.out, "output folder", "choose another --out")
     paths = image_inputs(args.images)
     written = predict_files(
         paths,

@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from ..data.files import umask_mode
+
 __all__ = ["Entry", "Ledger", "LEDGER_DIR", "ENTRY_FILE"]
 
 LEDGER_DIR = "runs"
@@ -200,7 +202,7 @@ class Ledger:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.tmp-", dir=self.folder))
         try:
-            os.chmod(tmp, 0o755)  # mkdtemp makes 0700; entries are shared files
+            os.chmod(tmp, umask_mode(directory=True))  # mkdtemp makes 0700; entries are shared files
             (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
             (tmp / ENTRY_FILE).write_text(json.dumps(_finite(entry), indent=1, sort_keys=False) + "\n", encoding="utf-8")
             if history_dir is not None:
