@@ -21,14 +21,17 @@ export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export REFINENET_CACHE="$PWD/.remote/packs"
 case "$budget" in *h) hard=$(( ${budget%h} * 3600 + 90 ));; *m) hard=$(( ${budget%m} * 60 + 90 ));;
   *s) hard=$(( ${budget%s} + 90 ));; *) hard=$(( budget + 90 ));; esac
+entries() {  # every ledger entry under results/, as results/<name>/runs/<id>
+  find results -mindepth 3 -maxdepth 3 -path 'results/*/runs/*' -type d ! -name '.*' 2>/dev/null | sort
+}
 before="$(mktemp)"
-ls "results/$profile/runs" 2>/dev/null | sort > "$before"
+entries > "$before"
 timeout -s INT "$hard" "$python" -m refinenet study run --profile "$profile" --train-only \
   --time-budget "$budget" 2>&1 | tee "$out/fill.log"
 status=${PIPESTATUS[0]}
-new=$(ls "results/$profile/runs" 2>/dev/null | sort | comm -13 "$before" - | grep -v '^\.' || true)
+new=$(entries | comm -13 "$before" - || true)
 if [ -n "$new" ]; then
-  tar -czf "$out/ledger.tar.gz" $(for id in $new; do echo "results/$profile/runs/$id"; done)
+  tar -czf "$out/ledger.tar.gz" $new
   echo "fill.sh: $(echo "$new" | wc -l) new entries in $out/ledger.tar.gz (exit status $status)"
 else
   echo "fill.sh: no new entry (exit status $status)"

@@ -3,7 +3,7 @@
 # the wheels of remote/requirements.txt for Python 3.12 on x86-64 in .remote/wheels/, and the
 # CamVid packs at the profile's image size in .remote/packs/ (the runs' data fingerprint is the
 # pack's, so the entries made there are found here). .remote/ is git-ignored; send it along with
-# the working tree (about 25 MB for the gpu profile's 360 x 480 JPEG packs).
+# the working tree (about 45 MB for the gpu profile's 360 x 480 JPEG packs and the wheels; the working tree travels too).
 #
 #   bash remote/prepare.sh [PROFILE]        # default: gpu
 #

@@ -239,12 +239,14 @@ def fill(
     estimate: Callable[[PlannedRun], float | None] = lambda r: None,
     say: Callable[[str], None] = print,
     clock: Callable[[], float] = time.monotonic,
+    started: float | None = None,
 ) -> tuple[int, str]:
     """Train missing runs in plan order until none is left or the budget would be exceeded.
 
     ``make`` rebuilds the plan after every run (the chosen rate becomes known when the sweep
-    is complete). Returns ``(runs trained, why it stopped)``."""
-    start = clock()
+    is complete). ``started``: when the budget began, on ``clock`` (default: now). Returns
+    ``(runs trained, why it stopped)``."""
+    start = clock() if started is None else started
     trained = 0
     while True:
         plan = make()

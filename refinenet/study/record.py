@@ -167,7 +167,7 @@ def multiscale_test(cfg, scales: Sequence[float]) -> dict:
 
     run = Run.load(run_dir(cfg))
     result = run.evaluate("test", scales=tuple(scales), flip=True, native_labels=_native_ok(cfg),
-                          device=cfg.device, batch_size=1)
+                          device=cfg.device, batch_size=1, boundary=cfg.eval.boundary)
     return _kept(result, cfg.data.dataset)
 
 

@@ -8,6 +8,7 @@ where an interrupted run keeps its resume point).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -111,9 +112,15 @@ class StudyRuns:
     def fill(self, *, budget_s: float | None = None, say: Callable[[str], None] = print) -> tuple[int, str]:
         """Train the missing runs in plan order within ``budget_s`` seconds (see
         :func:`refinenet.study.plan.fill`)."""
-        result = fill(self.plan, self.record, budget_s=budget_s, estimate=self.estimate, say=say)
-        self.add_multiscale(say)
-        return result
+        started = time.monotonic()
+        self.add_multiscale(say)  # left by an earlier sitting that stopped after the sweep
+
+        def record(run: PlannedRun):
+            entry = self.record(run)
+            self.add_multiscale(say)  # once the sweep is complete, within the same budget
+            return entry
+
+        return fill(self.plan, record, budget_s=budget_s, estimate=self.estimate, say=say, started=started)
 
     def add_multiscale(self, say: Callable[[str], None] = print) -> int:
         """Score the standard arm's runs at the chosen rate with the multi-scale (+ flip) test
