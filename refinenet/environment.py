@@ -27,15 +27,28 @@ def _git(root: Path, *args: str) -> str | None:
 
 
 def cpu_name() -> str:
-    """The CPU model, e.g. ``AMD EPYC 9R14`` (from /proc/cpuinfo; the platform elsewhere)."""
+    """The CPU model, e.g. ``AMD EPYC 9R14 (family 25, model 17)``, from /proc/cpuinfo (the
+    platform's processor elsewhere). Virtual machines often report a bare ``AMD EPYC``: the
+    family and model numbers still tell a Zen 4 (family 25) from a Zen 5 (family 26), whose
+    speeds differ by 2x, so timings measured on one are not used to plan on the other."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, sep, value = line.partition(":")
+                if not sep:
+                    if fields:
+                        break  # the first processor is enough
+                    continue
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def collect_environment(root: str | os.PathLike, device: str) -> dict:
