@@ -245,3 +245,22 @@ def test_papermill_reexecution_from_the_ledger_reproduces_the_tables_and_trains_
     assert not (root / "runs").exists()
     after = {p.relative_to(ledger): p.read_bytes() for p in ledger.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_an_arm_identical_to_another_is_the_same_runs(tmp_path):
+    # The tiny profile's loss is the plain cross-entropy already: the "plain" arm is the
+    # standard model, so its runs are the standard runs at the chosen rate, not missing ones.
+    runs = _runs(tmp_path, arms={"standard": {}, "plain": {"loss.class_weights": "none"}})
+
+    class Complete:  # a ledger holding every run, all equally good
+        def get(self, run_id):
+            return SimpleNamespace(diverged=False, miou=0.5)
+
+        def __contains__(self, run_id):
+            return True
+
+    plan = make_plan(runs.design, runs.wants, runs.base, Complete())
+    assert plan.chosen_lr == 0.01  # ties: the smaller rate
+    plain = [r for r in plan.runs if r.is_arm("plain")]
+    assert [(r.arm, r.seed, r.config.optim.lr) for r in plain] == [("standard", 0, 0.01), ("standard", 1, 0.01)]
+    assert len(plan.runs) == 4  # the sweep, nothing more

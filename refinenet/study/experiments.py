@@ -88,19 +88,16 @@ class Experiments:
         lr = self.chosen_lr()
         own = self.arms[name].get("optim.lr")
         want = float(own) if own is not None else lr
-        planned = [r for r in self.plan.runs if r.arm == name and r.ready and r.config.optim.lr == want]
-        planned = sorted(planned, key=lambda r: r.seed)
-        if STANDARD == name:  # the standard arm at the chosen rate is part of the sweep
-            planned = [r for r in self.plan.runs if r.arm == STANDARD and r.ready and r.config.optim.lr == want]
-            planned = sorted({r.seed: r for r in planned}.values(), key=lambda r: r.seed)
-        return self._entries(planned, f"arm {name!r}")
+        # The plan holds one run per run id, so a swept arm's runs at this rate appear once.
+        planned = [r for r in self.plan.runs if r.is_arm(name) and r.ready and r.config.optim.lr == want]
+        return self._entries(sorted(planned, key=lambda r: r.seed), f"arm {name!r}")
 
     def sweep(self, name: str = STANDARD) -> dict[float, list[Entry]]:
         """``{lr: runs}`` of an arm over the profile's learning-rate grid."""
         out = {}
         for lr in self.design.lrs:
             planned = sorted(
-                [r for r in self.plan.runs if r.arm == name and r.lr == float(lr)], key=lambda r: r.seed
+                [r for r in self.plan.runs if r.is_arm(name) and r.lr == float(lr)], key=lambda r: r.seed
             )
             if not planned:
                 raise KeyError(f"{name!r} is not swept in this notebook (sweeps: {[STANDARD] + self.sweeps})")

@@ -45,6 +45,11 @@ class PlannedRun:
     config: Any = None
     run_id: str | None = None
     multiscale: bool = False
+    #: other arms that turned out to be this very run (the same run id)
+    aliases: list[str] = field(default_factory=list)
+
+    def is_arm(self, name: str) -> bool:
+        return name == self.arm or name in self.aliases
 
     @property
     def ready(self) -> bool:
@@ -202,6 +207,8 @@ def _dedupe(runs: list[PlannedRun]) -> list[PlannedRun]:
             first = seen[r.run_id]
             first.notebooks += [n for n in r.notebooks if n not in first.notebooks]
             first.multiscale = first.multiscale or r.multiscale
+            if not first.is_arm(r.arm):
+                first.aliases.append(r.arm)
             continue
         seen[r.run_id] = r
         out.append(r)
