@@ -119,16 +119,24 @@ def _announcement(profile: str, metas: list[dict]) -> str:
 def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -> str:
     machines = {describe_hardware(m.get("hardware", {})) for m in metas.values() if m}
     one_machine = len(machines) == 1  # the usual case: one column fewer, said once above
+    first = next((m for m in metas.values() if m), {})
+    frozen = bool(first.get("frozen"))
+    made_by = first.get("profile", profile) if frozen else profile  # a record keeps its profile's name
+    how = (
+        "Notebooks of that time trained their runs themselves, or found them finished on disk"
+        if frozen
+        else "Notebooks read their trained runs from the run ledger (`results/<profile>/runs/`) "
+        "and train nothing"
+    )
     lines = [
         "# About these results",
         "",
-        f"Every notebook page of this book was executed by `refinenet study run --profile {profile}`; "
+        f"Every notebook page of this book was executed by `refinenet study run --profile {made_by}`; "
         "this page lists, for each, what produced it (read from `results/"
         f"{profile}/<notebook>/metadata.json`). The book build itself executes nothing.",
         "",
-        "The wall time is that of the notebook's last execution. Notebooks read their trained "
-        "runs from the run ledger (`results/<profile>/runs/`) and train nothing, so a short wall "
-        "time does not mean a cheap notebook: each page's tables give the training time per run.",
+        f"The wall time is that of the notebook's last execution. {how}, so a short wall time "
+        "does not mean a cheap notebook: each page's tables give the training time per run.",
         "",
     ]
     if one_machine:
@@ -151,7 +159,6 @@ def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -
             f"| {name} | {meta.get('status')} | {meta.get('dataset', '?')} |{machine} "
             f"{meta.get('wall_time_s', 0):.0f} s | {finished} | `{commit}` |"
         )
-    first = next((m for m in metas.values() if m), {})
     versions = first.get("versions", {})
     if versions:
         lines += ["", "Software:", ""]
@@ -253,7 +260,10 @@ def build_book(
         raise BookError(f"results/{profile}/ has no finished notebook: run `refinenet study run --profile {profile}` first")
     states = profile_status(root / "results" / profile, names, root / "notebooks")
     stale = [n for n, s in states.items() if s == "stale"]
-    if stale:
+    if stale and profile in frozen_records(root):
+        echo(f"book: results/{profile}/ is a dated record, shown as it was made (the notebooks "
+             "have changed since; its FROZEN.md says what it is)")
+    elif stale:
         echo(f"book: note: {', '.join(stale)} changed since results/{profile}/ was made; "
              f"`refinenet study run --profile {profile}` brings them up to date")
 
