@@ -47,3 +47,14 @@ def _tiny_config(out_dir, *overrides: str) -> TrainConfig:
 def tiny_config():
     """``tiny_config(out_dir, "key=value", ...) -> TrainConfig``: see :func:`_tiny_config`."""
     return _tiny_config
+
+
+@pytest.fixture
+def isolated_data_caches(tmp_path, monkeypatch):
+    """No packs of the developer's, a private on-disk digest cache, an empty memory cache."""
+    from refinenet.data import fingerprint as fp
+
+    monkeypatch.setattr("refinenet.data.camvid.cache_dirs", lambda root=None: [tmp_path / "packs"])
+    monkeypatch.setenv("REFINENET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(fp, "_memory", {"file": {}, "pack": {}})
+    monkeypatch.setattr(fp, "_disk", fp._DiskCache())

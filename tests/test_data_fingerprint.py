@@ -20,13 +20,8 @@ from fakes import fake_camvid, fake_sbd, fake_voc
 SPLITS = ("train", "val", "test")
 
 
-@pytest.fixture(autouse=True)
-def isolated_caches(tmp_path, monkeypatch):
-    """No packs of the developer's, a private on-disk digest cache, an empty memory cache."""
-    monkeypatch.setattr("refinenet.data.camvid.cache_dirs", lambda root=None: [tmp_path / "packs"])
-    monkeypatch.setenv("REFINENET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(fp, "_memory", {"file": {}, "pack": {}})
-    monkeypatch.setattr(fp, "_disk", fp._DiskCache())
+# No packs of the developer's, private digest caches (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("isolated_data_caches")
 
 
 def _age(root, seconds=3600):

@@ -11,13 +11,8 @@ from refinenet.engine.config import TrainConfig
 from refinenet.engine.identity import data_splits, run_id, run_identity
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No packs or roots of the developer's; private digest caches."""
-    monkeypatch.setattr("refinenet.data.camvid.cache_dirs", lambda root=None: [tmp_path / "packs"])
-    monkeypatch.setenv("REFINENET_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(fp, "_memory", {"file": {}, "pack": {}})
-    monkeypatch.setattr(fp, "_disk", fp._DiskCache())
+# No packs of the developer's, private digest caches (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("isolated_data_caches")
 
 
 def _cfg(root, **model):

@@ -45,7 +45,6 @@ from .training import StudyRuns
 
 __all__ = [
     "NotebookResult",
-    "StudyRuns",
     "ledger_digest",
     "RUNNER_PARAMETERS",
     "StudyError",
