@@ -116,10 +116,8 @@ recipe_table = pd.DataFrame(
     settings, columns=["setting", "paper / released code", "this page"]
 )
 study.save_table(recipe_table, "recipe")
-# Distinct runs of the study: the sweep with and without the CRP ReLU, plus
-# five variants at the chosen rate (N = 0, N = 4, cascades 1 and 2, 2-scale),
-# plus the plain cross-entropy at the chosen rate when the recipe weights classes.
-study.glue("run_count", len(exp.runs.plan().runs))
+# Distinct runs of the whole study: every notebook's arms and sweeps.
+study.glue("run_count", len(exp.study_plan().runs))
 departures = [
     f"a {mc.backbone} trained from random weights instead of a pre-trained "
     "ResNet-101"
@@ -191,7 +189,7 @@ if len(r.lrs) < 2:
 elif lr == max(r.lrs):
     edge = (
         "the largest rate of the grid, so a larger one might do better: "
-        "extend the grid (recipe lrs) before trusting it"
+        "extend the grid (the profile's study.lrs) before trusting it"
     )
 else:
     above = min(x for x in r.lrs if x > lr)
@@ -280,8 +278,8 @@ if weights != "none":
         wrap=False,
     ))
 else:
-    print("This profile trains with the plain cross-entropy (recipe class_weights: none).")
-    study.glue("plain_val", "(not trained: the recipe is the plain cross-entropy)")
+    print("This profile trains with the plain cross-entropy (loss.class_weights: none).")
+    study.glue("plain_val", "(not trained: the profile's loss is the plain cross-entropy)")
 
 # %% [markdown]
 # With the plain cross-entropy the validation mIoU is
@@ -625,8 +623,8 @@ if weights != "none":
         wrap=False,
     ))
 else:
-    print("This profile trains with the plain cross-entropy (recipe class_weights: none).")
-    study.glue("cw_test_diff", "(not measured: the recipe is the plain cross-entropy)")
+    print("This profile trains with the plain cross-entropy (loss.class_weights: none).")
+    study.glue("cw_test_diff", "(not measured: the profile's loss is the plain cross-entropy)")
     study.glue("cw_val_diff", "(not measured)")
     study.glue("cw_test_verdict", Markdown("there is nothing to compare"))
 

@@ -166,19 +166,15 @@ def _status(args: argparse.Namespace) -> int:
 def ledger_status(profile, root):
     """``(rows, ledger folder)`` for ``refinenet study status`` (see StudyRuns.status)."""
     from .ledger import Ledger
-    from .plan import declared_values
     from .profiles import results_name
-    from .runner import convert, declared_parameters, find_notebooks, resolve_dataset, resolve_device
-    from .training import StudyRuns
+    from .runner import resolve_dataset, resolve_device
+    from .training import StudyRuns, notebook_wants
 
     device = resolve_device("auto", requires_cuda=False)
     size = profile.study.base("camvid", "cpu").data.size
     dataset, _ = resolve_dataset(str(profile.common.get("dataset", "auto")), size)
     name = results_name(profile, dataset)
-    wants = {}
-    for path in find_notebooks(root / "notebooks"):
-        nb = convert(path)
-        wants[path.stem] = {**declared_values(nb), **profile.parameters_for(path.stem, declared_parameters(nb))}
+    wants = notebook_wants(profile, root)
     ledger = Ledger(root / "results" / name / "runs")
     runs = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=root / "runs" / name)
     return runs.status(), ledger.folder.relative_to(root).as_posix()

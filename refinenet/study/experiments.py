@@ -56,6 +56,15 @@ class Experiments:
         self._plan: Plan | None = None
         self._macs: dict = {}
 
+    def study_plan(self) -> Plan:
+        """The plan of every notebook of the profile (not only this one's arms)."""
+        from .training import StudyRuns, notebook_wants
+
+        every = StudyRuns(self.profile, self.study.dataset, self.study.device, self.ledger,
+                          notebook_wants(self.profile, self.runs.root), root=self.runs.root,
+                          checkpoints=Path(self.base.out_dir))
+        return every.plan()
+
     @property
     def plan(self) -> Plan:
         if self._plan is None:
@@ -167,7 +176,10 @@ class Experiments:
                     row["test mean class accuracy"] = _pct(t.get("mean_class_accuracy"))
                     for name, iou in zip(t.get("class_names", []), t.get("iou", [])):
                         row[f"IoU {name}"] = _pct(iou)
-                    for name, biou in zip(t.get("class_names", []), t.get("boundary_iou_per_class") or []):
+                    names = t.get("class_names", [])
+                    # eval.boundary=false (or no model): the columns exist, the values are missing
+                    per_class = t.get("boundary_iou_per_class") or [None] * len(names)
+                    for name, biou in zip(names, per_class):
                         row[f"boundary IoU {name}"] = _pct(biou)
                     thin = [row.get(f"IoU {c}", math.nan) for c in self.thin_classes]
                     thin = [v for v in thin if math.isfinite(v)]  # NaN: absent, or no model
