@@ -167,8 +167,8 @@ def ledger_status(profile, root):
     """``(rows, ledger folder)`` for ``refinenet study status`` (see StudyRuns.status)."""
     from .ledger import Ledger
     from .profiles import results_name
-    from .runner import resolve_dataset, resolve_device
-    from .training import StudyRuns, notebook_wants
+    from .runner import notebook_wants, resolve_dataset, resolve_device
+    from .training import StudyRuns
 
     device = resolve_device("auto", requires_cuda=False)
     size = profile.study.base("camvid", "cpu").data.size

@@ -58,7 +58,8 @@ class Experiments:
 
     def study_plan(self) -> Plan:
         """The plan of every notebook of the profile (not only this one's arms)."""
-        from .training import StudyRuns, notebook_wants
+        from .runner import notebook_wants
+        from .training import StudyRuns
 
         every = StudyRuns(self.profile, self.study.dataset, self.study.device, self.ledger,
                           notebook_wants(self.profile, self.runs.root), root=self.runs.root,

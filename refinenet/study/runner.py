@@ -46,6 +46,7 @@ from .training import StudyRuns
 __all__ = [
     "NotebookResult",
     "ledger_digest",
+    "notebook_wants",
     "RUNNER_PARAMETERS",
     "StudyError",
     "collect_environment",
@@ -564,6 +565,19 @@ def run_study(
         say(f"{tag}: done in {wall:.1f} s -> {_rel(executed, root)}")
         outcome.append(NotebookResult(name, "ok", wall, executed))
     return outcome
+
+
+def notebook_wants(profile: Profile, root: Path) -> dict[str, dict]:
+    """``{notebook: its parameters}`` for every notebook of ``root/notebooks``: the literal
+    defaults of its parameters cell, overridden by the profile (what the runner gives it,
+    but for the runner's own parameters)."""
+    from .plan import declared_values
+
+    wants = {}
+    for path in find_notebooks(Path(root) / "notebooks"):
+        values = declared_values(path)
+        wants[path.stem] = {**values, **profile.parameters_for(path.stem, set(values))}
+    return wants
 
 
 def ledger_digest(ledger, run_ids: Iterable[str]) -> str:

@@ -16,20 +16,7 @@ from typing import Any
 from .ledger import Ledger
 from .plan import Plan, PlannedRun, estimate_seconds, fill, make_plan
 
-__all__ = ["StudyRuns", "notebook_wants"]
-
-
-def notebook_wants(profile: Any, root: Path) -> dict[str, dict]:
-    """``{notebook: its parameters}`` for every notebook of ``root/notebooks``: the literal
-    defaults of its parameters cell, overridden by the profile (what the runner gives it)."""
-    from .plan import declared_values
-    from .runner import find_notebooks
-
-    wants = {}
-    for path in find_notebooks(Path(root) / "notebooks"):
-        values = declared_values(path)
-        wants[path.stem] = {**values, **profile.parameters_for(path.stem, set(values))}
-    return wants
+__all__ = ["StudyRuns"]
 
 
 class StudyRuns:
