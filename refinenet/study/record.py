@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import platform
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +100,6 @@ def record_run(
     test_scales: Sequence[float] | None = None,
     retrain: bool = False,
     root=None,
-    say=print,
 ) -> Entry:
     """Train ``cfg`` (resuming its checkpoint if one exists), evaluate, write its entry.
 
@@ -109,9 +109,8 @@ def record_run(
     """
     from ..engine import NonFiniteLossError, train
     from ..engine.identity import run_dir
+    from ..engine.precision import resolve_device
     from ..engine.run import Run
-
-    import time
 
     entry: dict[str, Any] = {"run_id": run_id, "arm": arm, "status": "trained", "diverged_at": None}
     try:
@@ -142,7 +141,7 @@ def record_run(
         entry["metrics"] = metrics
         entry["score_seconds"] = round(time.perf_counter() - scoring, 1)
         entry["artefacts"] = {"examples": sorted(kept["examples"]), "failures": kept["failures"]}
-    entry["machine"] = machine(cfg.device if cfg.device != "auto" else "cpu")
+    entry["machine"] = machine(resolve_device(cfg.device).type)
     entry["provenance"] = provenance(root)
     entry["identity"] = _identity(cfg)
     palette = None
