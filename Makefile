@@ -10,16 +10,33 @@ STAMP  := $(VENV)/.installed
 # complete profile in results/ (gpu > cpu > smoke).
 PROFILE ?=
 
-.PHONY: all venv test study book bench clean
+.PHONY: all venv lock test study book bench clean
 
 all: study book
 
-# The environment: the package with every extra, exact versions from constraints.txt.
-$(STAMP): pyproject.toml constraints.txt
+# The environment: the package with every extra, every package at the version of
+# requirements.lock (the whole environment the tests and the study ran with).
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,study,book]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test,study,book]"
 	touch $@
+
+# Write requirements.lock anew: a fresh environment from pyproject.toml with the pins of
+# constraints.txt (the versions chosen by hand), frozen by pip. Run it after changing either.
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[test,study,book]"
+	{ printf '%s\n' \
+	  "# The whole environment, every package at its exact version: written by \`make lock\` (pip freeze" \
+	  "# of a fresh venv installed from pyproject.toml with the pins of constraints.txt). Do not edit:" \
+	  "# change constraints.txt or pyproject.toml and run \`make lock\`. \`make venv\` installs with it."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	rm -rf $(LOCK_VENV)
 
 venv: $(STAMP)
 

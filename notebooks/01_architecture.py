@@ -157,11 +157,13 @@ taps_table.set_index(["input", "tap"])
 
 # %%
 labels = torch.as_tensor(mask)[None, None].float()
+# The grids the backbone's taps have for this image (a stride rounds up: 180 / 16 -> 12).
+grids = {2 ** (i + 2): tuple(t.shape[-2:]) for i, t in enumerate(meta_backbone(torch.empty(1, 3, *size, device="meta")))}
 fig, axes = plt.subplots(1, 6, figsize=(15, 2.6))
 show(axes[0], np.asarray(image.permute(1, 2, 0)), "image")
 show(axes[1], colour(mask), "labels")
 for ax, stride in zip(axes[2:], (4, 8, 16, 32)):
-    small = F.interpolate(labels, scale_factor=1 / stride, mode="nearest")
+    small = F.interpolate(labels, size=grids[stride], mode="nearest")
     back = F.interpolate(small, size=size, mode="nearest")[0, 0].long()
     h, w = small.shape[-2:]
     show(ax, colour(back), f"1/{stride}: {h} × {w}")
@@ -440,7 +442,7 @@ rows = [
         "block": f"RefineNet-{4 - i}",
         "inputs (C, H, W)": " + ".join(str(s) for s in shapes),
         "output (C, H, W)": str(tuple(output.shape[1:])),
-        "stride": size[0] // output.shape[-2],
+        "stride": 2 ** (5 - i),  # RefineNet-4 at layer4's stride 32, each next block at half
     }
     for i, shapes, output in trace
 ]

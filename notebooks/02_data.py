@@ -57,10 +57,10 @@ from refinenet.data.visual import (
     legend_handles,
     overlay,
 )
-from refinenet.engine import TrainConfig
 from refinenet.engine.data import SeededSamples, build_train_set
 from refinenet.engine.metrics import SegmentationMetrics
 from refinenet.study.notebook import start
+from refinenet.study.profiles import load_profile
 
 study = start(
     "02_data",
@@ -343,19 +343,24 @@ for s in (4, 32):
 #
 # Training sees each image through a random joint transform of image and
 # labels, the one of the released code: a random rescaling by a factor
-# between 0.7 and 1.3, a random crop back to the loaded size (where the
-# scaled image is smaller, the padding is labelled *ignore*), and a
-# left-right flip with probability one half. Below, one training image as
-# loaded, then as the training loop sees it in successive epochs (built by
-# the training engine, `refinenet.engine.data.build_train_set`, with its
-# default settings). Each augmentation is drawn from a seed derived from the
+# between 0.7 and 1.3, a random crop of the recipe's crop size,
+# {glue:text}`train_crop` (where the scaled image is smaller, the padding is
+# labelled *ignore*), and a left-right flip with probability one half.
+# Below, one training image as loaded, then as the training loop sees it in
+# successive epochs (built by the training engine,
+# `refinenet.engine.data.build_train_set`, with the data settings of this
+# profile's recipe). Each augmentation is drawn from a seed derived from the
 # run's seed, the epoch and the image index, so an interrupted run that
 # resumes sees exactly the same images.
 
 # %%
 options = {"n": generator_scenes} if study.synthetic else {}
-data_config = {"dataset": study.dataset, "size": image_size}
-cfg = TrainConfig.from_dict({"data": {**data_config, "options": options}})
+# the study's training config, at this page's image size
+cfg = load_profile(profile).study.base(study.dataset, "cpu").replace(
+    {"data.size": image_size, "data.options": options}
+)
+crop = cfg.data.crop_size or cfg.data.size
+study.glue("train_crop", f"{crop[0]} × {crop[1]}" if crop else "the image's own size")
 train_set = build_train_set(cfg)
 seeded = SeededSamples(train_set, seed=0)
 index = subset(len(train_set), num_examples)[min(1, num_examples - 1)]
@@ -390,9 +395,9 @@ study.glue("augment_repeatable", "yes" if same else "no")
 #
 # ```{admonition} Departure from the paper: crops
 # :class: note
-# The released code trains on VOC with random 400 × 400 crops. CamVid's
-# images all have the same size, so we crop back to the loaded size: every
-# batch then holds whole images at random scales. The reduced-resolution
+# The released code trains on VOC with random 400 × 400 crops. This
+# profile's recipe trains on random {glue:text}`train_crop` crops of the
+# rescaled images and evaluates on whole images. The reduced-resolution
 # profiles load CamVid at a smaller size (see the table at the top), which
 # shrinks everything, thin classes included; the oracle ceiling above is
 # measured at that same resolution.

@@ -82,9 +82,24 @@ def collect_environment(root: str | os.PathLike, device: str) -> dict:
     return {
         "git": {"commit": commit, "dirty": bool(status) if status is not None else None},
         "versions": versions,
+        "lock": lock_digest(root),
         "hardware": hardware,
         "platform": platform.platform(),
     }
+
+
+LOCK_FILE = "requirements.lock"
+
+
+def lock_digest(root: str | os.PathLike) -> dict | None:
+    """``{"file": "requirements.lock", "sha256": ...}`` of the repository's environment lock
+    (what ``make venv`` installs), or None where there is none."""
+    import hashlib
+
+    path = Path(root) / LOCK_FILE
+    if not path.is_file():
+        return None
+    return {"file": LOCK_FILE, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def describe_hardware(hardware: dict) -> str:

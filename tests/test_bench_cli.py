@@ -14,7 +14,8 @@ def test_bench_tiny_runs_and_writes_csv(tmp_path, capsys):
                  "--out", str(out)]) == 0
     rows = list(csv.DictReader(open(out)))
     paths = ["baseline", "channels_last", "bf16", "bf16+channels_last"]
-    assert [(r["mode"], r["path"]) for r in rows] == [(m, p) for m in ("inference", "train") for p in paths]
+    assert [(r["mode"], r["path"]) for r in rows] == (
+        [("inference", p) for p in paths] + [("train", p) for p in [*paths, "bf16+channels_last+fused"]])
     for row in rows:
         assert float(row["median_s"]) > 0 and float(row["peak_tflops"]) > 0
         assert row["device"] == "cpu" and row["torch"]
@@ -79,3 +80,46 @@ def test_bench_loader_times_pipeline_and_step(tmp_path, capsys):
 def test_bench_loader_and_parity_are_exclusive(capsys):
     assert main(["bench", "--loader", "configs/smoke.yaml", "--parity", "configs/smoke.yaml"]) == 1
     assert "give one of them" in capsys.readouterr().err
+
+
+TINY_STUDY = """
+name: tiny
+common: {dataset: synthetic}
+study:
+  train:
+    model: {backbone: resnet18, widths: [16, 8, 8, 8]}
+    data: {size: [48, 64], crop_size: [32, 32], batch_size: 2}
+    schedule: {steps: 4, warmup_steps: 0}
+    eval: {batch_size: 4}
+  lrs: [0.01]
+  seeds: [0]
+  scenes: 3
+  examples: 1
+  failures: 1
+notebooks: {}
+"""
+
+
+@pytest.mark.slow
+def test_bench_runs_times_whole_runs_per_path(tmp_path):
+    """Whole runs per run path: one row per path and per run; the per-class boundary IoU of
+    the path "before" gives the very same run and scores as the one-band-per-map default."""
+    from refinenet.bench.runs import RUN_PATHS, RunPath, run_paths
+
+    profile = tmp_path / "tiny.yaml"
+    profile.write_text(TINY_STUDY)
+    paths = [RunPath("before", boundary="per_class"), RUN_PATHS["boundary"], RunPath("two at once", jobs=2, seeds=(0, 1))]
+    rows, each = run_paths(paths, profile=str(profile), steps=2, evals=2, threads=2, progress=lambda _: None)
+    assert [r["path"] for r in rows] == ["before", RUN_PATHS["boundary"].name, "two at once"]
+    assert rows[0]["speedup"] == 1.0 and all(r["images_per_s"] > 0 for r in rows)
+    assert [r["threads_per_job"] for r in rows] == [2, 2, 1]
+    assert [(r["path"], r["seed"], r["threads"]) for r in each][-2:] == [("two at once", 0, 1), ("two at once", 1, 1)]
+    assert all(r["images"] == 2 * 2 and r["train_s"] > 0 and r["score_s"] is not None for r in each)
+    before, after = each[0], each[1]
+    assert before["val_miou"] == after["val_miou"] and before["test_miou"] == after["test_miou"]
+    assert before["val_boundary_iou"] == after["val_boundary_iou"] is not None
+
+
+def test_bench_runs_rejects_unknown_paths(capsys):
+    assert main(["bench", "--runs", "--paths", "before,warp"]) == 1
+    assert "--paths: unknown ['warp']" in capsys.readouterr().err

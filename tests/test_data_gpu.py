@@ -107,3 +107,22 @@ def test_bad_arguments():
         DeviceSplit(split.images, split.masks.long(), META)
     with pytest.raises(ValueError):
         DeviceSplit(split.images[:, :2], split.masks, META)
+
+
+def test_colour_jitter_on_the_device_keeps_crops_and_labels():
+    split = coded_split()
+    plain = DeviceLoader(split, 3, crop_size=(64, 80), seed=0)
+    jitter = DeviceLoader(split, 3, crop_size=(64, 80), color_jitter=0.4, seed=0)
+    for k in range(4):  # as the trainer draws batches: the generator seeded per batch
+        idx = torch.tensor([k, k + 1, (k + 3) % 6])
+        plain.generator.manual_seed(k)
+        jitter.generator.manual_seed(k)
+        (a_img, a_mask), (b_img, b_mask) = plain.augment(idx), jitter.augment(idx)
+        assert torch.equal(a_mask, b_mask)  # the colour is drawn after the geometry
+        assert not torch.allclose(a_img, b_img)
+        # colours stay in range: [0, 1] before normalisation
+        low = (0 - torch.tensor(MEAN)) / torch.tensor(STD)
+        high = (1 - torch.tensor(MEAN)) / torch.tensor(STD)
+        assert (b_img >= low[:, None, None] - 1e-5).all() and (b_img <= high[:, None, None] + 1e-5).all()
+    with pytest.raises(ValueError, match="color_jitter"):
+        DeviceLoader(split, 3, color_jitter=1.5)

@@ -139,3 +139,36 @@ def test_eval_transform_is_deterministic_and_resizes():
 def test_bad_arguments_raise(make):
     with pytest.raises(ValueError):
         make()
+
+
+def test_colour_jitter_is_torchvisions_three_adjustments_in_order():
+    from torchvision.transforms.v2 import functional as TF
+
+    from refinenet.data.transforms import jitter_colours
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 3, 20, 24, generator=g)
+    factors = torch.tensor([[1.3, 0.7, 1.2], [0.8, 1.25, 0.6], [1.0, 1.0, 1.0]], dtype=torch.float64)
+    out = jitter_colours(images, factors)
+    for img, (b, c, s), got in zip(images, factors.tolist(), out):
+        want = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(img, b), c), s)
+        assert torch.allclose(got, want, atol=1e-6)
+    assert torch.allclose(out[2], images[2], atol=1e-6)  # factors of 1 change nothing
+
+
+def test_colour_jitter_changes_colours_not_crops_or_labels():
+    _, mask = colour_coded(1)
+    image = tv_tensors.Image(torch.randint(0, 256, (3, *mask.shape), generator=torch.Generator().manual_seed(0),
+                                           dtype=torch.uint8))
+    plain = train_transform((64, 80), ignore_index=IGNORE, mean=MEAN, std=STD)
+    jitter = train_transform((64, 80), color_jitter=0.4, ignore_index=IGNORE, mean=MEAN, std=STD)
+    differ = 0
+    for seed in range(6):
+        torch.manual_seed(seed)
+        a_img, a_mask = plain(image, mask)
+        torch.manual_seed(seed)
+        b_img, b_mask = jitter(image, mask)
+        assert torch.equal(a_mask, b_mask)  # the colour is drawn after the geometry
+        differ += not torch.allclose(a_img, b_img)
+    assert differ == 6
+    assert not any(type(t).__name__ == "RandomColour" for t in plain.transforms)

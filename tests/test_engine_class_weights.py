@@ -36,6 +36,15 @@ def test_median_frequency_by_hand():
     # An even count of classes: the median is the mean of the two middle frequencies.
     two = median_frequency_weights(Masks([[[0, 0, 0, 1]]]), 2, 255)
     assert two.tolist() == pytest.approx([0.5 / 0.75, 0.5 / 0.25])
+    # softened: the square root of each weight; power 0 is the plain loss
+    assert median_frequency_weights(split, 4, 255, power=0.5)[:3].tolist() == pytest.approx((f.median() / f).sqrt().tolist())
+    assert median_frequency_weights(split, 4, 255, power=0.0)[:3].tolist() == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_a_softened_weighting_needs_the_weighting():
+    with pytest.raises(ValueError, match="class_weight_power"):
+        TrainConfig().replace(["loss.class_weight_power=0.5"])
+    assert TrainConfig().replace(["loss.class_weights=median_frequency", "loss.class_weight_power=0.5"]).loss.class_weight_power == 0.5
 
 
 def test_median_frequency_rejects_labels_outside_the_classes():

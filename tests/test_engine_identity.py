@@ -97,3 +97,39 @@ def test_val_dataset_and_synthetic(tmp_path, monkeypatch):
     assert set(run_identity(synth(4))["data_fingerprints"]) == {"synthetic/train",
                                                                  "synthetic/val"}
     assert run_id(synth(4)) == run_id(synth(4)) != run_id(synth(5))
+
+
+def _flat(d, prefix=""):
+    out = set()
+    for k, v in d.items():
+        out |= _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k}
+    return out
+
+
+# The identity's fields when the ledger began holding entries (2026-11-29). A field added since
+# must be listed in IDENTITY_ADDED with the value that trains as before it existed, so that the
+# entries already trained keep their run ids.
+LEDGER_FIELDS = {
+    "data.batch_size", "data.crop_size", "data.dataset", "data.hflip", "data.on_device", "data.scale_range",
+    "data.size", "data.train_split", "data.val_dataset", "data.val_split", "deterministic", "device",
+    "distributed.backend", "distributed.sync_bn", "eval.boundary", "eval.every", "eval.flip", "eval.scales",
+    "loss.class_weight_power", "loss.class_weights", "model.backbone", "model.cascade", "model.crp_blocks",
+    "model.crp_order", "model.crp_relu", "model.dropout", "model.output", "model.scales", "model.widths",
+    "optim.backbone_lr_mult", "optim.betas", "optim.grad_clip", "optim.lr", "optim.momentum", "optim.name",
+    "optim.nesterov", "optim.weight_decay", "precision.amp", "precision.channels_last", "precision.compile",
+    "precision.cudnn_benchmark", "precision.fused_optimizer", "schedule.gamma", "schedule.milestones",
+    "schedule.name", "schedule.power", "schedule.steps", "schedule.warmup_factor", "schedule.warmup_steps", "seed",
+}
+
+
+def test_a_field_added_since_the_ledger_began_keeps_its_run_ids():
+    from refinenet.engine.config import IDENTITY_ADDED
+
+    cfg = TrainConfig()
+    new = _flat(cfg.identity()) - LEDGER_FIELDS
+    assert not new, f"new config fields {sorted(new)}: list each in IDENTITY_ADDED with the value that trains as before"
+    assert LEDGER_FIELDS - _flat(cfg.identity()) == set()
+    for key, before in IDENTITY_ADDED.items():
+        assert cfg.replace({key: before}).identity_hash() == cfg.identity_hash()
+        other = {"data.color_jitter": 0.3, "model.refinement": False}[key]
+        assert cfg.replace({key: other}).identity_hash() != cfg.identity_hash(), key

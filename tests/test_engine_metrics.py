@@ -15,6 +15,7 @@ from refinenet.engine.metrics import (
     boundary_dilation,
     boundary_iou,
     confusion_matrix,
+    label_band,
     scores_from_confusion,
 )
 
@@ -179,6 +180,40 @@ def test_boundary_iou_perfect_and_ignore():
     gt = _band_reference(t == 1, 1) & (t != IGNORE)
     pr = _band_reference(pred == 1, 1) & (t != IGNORE)
     assert r["boundary_iou_per_class"][1] == pytest.approx(int((gt & pr).sum()) / int((gt | pr).sum()))
+
+
+def _per_class_boundary_counts(pred, target, num_classes, ignore, d):
+    """Boundary IoU counts the direct way: one erosion per class (Cheng et al.'s definition)."""
+    valid = target != ignore
+    inter, union = torch.zeros(num_classes, dtype=torch.int64), torch.zeros(num_classes, dtype=torch.int64)
+    for c in range(num_classes):
+        gt = boundary_band(target == c, d) & valid
+        pr = boundary_band(pred == c, d) & valid
+        inter[c], union[c] = (gt & pr).sum(), (gt | pr).sum()
+    return inter, union
+
+
+def test_label_band_is_the_union_of_the_class_bands():
+    g = torch.Generator().manual_seed(3)
+    labels = torch.randint(0, 4, (2, 6, 7), generator=g).repeat_interleave(3, 1).repeat_interleave(3, 2)
+    for d in (1, 2, 4):
+        band = label_band(labels, d)
+        for c in range(4):
+            assert torch.equal(band & (labels == c), boundary_band(labels == c, d)), f"d={d}, class {c}"
+
+
+def test_boundary_iou_equals_one_erosion_per_class_with_ignored_pixels():
+    g = torch.Generator().manual_seed(4)
+    # blocky label maps (as segmentations are), an ignored strip, predictions that disagree
+    target = torch.randint(0, 5, (3, 8, 10), generator=g).repeat_interleave(4, 1).repeat_interleave(4, 2)
+    target[:, 10:13, :] = IGNORE
+    pred = torch.randint(0, 5, (3, 16, 20), generator=g).repeat_interleave(2, 1).repeat_interleave(2, 2)
+    acc = BoundaryIoU(5, IGNORE)
+    acc.update(pred, target)
+    d = boundary_dilation(32, 40)
+    inter, union = _per_class_boundary_counts(pred, target, 5, IGNORE, d)
+    assert torch.equal(acc.intersection, inter) and torch.equal(acc.union, union)
+    assert int(union.sum()) > 0 and int(inter.sum()) > 0
 
 
 def test_boundary_accumulates_over_images():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -33,6 +35,16 @@ def test_poly_schedule_with_warmup():
     assert [LrFactor(step)(i) for i in (0, 3, 6)] == pytest.approx([1.0, 0.1, 0.01])
     const = TrainConfig().replace(["schedule.name=constant", "schedule.warmup_steps=0"]).schedule
     assert LrFactor(const)(1999) == 1.0
+
+
+def test_cosine_schedule_halves_at_the_middle_and_ends_at_zero():
+    s = TrainConfig().replace(["schedule.name=cosine", "schedule.steps=100", "schedule.warmup_steps=10"]).schedule
+    f = LrFactor(s)
+    assert f(0) == pytest.approx(0.1 * 1.0)  # the same warm-up as poly
+    assert f(10) == pytest.approx((1 + math.cos(math.pi * 0.1)) / 2)
+    assert f(50) == pytest.approx(0.5)
+    assert f(100) == pytest.approx(0.0, abs=1e-12)
+    assert all(f(i) >= f(i + 1) for i in range(10, 100))
 
 
 def test_scheduler_drives_both_groups_with_backbone_multiplier(tiny_model):

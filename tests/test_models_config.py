@@ -24,6 +24,7 @@ NON_DEFAULT = {
     "backbone": "resnet18",
     "num_classes": 5,
     "cascade": 2,
+    "refinement": False,
     "scales": (1.2, 0.6),
     "widths": W,
     "crp_blocks": 4,

@@ -96,3 +96,34 @@ def test_train_mode_dropout_and_eval_mode_determinism():
         assert torch.equal(model(x), model(x))
     n_dropout = sum(isinstance(m, torch.nn.Dropout) for m in model.modules())
     assert n_dropout == 3  # two deepest taps + classifier
+
+
+@pytest.mark.parametrize("output", ["full", "quarter"])
+def test_no_refinement_is_a_classifier_on_the_deepest_stage_upsampled(output):
+    """The FCN-32s reference arm: backbone, 1x1 classifier on layer4, bilinear upsampling."""
+    torch.manual_seed(0)
+    model = refinenet("resnet18", NUM_CLASSES, refinement=False, output=output, dropout=0.0).eval()
+    backbone = sum(p.numel() for p in model.backbones.parameters())
+    assert sum(p.numel() for p in model.parameters()) == backbone + 512 * NUM_CLASSES + NUM_CLASSES
+    x = torch.randn(2, 3, 97, 131)
+    with torch.no_grad():
+        out = model(x)
+        deep = model.classifier(model.backbones[0](x)[-1])  # (2, 5, 4, 5): stride 32
+        size = (97, 131) if output == "full" else (25, 33)
+        assert out.shape == (2, NUM_CLASSES, *size) and deep.shape[-2:] == (4, 5)
+        assert torch.allclose(out, F.interpolate(deep, size=size, mode="bilinear", align_corners=False))
+    if output == "full":
+        loss0, loss1 = _sgd_step_lowers_loss(model)
+        assert loss1 < loss0
+    with pytest.raises(ValueError, match="single scale with refinement=false"):
+        refinenet("resnet18", NUM_CLASSES, refinement=False, scales=(1.2, 0.6))
+
+
+def test_capacity_control_two_backbones_at_one_scale():
+    """Two backbones on the same input (scales 1, 1): the 2-scale model's parameters, one scale."""
+    two_scale = refinenet("resnet18", NUM_CLASSES, scales=(1.2, 0.6), widths=NARROW)
+    control = refinenet("resnet18", NUM_CLASSES, scales=(1.0, 1.0), widths=NARROW)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(control) == count(two_scale) and len(control.backbones) == 2
+    with torch.no_grad():
+        assert control.eval()(torch.randn(1, 3, 64, 64)).shape == (1, NUM_CLASSES, 64, 64)

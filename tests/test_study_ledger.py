@@ -106,7 +106,8 @@ def test_fill_records_entries_then_trains_nothing_and_retrains_one(tmp_path):
     again, why = runs.fill(say=lines.append)
     assert again == 0
     rows = runs.status()
-    assert rows[-1] == {"notebook": "all (distinct runs)", "done": 6, "total": 6, "waiting": 0, "seconds_left": 0}
+    assert rows[-1] == {"notebook": "all (distinct runs)", "done": 6, "total": 6, "waiting": 0, "waiting_for_pilot": 0,
+                        "seconds_left": 0}
     victim = next(e.run_id for e in ledger if e.data["arm"] == "N = 0")
     ledger.remove(victim)
     left = runs.status()[-1]
@@ -264,3 +265,108 @@ def test_an_arm_identical_to_another_is_the_same_runs(tmp_path):
     plain = [r for r in plan.runs if r.is_arm("plain")]
     assert [(r.arm, r.seed, r.config.optim.lr) for r in plain] == [("standard", 0, 0.01), ("standard", 1, 0.01)]
     assert len(plan.runs) == 4  # the sweep, nothing more
+
+
+def test_fill_keeps_jobs_runs_training_and_lets_the_others_finish_after_a_failure():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    class FakePlan:
+        def __init__(self, todo):
+            self.todo = todo
+
+        def missing(self):
+            return self.todo
+
+    todo = [PlannedRun("standard", s, 0.01, {}, run_id=f"r{s}") for s in range(5)]
+    lock, busy, most = threading.Lock(), [0], [0]
+
+    def work(run):
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        threading.Event().wait({"r2": 0.5, "r3": 0.0}.get(run.run_id, 0.05))  # r3 fails while r2 runs
+        with lock:
+            busy[0] -= 1
+            todo.remove(run)
+        if run.run_id == "r3":
+            raise RuntimeError("out of memory")
+        return SimpleNamespace(diverged=False, miou=0.5, summary={})
+
+    with ThreadPoolExecutor(2) as pool:
+        lines = []
+        with pytest.raises(RuntimeError, match="out of memory"):
+            fill(lambda: FakePlan(list(todo)), None, jobs=2, submit=lambda r: pool.submit(work, r), say=lines.append)
+    assert most[0] == 2  # two at once, never more
+    # r3 failed; r2, beside it, finished; nothing started after the failure
+    assert [r.run_id for r in todo] == ["r4"] and any("FAILED standard | lr 0.01 | seed 3" in line for line in lines)
+    with pytest.raises(ValueError, match="submit"):
+        fill(lambda: FakePlan([]), None, jobs=2)
+
+
+@pytest.mark.slow
+def test_runs_trained_two_at_once_equal_the_same_runs_trained_alone(tmp_path):
+    import torch
+
+    from refinenet.study.training import job_threads
+
+    runs = _runs(tmp_path, arms={"standard": {}})
+    runs.jobs = 2
+    trained, why = runs.fill(say=lambda _: None)
+    assert trained == 4 and why == "every planned run is in the ledger"
+    entries = {e.run_id: e for e in runs.ledger}
+    assert {e.machine["threads"] for e in entries.values()} == {job_threads(2)}
+    # each run is deterministic for its own settings: retrained alone, in this process, with the
+    # worker's thread count, it gives the very same scores
+    victim = sorted(entries)[0]
+    before = entries[victim].data["metrics"]
+    runs.ledger.remove(victim)
+    runs.jobs = 1
+    threads = torch.get_num_threads()
+    torch.set_num_threads(job_threads(2))
+    try:
+        assert runs.fill(say=lambda _: None)[0] == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert runs.ledger.get(victim).data["metrics"]["val"] == before["val"]
+
+
+def test_the_pilot_trains_first_and_keeps_its_run_ids_when_the_recipe_is_adopted(tmp_path):
+    from refinenet.study.plan import PILOT
+
+    pilot_base = {"schedule.steps": 6, "eval.every": 2, "optim.name": "sgd", "schedule.name": "poly"}
+    pilot = {"sgd": {"optim.lr": 0.03}, "adamw cosine": {"optim.name": "adamw", "optim.lr": 0.001, "schedule.name": "cosine"}}
+    wants = {"nb": {"arms": {"standard": {}}, "pilot": pilot, "pilot_base": pilot_base, "pilot_seeds": [0, 1]}}
+    runs = StudyRuns(_profile(tmp_path), "synthetic", "cpu", Ledger(tmp_path / "runs"), wants, root=ROOT,
+                     checkpoints=tmp_path / "ck")
+    plan = runs.plan()
+    first = plan.runs[:4]
+    assert [(r.arm, r.seed) for r in first] == [
+        (PILOT + "sgd", 0), (PILOT + "sgd", 1), (PILOT + "adamw cosine", 0), (PILOT + "adamw cosine", 1)]
+    assert all(r.ready for r in first)  # no wait for the sweep: each recipe has its own rate
+    adamw = first[2].config
+    assert (adamw.optim.name, adamw.optim.lr, adamw.schedule.name, adamw.schedule.steps) == ("adamw", 0.001, "cosine", 6)
+    # the profile adopts the AdamW recipe: the pilot's runs keep their ids (pilot_base names
+    # every setting the pilot varies), so the ledger's pilot entries stay valid
+    adopted = {**TINY, "train": {**TINY["train"], "optim": {"name": "adamw"}, "schedule": {"name": "cosine", "steps": 6,
+                                                                                            "warmup_steps": 0}}}
+    again = StudyRuns(_profile(tmp_path, adopted), "synthetic", "cpu", Ledger(tmp_path / "runs"), wants, root=ROOT,
+                      checkpoints=tmp_path / "ck").plan()
+    assert [r.run_id for r in again.runs[:4]] == [r.run_id for r in first]
+    # until the profile says which recipe it adopted, nothing but the pilot trains
+    assert [r.waits_for for r in plan.runs[4:]] == ["the pilot's choice (the profile's study.adopted)"] * len(plan.runs[4:])
+    assert {r.arm for r in plan.missing() if r.ready} == {PILOT + "sgd", PILOT + "adamw cosine"}
+
+    def plan_adopting(name, train=adopted["train"]):
+        design = {**adopted, "train": train, "adopted": name}
+        return StudyRuns(_profile(tmp_path, design), "synthetic", "cpu", Ledger(tmp_path / "runs"), wants, root=ROOT,
+                         checkpoints=tmp_path / "ck").plan()
+
+    assert all(r.waits_for is None for r in plan_adopting("adamw cosine").runs)
+    with pytest.raises(ValueError, match=r"differs: optim.name: 'adamw' in the profile, 'sgd' in the recipe"):
+        plan_adopting("sgd")
+    with pytest.raises(ValueError, match="not a pilot recipe"):
+        plan_adopting("lbfgs")
+    with pytest.raises(ValueError, match="must set optim.lr"):
+        StudyRuns(_profile(tmp_path), "synthetic", "cpu", Ledger(tmp_path / "runs"),
+                  {"nb": {"pilot": {"x": {"schedule.steps": 4}}}}, root=ROOT, checkpoints=tmp_path / "ck").plan()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -119,6 +120,7 @@ def test_environment_records_commit_versions_and_hardware():
 
 def test_run_executes_with_parameters_then_skips_then_forces(tmp_path):
     root, profile = _study(tmp_path, {"01_tiny": TINY}, {"01_tiny": {"greeting": "hello"}})
+    (root / "requirements.lock").write_text("torch==2.14.1\n")
     lines: list[str] = []
     results = run_study(profile, root=root, echo=lines.append)
     assert [r.status for r in results] == ["ok"]
@@ -141,6 +143,9 @@ def test_run_executes_with_parameters_then_skips_then_forces(tmp_path):
     assert meta["parameters"] == {"greeting": "hello", "profile": profile.path, "output_dir": "results/tiny/01_tiny"}
     assert meta["dataset"] == "synthetic" and meta["hardware"]["device"] in ("cpu", "cuda")
     assert {"git", "versions", "started", "finished", "source_sha256"} <= set(meta)
+    # the environment lock the notebook ran with, in its metadata and in the notebook itself
+    lock = {"file": "requirements.lock", "sha256": hashlib.sha256(b"torch==2.14.1\n").hexdigest()}
+    assert meta["lock"] == lock and nb.metadata["refinenet"]["requirements_lock"] == lock
 
     # parameters.yaml re-executes the notebook by hand (README): the same table again.
     params = yaml.safe_load((out / "parameters.yaml").read_text())

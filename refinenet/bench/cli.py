@@ -10,6 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+#: ``refinenet bench --runs --paths``: see refinenet.bench.runs.RUN_PATHS (not imported here:
+#: the CLI starts without torch).
+RUN_PATH_NAMES = ("before", "boundary", "fused", "compile", "jobs")
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -39,6 +43,16 @@ def register(subparsers) -> None:
         "step (writes results/bench/<device>-loader.csv)",
     )
     p.add_argument("--batches", type=int, default=20, help="with --loader: batches to time")
+    p.add_argument(
+        "--runs", action="store_true",
+        help="instead of timing steps: time whole runs of the study's standard model on each run path "
+        "(jobs at once, threads, boundary IoU, fused SGD, compile), start-up to ledger entry "
+        "(writes results/bench/<device>-runs.csv and <device>-runs-each.csv)",
+    )
+    p.add_argument("--paths", default=",".join(RUN_PATH_NAMES), help=f"with --runs: comma-separated, the first is the reference")
+    p.add_argument("--profile", default="cpu", help="with --runs: the study profile whose recipe is trained")
+    p.add_argument("--steps", type=int, default=500, help="with --runs: training steps of each run")
+    p.add_argument("--evals", type=int, default=2, help="with --runs: validations per run (the last at the end)")
     p.add_argument("--seeds", default="0,1,2", help="with --parity: comma-separated seeds")
     p.add_argument("--runs-dir", default="runs/parity", help="with --parity: where the runs go")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="with --parity or --loader: config overrides")
@@ -112,9 +126,38 @@ def run_loader(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_runs(args: argparse.Namespace) -> int:
+    import torch
+
+    from .runs import RUN_PATHS, run_paths
+    from .suite import hardware
+
+    names = [n for n in args.paths.split(",") if n]
+    unknown = [n for n in names if n not in RUN_PATHS]
+    if unknown or not names:
+        raise ValueError(f"--paths: unknown {unknown}; choose from {list(RUN_PATHS)}")
+    if args.steps < 1 or args.evals < 1:
+        raise ValueError(f"--steps and --evals must be >= 1, got {args.steps} and {args.evals}")
+    start = time.time()
+    rows, each = run_paths([RUN_PATHS[n] for n in names], profile=args.profile, steps=args.steps, evals=args.evals,
+                           progress=lambda line: print(line, flush=True))
+    hw = hardware(torch.device("cpu"))
+    out = args.out or Path("results") / "bench" / "cpu-runs.csv"
+    _write_csv([{**r, **hw} for r in rows], out)
+    _write_csv(each, out.with_name(out.stem + "-each.csv"))
+    meta = {**_command(args), "wall_s": round(time.time() - start, 1), "torch": torch.__version__, "rows": len(rows), **hw}
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    for r in rows:
+        print(f"{r['path']:<48} x{r['speedup']:.2f}")
+    print(f"wrote {out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.parity and args.loader:
-        raise ValueError("--parity and --loader are separate measurements: give one of them")
+    if sum(map(bool, (args.parity, args.loader, args.runs))) > 1:
+        raise ValueError("--parity, --loader and --runs are separate measurements: give one of them")
+    if args.runs:
+        return run_runs(args)
     if args.parity:
         return run_parity(args)
     if args.loader:

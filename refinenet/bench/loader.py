@@ -91,7 +91,7 @@ def loader_vs_step(
     runner = torch.compile(model) if precision.compile else model
     weight = None
     if cfg.loss.class_weights == "median_frequency":
-        weight = median_frequency_weights(train_set, int(train_set.num_classes), int(train_set.ignore_index)).to(dev)
+        weight = median_frequency_weights(train_set, int(train_set.num_classes), int(train_set.ignore_index), cfg.loss.class_weight_power).to(dev)
 
     def step():
         train_step(runner, optimizer, scaler, images, masks, precision=precision,

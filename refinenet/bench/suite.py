@@ -45,6 +45,7 @@ class FastPath:
     amp: str = "none"  # none | bf16 | fp16
     channels_last: bool = False
     compile: bool = False
+    fused: bool = False  # the fused optimiser step (always on for CUDA's fast paths)
 
     def precision(self, device: torch.device) -> Precision:
         cuda = device.type == "cuda"
@@ -55,7 +56,7 @@ class FastPath:
             channels_last=self.channels_last,
             compile=self.compile,
             cudnn_benchmark=cuda and fast,
-            fused_optimizer=cuda and fast,
+            fused_optimizer=(cuda and fast) or self.fused,
         )
 
 
@@ -72,6 +73,8 @@ def default_paths(device: torch.device, *, compile: bool) -> list[FastPath]:
     ]
     if device.type == "cuda":
         paths += [FastPath("fp16+channels_last", amp="fp16", channels_last=True)]
+    else:
+        paths += [FastPath("bf16+channels_last+fused", amp="bf16", channels_last=True, fused=True)]
     if compile:
         paths += [FastPath("bf16+channels_last+compile", amp="bf16", channels_last=True, compile=True)]
     return paths
@@ -98,15 +101,13 @@ def study_configs(device: torch.device) -> list[BenchConfig]:
     from ..study.profiles import load_profile
 
     profile = load_profile("gpu" if device.type == "cuda" else "cpu")
-    recipe = profile.common.get("recipe", {})
-    size = recipe.get("crop_size") or profile.common.get("image_size") or (360, 480)
-    model = {"backbone": recipe.get("backbone", "resnet18"), "num_classes": 11}
-    if recipe.get("widths"):
-        model["widths"] = tuple(recipe["widths"])
-    batch = int(recipe.get("batch_size", 8))
+    cfg = profile.study.base("synthetic", device.type)  # the standard model's training config
+    model = {**cfg.model.to_dict(), "num_classes": 11}  # CamVid's classes
+    size = tuple(cfg.data.crop_size or cfg.data.size)
+    batch = int(cfg.data.batch_size)
     return [
-        BenchConfig(f"study-{profile.name}-standard", model, size=tuple(size), train_batch=batch),
-        BenchConfig(f"study-{profile.name}-2scale", {**model, "scales": (1.2, 0.6)}, size=tuple(size), train_batch=batch),
+        BenchConfig(f"study-{profile.name}-standard", model, size=size, train_batch=batch),
+        BenchConfig(f"study-{profile.name}-2scale", {**model, "scales": (1.2, 0.6)}, size=size, train_batch=batch),
     ]
 
 
@@ -133,7 +134,7 @@ def hardware(device: torch.device) -> dict:
 
 def _build(config: BenchConfig, path: FastPath, device: torch.device, *, train: bool):
     torch.manual_seed(0)  # same weights for every path
-    model = refinenet(**config.model, dropout=0.0 if not train else 0.5).to(device)
+    model = refinenet(**{**config.model, "dropout": 0.5 if train else 0.0}).to(device)
     if path.channels_last:
         model = model.to(memory_format=torch.channels_last)
     runner = torch.compile(model) if path.compile else model
@@ -217,10 +218,12 @@ def run_suite(
         macs = count_macs(refinenet(**config.model), (1, 3, *config.size))
         for mode in modes:
             prepare = prepare_inference if mode == "inference" else prepare_training
-            steps = {path.name: prepare(config, path, device) for path in paths}
+            # the fused optimiser is part of a training step only
+            paths_here = [p for p in paths if mode == "train" or not p.fused]
+            steps = {path.name: prepare(config, path, device) for path in paths_here}
             memory, agreement = {}, {}
             reference = None
-            for path in paths:  # warm-up (compilation, autotuning), then one measured call
+            for path in paths_here:  # warm-up (compilation, autotuning), then one measured call
                 steps[path.name]()
                 with PeakMemory(device) as mem:
                     out = steps[path.name]()
@@ -232,13 +235,13 @@ def run_suite(
                     else:
                         agreement[path.name] = (labels == reference).float().mean().item()
             timings = time_interleaved(steps, device, warmup=max(0, warmup - 1), repeats=repeats)
-            base_time = timings[paths[0].name].median
+            base_time = timings[paths_here[0].name].median
             if mode == "inference":
                 batch, flops = config.infer_batch, 2 * macs * config.infer_batch
             else:
                 # forward + backward (about twice the forward) per image
                 batch, flops = config.train_batch, 3 * 2 * macs * config.train_batch
-            for path in paths:
+            for path in paths_here:
                 timing = timings[path.name]
                 achieved = flops / timing.median
                 row = {

@@ -136,3 +136,7 @@ class PeakMemory:
         elif self._thread is not None:
             self._stop.set()
             self._thread.join()
+            if not self.peak:
+                # The call reused pages an earlier call had already touched: the process's
+                # resident memory cannot see what it needed, so report nothing rather than 0.
+                self.peak = None

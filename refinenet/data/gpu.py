@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .pack import Pack
-from .transforms import _pair
+from .transforms import _pair, draw_colour_factors, jitter_colours
 
 __all__ = ["DeviceLoader", "DeviceSplit"]
 
@@ -85,7 +85,7 @@ class DeviceLoader:
             ``False`` batches are the whole images in order, only normalised.
         crop_size: int or ``(H, W)``; ``None`` keeps the split's size (scaled, then padded or
             cropped back to it).
-        scale_range, hflip: as in :func:`refinenet.data.transforms.train_transform`.
+        scale_range, hflip, color_jitter: as in :func:`refinenet.data.transforms.train_transform`.
         seed: seeds the loader's generator; each pass over the loader continues its stream.
 
     Yields float32 ``(B, 3, h, w)`` normalised images and int64 ``(B, h, w)`` masks on the
@@ -93,7 +93,7 @@ class DeviceLoader:
     """
 
     def __init__(self, split: DeviceSplit, batch_size: int, *, train: bool = True, crop_size=None,
-                 scale_range: tuple[float, float] = (0.7, 1.3), hflip: bool = True,
+                 scale_range: tuple[float, float] = (0.7, 1.3), hflip: bool = True, color_jitter: float = 0.0,
                  shuffle: bool | None = None, drop_last: bool | None = None, seed: int = 0) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -104,7 +104,9 @@ class DeviceLoader:
         self.split, self.batch_size, self.train = split, batch_size, train
         full = tuple(split.images.shape[-2:])
         self.crop_size = _pair("crop_size", crop_size) if crop_size is not None else full
-        self.scale_range, self.hflip = (lo, hi), hflip
+        if not 0 <= color_jitter <= 1:
+            raise ValueError(f"color_jitter must be in [0, 1], got {color_jitter!r}")
+        self.scale_range, self.hflip, self.color_jitter = (lo, hi), hflip, float(color_jitter)
         self.shuffle = train if shuffle is None else shuffle
         self.drop_last = train if drop_last is None else drop_last
         self.generator = torch.Generator().manual_seed(seed)
@@ -167,6 +169,9 @@ class DeviceLoader:
         images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border",
                                align_corners=False)
         images = images * valid[:, None]  # padding: 0 = the mean colour after normalisation
+        if self.color_jitter:  # after the geometry, on [0, 1] colours (as the DataLoader path)
+            factors = draw_colour_factors(B, self.color_jitter, g).to(dev)
+            images = (jitter_colours(images * self._std + self._mean, factors) - self._mean) / self._std
 
         masks = self.split.masks[idx[:, None, None], ry[:, :, None], rx[:, None, :]].long()
         masks = torch.where(valid, masks, torch.full_like(masks, self.split.ignore_index))

@@ -6,7 +6,8 @@ by nearest neighbour. Passing ``(image, mask)`` together is what keeps them alig
 no second random draw that could send the mask elsewhere.
 
 Training (the released code's augmentation): random scale 0.7-1.3, random crop padded where
-the scaled image is smaller than the crop, horizontal flip, normalisation. Padding is filled
+the scaled image is smaller than the crop, horizontal flip, normalisation; optionally a colour
+jitter (an addition: the released code has none). Padding is filled
 with the mean colour in the image (so it normalises to 0) and with ``ignore_index`` in the
 mask (so the loss never sees it).
 
@@ -27,7 +28,10 @@ from torchvision.transforms.v2 import functional as TF
 
 __all__ = [
     "JointResize",
+    "RandomColour",
     "RandomScale",
+    "draw_colour_factors",
+    "jitter_colours",
     "eval_transform",
     "resize_mask",
     "train_transform",
@@ -98,6 +102,56 @@ class RandomScale(v2.Transform):
         return _resize(inpt, params["size"])
 
 
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma of ``(..., 3, H, W)`` as ``(..., 1, H, W)`` (torchvision's weights)."""
+    r, g, b = x.unbind(-3)
+    return (0.2989 * r + 0.587 * g + 0.114 * b).unsqueeze(-3)
+
+
+def jitter_colours(images: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Brightness, contrast and saturation jitter, in that order, of float images in [0, 1].
+
+    ``images`` ``(B, 3, H, W)``; ``factors`` ``(B, 3)``, the brightness, contrast and saturation
+    multipliers of each image (1 leaves it unchanged). The formulas are torchvision's
+    ``adjust_brightness`` (scale), ``adjust_contrast`` (blend with the image's mean grey) and
+    ``adjust_saturation`` (blend with its grey version), each clamped to [0, 1]; torchvision's
+    ``ColorJitter`` shuffles their order, here it is fixed so that the device loader computes
+    the same thing for a whole batch. Returns ``(B, 3, H, W)``.
+    """
+    b, c, s = (f[:, None, None, None].to(images.dtype) for f in factors.unbind(1))
+    x = (images * b).clamp(0, 1)
+    mean = _grey(x).mean(dim=(-3, -2, -1), keepdim=True)
+    x = (mean + c * (x - mean)).clamp(0, 1)
+    grey = _grey(x)
+    return (grey + s * (x - grey)).clamp(0, 1)
+
+
+def draw_colour_factors(n: int, strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``(n, 3)`` multipliers drawn uniformly from ``[max(0, 1 - strength), 1 + strength]``."""
+    lo, hi = max(0.0, 1.0 - strength), 1.0 + strength
+    return lo + (hi - lo) * torch.rand(n, 3, generator=generator, dtype=torch.float64)
+
+
+class RandomColour(v2.Transform):
+    """Colour jitter of the image (the mask passes through): :func:`jitter_colours` with
+    factors drawn from ``[1 - strength, 1 + strength]``. Takes and returns float images in
+    [0, 1] ``(3, H, W)``, so it goes after the conversion to float and before normalisation."""
+
+    def __init__(self, strength: float) -> None:
+        super().__init__()
+        if not 0 <= strength <= 1:
+            raise ValueError(f"colour jitter strength must be in [0, 1], got {strength!r}")
+        self.strength = float(strength)
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        return {"factors": draw_colour_factors(1, self.strength)}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if not isinstance(inpt, tv_tensors.Image):
+            return inpt
+        return tv_tensors.wrap(jitter_colours(inpt[None], params["factors"])[0], like=inpt)
+
+
 class JointResize(v2.Transform):
     """Resize image (bilinear, antialiased) and mask (nearest-exact) to a fixed ``(H, W)``."""
 
@@ -114,12 +168,13 @@ class JointResize(v2.Transform):
         return inpt
 
 
-def _finish(mean, std) -> list[v2.Transform]:
+def _finish(mean, std, colour: float = 0.0) -> list[v2.Transform]:
     if len(mean) != 3 or len(std) != 3:
         raise ValueError(f"mean and std must have 3 values each, got {mean!r} and {std!r}")
     return [
         v2.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, "others": None},
                    scale=True),
+        *([RandomColour(colour)] if colour else []),
         v2.Normalize(mean=list(mean), std=list(std)),
     ]
 
@@ -129,16 +184,19 @@ def train_transform(
     *,
     scale_range: tuple[float, float] = (0.7, 1.3),
     hflip: bool = True,
+    color_jitter: float = 0.0,
     ignore_index: int,
     mean: Sequence[float],
     std: Sequence[float],
 ) -> v2.Compose:
-    """Training augmentation: random scale, padded random crop, flip, normalisation.
+    """Training augmentation: random scale, padded random crop, flip, colour jitter, normalisation.
 
     Args:
         crop_size: int or ``(H, W)`` of the output; ``None`` keeps the scaled size.
         scale_range: factor range for :class:`RandomScale`; ``(1, 1)`` disables scaling.
         hflip: flip left-right with probability 0.5.
+        color_jitter: strength of :class:`RandomColour` (0: none), drawn after the geometry,
+            so a run with and without it crops and flips alike.
         ignore_index: the mask value for padding.
         mean, std: the dataset's channel statistics (for images scaled to [0, 1]).
 
@@ -160,7 +218,7 @@ def train_transform(
         )
     if hflip:
         steps.append(v2.RandomHorizontalFlip(p=0.5))
-    return v2.Compose(steps + _finish(mean, std))
+    return v2.Compose(steps + _finish(mean, std, color_jitter))
 
 
 def eval_transform(*, mean: Sequence[float], std: Sequence[float], size=None) -> v2.Compose:

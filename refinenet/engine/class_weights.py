@@ -39,14 +39,15 @@ def class_pixel_counts(dataset, num_classes: int, ignore_index: int) -> tuple[Te
     return pixels, image_pixels
 
 
-def median_frequency_weights(dataset, num_classes: int, ignore_index: int) -> Tensor:
-    """``(C,)`` float32 weights ``median(f) / f_c``; a class absent from the split gets 0
-    (no pixel of it is ever a target, so its weight never counts)."""
+def median_frequency_weights(dataset, num_classes: int, ignore_index: int, power: float = 1.0) -> Tensor:
+    """``(C,)`` float32 weights ``(median(f) / f_c) ** power``; a class absent from the split
+    gets 0 (no pixel of it is ever a target, so its weight never counts). ``power`` < 1
+    softens the weighting (0.5: its square root)."""
     pixels, image_pixels = class_pixel_counts(dataset, num_classes, ignore_index)
     present = pixels > 0
     if not present.any():
         raise ValueError("the training split has no labelled pixel: cannot compute class weights")
     freq = pixels[present] / image_pixels[present]
     weights = torch.zeros(num_classes, dtype=torch.float64)
-    weights[present] = freq.quantile(0.5) / freq  # the mean of the two middle values for an even count
+    weights[present] = (freq.quantile(0.5) / freq) ** power  # quantile: the mean of the two middle values for an even count
     return weights.float()

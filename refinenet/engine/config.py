@@ -77,6 +77,10 @@ class DataSection:
     scale_range: tuple[Scale, Scale] = (0.7, 1.3)
     """Random scaling (low, high), low <= high; the released code: 0.7-1.3."""
     hflip: Bool = True
+    color_jitter: Annotated[Float, Field(ge=0, le=1)] = 0.0
+    """Colour jitter strength x: brightness, contrast and saturation each multiplied by a
+    factor drawn from [1 - x, 1 + x] per image (torchvision's formulas, in that order).
+    0 = none, as the released code; an addition for training from scratch on few scenes."""
     batch_size: Positive = 8
     """Images per optimisation step, per process (DDP: the global batch is this x world size)."""
     num_workers: Union[Count, Auto] = "auto"
@@ -121,12 +125,12 @@ class ScheduleSection:
     """Learning-rate schedule over ``steps`` optimisation steps (the run's length)."""
 
     steps: Positive = 2000
-    name: Literal["poly", "constant", "step"] = "poly"
+    name: Literal["poly", "cosine", "constant", "step"] = "poly"
     warmup_steps: Count = 100
     """Linear warm-up from lr x warmup_factor to lr over this many steps; shorter than the run."""
     warmup_factor: Annotated[Float, Field(gt=0, le=1)] = 0.1
     power: Annotated[Float, Field(ge=0)] = 0.9
-    """poly: lr x (1 - step / steps) ** power."""
+    """poly: lr x (1 - step / steps) ** power. cosine: lr x (1 + cos(pi x step / steps)) / 2."""
     milestones: tuple[Count, ...] = ()
     """step: lr x gamma at each of these steps."""
     gamma: Annotated[Float, Field(gt=0)] = 0.1
@@ -150,6 +154,15 @@ class LossSection:
     median(f) / f_c, f_c = pixels of c / pixels of the training images holding c (Eigen &
     Fergus 2015; how SegNet trained on CamVid). A departure from the paper, for short runs
     from scratch in which rare thin classes would otherwise never be predicted."""
+    class_weight_power: Annotated[Float, Field(ge=0, le=1)] = 1.0
+    """With median_frequency: weight class c by (median(f) / f_c) ** power; 1 = the full
+    weighting, 0.5 = a softened one (its square root), 0 = plain cross-entropy."""
+
+    @model_validator(mode="after")
+    def _power_needs_weights(self) -> "LossSection":
+        if self.class_weight_power != 1.0 and self.class_weights == "none":
+            raise Invalid("class_weight_power", self.class_weight_power, "1.0 unless class_weights=median_frequency")
+        return self
 
 
 @settings
@@ -301,11 +314,18 @@ class TrainConfig:
     # -- identity -----------------------------------------------------------------------------
 
     def identity(self) -> dict:
-        """The fields that can change the trained weights or the reported metrics."""
+        """The fields that can change the trained weights or the reported metrics (a field
+        added after runs existed leaves the identity while it holds the value that means
+        "as before": see ``IDENTITY_ADDED``)."""
         data = self.to_dict()
         for key in IDENTITY_EXCLUDED:
             section, _, name = key.rpartition(".")
             (data[section] if section else data).pop(name, None)
+        for key, before in IDENTITY_ADDED.items():
+            section, _, name = key.rpartition(".")
+            holder = data[section] if section else data
+            if holder.get(name) == before:
+                del holder[name]
         return data
 
     def identity_hash(self) -> str:
@@ -342,6 +362,14 @@ IDENTITY_EXCLUDED = (
     "log.progress",
     "log.tensorboard",
 )
+
+# Fields added after ledger entries existed, with the value that trains exactly as before the
+# field existed: at that value a field stays out of the identity, so the entries keep their run
+# ids; any other value enters it. (A new field must be listed here, with that value.)
+IDENTITY_ADDED = {
+    "data.color_jitter": 0.0,
+    "model.refinement": True,
+}
 
 # Keys that moved, for a message that says where (TrainConfig.from_saved upgrades saved runs).
 MOVED = {"loss.resolution": "model.output ('full' or 'quarter'; the loss is computed at the logits' size)"}

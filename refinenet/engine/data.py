@@ -94,6 +94,7 @@ def build_train_set(cfg: TrainConfig) -> Dataset:
         crop,
         scale_range=tuple(d.scale_range),
         hflip=d.hflip,
+        color_jitter=d.color_jitter,
         ignore_index=dataset.ignore_index,
         mean=dataset.mean,
         std=dataset.std,

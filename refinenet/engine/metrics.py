@@ -37,6 +37,7 @@ __all__ = [
     "ConfusionMatrix",
     "boundary_band",
     "boundary_dilation",
+    "label_band",
     "BoundaryIoU",
     "boundary_iou",
     "SegmentationMetrics",
@@ -166,6 +167,31 @@ def boundary_band(masks: Tensor, dilation: int) -> Tensor:
     return masks & ~eroded
 
 
+def label_band(labels: Tensor, dilation: int) -> Tensor:
+    """The contour bands of every class of a label map at once.
+
+    ``labels``: integer ``(..., H, W)``. A pixel is in the band of its own class when some pixel
+    within Chebyshev distance ``dilation`` has another label or lies outside the image, which is
+    exactly when it is in ``boundary_band(labels == its label, dilation)``: so the band of class
+    ``c`` is ``(labels == c) & label_band(labels, dilation)`` for every ``c`` at once, for the
+    cost of two separable max-pools instead of one erosion per class. Returns bool, same shape.
+    """
+    if dilation < 1:
+        raise ValueError(f"dilation must be >= 1 pixel, got {dilation}")
+    shape = labels.shape
+    x = labels.reshape(-1, 1, *shape[-2:]).to(torch.float32)  # labels < 2**24: exact in float32
+    d, outside = dilation, float(2**24)  # outside the image: a label no pixel has
+
+    def window_max(t: Tensor) -> Tensor:
+        t = F.max_pool2d(F.pad(t, (d, d, 0, 0), value=outside), kernel_size=(1, 2 * d + 1), stride=1)
+        return F.max_pool2d(F.pad(t, (0, 0, d, d), value=outside), kernel_size=(2 * d + 1, 1), stride=1)
+
+    # min <= label <= max over the window; it holds one label only if both equal the label
+    # (a window reaching outside the image has max = outside).
+    uniform = (window_max(x) == x) & (window_max(-x) == -x)
+    return ~uniform.reshape(shape)
+
+
 class BoundaryIoU:
     """Accumulates per-class boundary intersections and unions over a dataset.
 
@@ -195,12 +221,17 @@ class BoundaryIoU:
         height, width = pred.shape[-2:]
         d = boundary_dilation(height, width, self.dilation_ratio)
         valid = torch.ones_like(target, dtype=torch.bool) if self.ignore_index is None else target != self.ignore_index
-        # One class at a time keeps memory at (N, H, W) bools rather than (N, C, H, W) floats.
-        for c in range(self.num_classes):
-            gt_band = boundary_band(target == c, d) & valid
-            pr_band = boundary_band(pred == c, d) & valid
-            self.intersection[c] += (gt_band & pr_band).sum().to(self.intersection.device)
-            self.union[c] += (gt_band | pr_band).sum().to(self.union.device)
+        # The band of class c is (label == c) & label_band(labels): one band per label map
+        # instead of one per class (see label_band), counted per class with bincount.
+        gt_band = label_band(target, d) & valid
+        pr_band = label_band(pred, d) & valid
+        n = self.num_classes
+        both = gt_band & pr_band & (pred == target)
+        inter = torch.bincount(target[both].long(), minlength=n)[:n]
+        gt = torch.bincount(target[gt_band].long(), minlength=n)[:n]
+        pr = torch.bincount(pred[pr_band].long(), minlength=n)[:n]
+        self.intersection += inter.to(self.intersection.device)
+        self.union += (gt + pr - inter).to(self.union.device)
 
     def compute(self) -> dict:
         inter = self.intersection.cpu().double()

@@ -8,6 +8,8 @@ training a segmentation network for a fixed number of steps), and Adam/AdamW are
 
 from __future__ import annotations
 
+import math
+
 import inspect
 
 import torch
@@ -58,7 +60,7 @@ def build_optimizer(model: nn.Module, optim: OptimSection, *, pretrained: bool, 
 
 
 class LrFactor:
-    """Learning-rate factor at a step: warm-up x (poly | constant | step decay).
+    """Learning-rate factor at a step: warm-up x (poly | cosine | constant | step decay).
 
     ``factor(step)`` for ``step`` optimisation steps already taken (``LambdaLR`` convention):
     warm-up rises linearly from ``warmup_factor`` at step 0 to 1 at ``warmup_steps``; poly is
@@ -81,6 +83,8 @@ class LrFactor:
             factor = self.warmup_factor + (1.0 - self.warmup_factor) * step / self.warmup_steps
         if self.name == "poly":
             factor *= max(0.0, 1.0 - step / self.steps) ** self.power
+        elif self.name == "cosine":  # Loshchilov & Hutter's annealing to 0, without restarts
+            factor *= 0.5 * (1.0 + math.cos(math.pi * min(step, self.steps) / self.steps))
         elif self.name == "step":
             factor *= self.gamma ** sum(step >= m for m in self.milestones)
         return factor

@@ -259,7 +259,7 @@ class _Trainer:
         class_weight = None
         if cfg.loss.class_weights == "median_frequency":
             # From the raw training masks, the same on every rank (no RNG involved).
-            class_weight = median_frequency_weights(train_set, ds_info.num_classes, ds_info.ignore_index).to(device)
+            class_weight = median_frequency_weights(train_set, ds_info.num_classes, ds_info.ignore_index, cfg.loss.class_weight_power).to(device)
 
         set_deterministic(cfg.deterministic)
         seed_everything(cfg.seed)
@@ -626,7 +626,8 @@ class _DeviceBatches:
         self.sampler = EpochSampler(train_set, num_replicas=group.world_size, rank=group.rank, seed=cfg.seed)
         split = DeviceSplit.from_dataset(train_set, device)
         self.loader = DeviceLoader(
-            split, d.batch_size, train=True, crop_size=d.crop_size, scale_range=tuple(d.scale_range), hflip=d.hflip, seed=cfg.seed
+            split, d.batch_size, train=True, crop_size=d.crop_size, scale_range=tuple(d.scale_range), hflip=d.hflip,
+            color_jitter=d.color_jitter, seed=cfg.seed,
         )
 
     def epoch(self, epoch: int, offset: int):

@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from ..schema import Bool, Float, Int, IntChoice, PathStr, settings
+from ..schema import Bool, Float, Int, IntChoice, Invalid, PathStr, settings
 from .backbone import BACKBONES
 
 __all__ = ["RefineNetConfig", "CASCADES", "OUTPUTS"]
@@ -47,6 +47,11 @@ class RefineNetConfig:
     cascade: Cascade = 4
     """RefineNet blocks in the cascade: 4 (the standard model, one block per backbone stage),
     2 or 1 (paper Fig. 7: the stages split into that many consecutive groups)."""
+
+    refinement: Bool = True
+    """False: no decoder at all, the study's reference arm for what refinement buys: a
+    classifier (dropout, 1x1 conv) on the deepest backbone stage, bilinearly upsampled, as
+    FCN-32s (Long et al. 2015). Not a model of the paper; single scale only."""
 
     scales: Annotated[tuple[Scale, ...], Field(min_length=1)] = (1.0,)
     """Input scales, each with its own backbone and adaptations (paper Sec. 4.3); (1.2, 0.6) is
@@ -81,6 +86,12 @@ class RefineNetConfig:
     """Path of a local torchvision-format ResNet state dict, loaded strictly into every backbone;
     None trains from scratch (a departure: the paper starts from ImageNet weights). It sets how
     training starts, not the architecture: :meth:`to_dict` (a checkpoint's model_config) leaves it out."""
+
+    @model_validator(mode="after")
+    def _one_scale_without_refinement(self) -> "RefineNetConfig":
+        if not self.refinement and len(self.scales) != 1:
+            raise Invalid("scales", list(self.scales), "a single scale with refinement=false (nothing fuses two)")
+        return self
 
     def to_dict(self) -> dict:
         """The architecture as plain types (what checkpoints store as ``model_config``): every

@@ -97,6 +97,13 @@ class RefineNet(nn.Module):
             ResNetBackbone(config.backbone, weights=config.backbone_weights) for _ in config.scales
         )
         tap_channels = self.backbones[0].channels[::-1]  # deepest first, like widths
+        if not config.refinement:  # the FCN-32s reference: no decoder at all
+            self.adapters, self.groups, self.blocks = nn.ModuleList(), [], nn.ModuleList()
+            self.classifier = nn.Sequential(
+                nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity(),
+                nn.Conv2d(tap_channels[0], config.num_classes, kernel_size=1),
+            )
+            return
         # The released code drops out only taps wider than 512 channels, which for
         # ResNet-50/101/152 are exactly the two deepest; we use "the two deepest" for all depths.
         self.adapters = nn.ModuleList(
@@ -144,7 +151,10 @@ class RefineNet(nn.Module):
             )
 
     def features(self, x: Tensor) -> Tensor:
-        """Decoder output before the classifier: ``(N, widths[-1], ~H/4, ~W/4)``."""
+        """Decoder output before the classifier: ``(N, widths[-1], ~H/4, ~W/4)``; without
+        refinement, the deepest backbone stage ``(N, C, ~H/32, ~W/32)``."""
+        if not self.config.refinement:
+            return self.backbones[0](x)[-1]
         height, width = x.shape[-2:]
         adapted = []  # adapted[scale][tap], deepest tap first
         for scale, backbone, adapters in zip(self.config.scales, self.backbones, self.adapters):

@@ -53,6 +53,11 @@ def register(subparsers) -> None:
                      help="train nothing; execute the notebooks whose runs are all in the ledger")
     run.add_argument("--train-only", dest="execute", action="store_false",
                      help="fill the ledger, execute no notebook (a machine without the notebook libraries)")
+    run.add_argument(
+        "--jobs", default="auto", type=parse_jobs, metavar="N",
+        help="runs to train at once, each in its own process with its share of the threads "
+        "(auto: 2 on a CPU of 2 cores or more, 1 on CUDA)",
+    )
     run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     run.add_argument("--root", default=None, help="repository root (default: found from the current folder)")
     run.set_defaults(func=_run)
@@ -93,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         results = run_study(
             profile, root=args.root, only=args.only, force=args.force, device=args.device,
             train=args.train, time_budget_s=args.time_budget, retrain=args.retrain,
-            execute=args.execute,
+            execute=args.execute, jobs=args.jobs,
         )
     except StudyError as err:
         raise CommandError(str(err)) from None
@@ -152,7 +157,10 @@ def _status(args: argparse.Namespace) -> int:
     for row in rows:
         todo = row["total"] - row["done"]
         text = "complete" if not todo else f"{todo} to train, {format_seconds(row['seconds_left'])}"
-        if row["waiting"]:
+        pilot = row.get("waiting_for_pilot", 0)
+        if pilot:
+            text += f" ({pilot} of them wait for the pilot's choice: study.adopted in the profile)"
+        elif row["waiting"]:
             text += f" ({row['waiting']} of them wait for the learning-rate sweep)"
         print(f"  {row['notebook']:<{width}}  {row['done']:>3} / {row['total']:<3} runs  {text}")
     print()
@@ -163,12 +171,25 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_jobs(text: str) -> int | None:
+    """``--jobs``: a positive count, or ``auto`` (None: :func:`~refinenet.study.training.default_jobs`)."""
+    if text == "auto":
+        return None
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jobs takes a positive number or auto, got {text!r}") from None
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"--jobs must be at least 1, got {jobs}")
+    return jobs
+
+
 def ledger_status(profile, root):
     """``(rows, ledger folder)`` for ``refinenet study status`` (see StudyRuns.status)."""
     from .ledger import Ledger
     from .profiles import results_name
     from .runner import notebook_wants, resolve_dataset, resolve_device
-    from .training import StudyRuns
+    from .training import StudyRuns, default_jobs
 
     device = resolve_device("auto", requires_cuda=False)
     size = profile.study.base("camvid", "cpu").data.size
@@ -176,7 +197,8 @@ def ledger_status(profile, root):
     name = results_name(profile, dataset)
     wants = notebook_wants(profile, root)
     ledger = Ledger(root / "results" / name / "runs")
-    runs = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=root / "runs" / name)
+    runs = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=root / "runs" / name,
+                     jobs=default_jobs(device))
     return runs.status(), ledger.folder.relative_to(root).as_posix()
 
 

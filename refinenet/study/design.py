@@ -13,6 +13,7 @@ config's own vocabulary (:class:`refinenet.engine.TrainConfig`, the keys of a tr
       test_scales: [0.4, 0.6, 0.8, 1.0, 1.2]   # multi-scale (+ flip) test row of the standard arm
       examples: 4            # test images whose predictions every ledger entry keeps
       failures: 3            # and its worst-scoring test images
+      adopted: "SGD poly, lr 0.01"   # the pilot recipe ``train`` adopts (notebook 03)
 
 An *arm* is the standard model with one change, written as dotted overrides of that config
 (``{"model.crp_relu": false}``); the notebooks declare their arms in their parameters cell, so
@@ -31,7 +32,7 @@ __all__ = ["StudyDesign", "STANDARD"]
 #: The arm every other arm is compared with; the learning rate is chosen for it.
 STANDARD = "standard"
 
-_KEYS = {"train", "seeds", "lrs", "test_scales", "examples", "failures", "scenes"}
+_KEYS = {"train", "seeds", "lrs", "test_scales", "examples", "failures", "scenes", "adopted"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class StudyDesign:
     failures: int = 3
     #: generator scenes per split when the study runs on the synthetic generator.
     scenes: int | None = None
+    #: the recipe of the notebooks' pilot that ``train`` adopts (checked: ``train`` must hold
+    #: its settings). While a pilot is declared and this is unset, only the pilot trains.
+    adopted: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, where: str = "study") -> "StudyDesign":

@@ -20,7 +20,7 @@ from typing import Any
 
 from .design import STANDARD
 from .ledger import Entry, Ledger
-from .plan import Plan, PlannedRun
+from .plan import PILOT, Plan, PlannedRun
 from .published import THIN_CLASSES
 
 __all__ = ["Experiments", "MissingRuns"]
@@ -37,7 +37,16 @@ class Experiments:
     device, results folder); ``arms`` and ``sweeps``: the notebook's parameters.
     """
 
-    def __init__(self, study: Any, arms: Mapping[str, Mapping] | None = None, sweeps: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        study: Any,
+        arms: Mapping[str, Mapping] | None = None,
+        sweeps: Sequence[str] = (),
+        *,
+        pilot: Mapping[str, Mapping] | None = None,
+        pilot_base: Mapping[str, Any] | None = None,
+        pilot_seeds: Sequence[int] = (0,),
+    ) -> None:
         from .profiles import load_profile
         from .training import StudyRuns
 
@@ -49,7 +58,9 @@ class Experiments:
         self.ledger = Ledger(results / "runs")
         self.arms = {STANDARD: {}, **{k: dict(v) for k, v in (arms or {}).items()}}
         self.sweeps = list(sweeps)
-        wants = {study.name: {"arms": self.arms, "sweeps": self.sweeps}}
+        self.pilot_recipes = dict(pilot or {})
+        wants = {study.name: {"arms": self.arms, "sweeps": self.sweeps, "pilot": self.pilot_recipes,
+                              "pilot_base": dict(pilot_base or {}), "pilot_seeds": list(pilot_seeds)}}
         self.runs = StudyRuns(self.profile, study.dataset, study.device, self.ledger, wants,
                               root=root, checkpoints=root / "runs" / name)
         self.base = self.runs.base
@@ -101,6 +112,13 @@ class Experiments:
         # The plan holds one run per run id, so a swept arm's runs at this rate appear once.
         planned = [r for r in self.plan.runs if r.is_arm(name) and r.ready and r.config.optim.lr == want]
         return self._entries(sorted(planned, key=lambda r: r.seed), f"arm {name!r}")
+
+    def pilot(self, recipe: str) -> list[Entry]:
+        """The pilot runs of ``recipe``, one per pilot seed, in seed order."""
+        if recipe not in self.pilot_recipes:
+            raise KeyError(f"{recipe!r} is not a pilot recipe of this notebook; its recipes: {sorted(self.pilot_recipes)}")
+        planned = sorted([r for r in self.plan.runs if r.is_arm(PILOT + recipe)], key=lambda r: r.seed)
+        return self._entries(planned, f"pilot recipe {recipe!r}")
 
     def sweep(self, name: str = STANDARD) -> dict[float, list[Entry]]:
         """``{lr: runs}`` of an arm over the profile's learning-rate grid."""

@@ -5,8 +5,12 @@ Each training notebook declares its runs in its parameters cell::
     arms = {"standard": {}, "ReLU off": {"model.crp_relu": False}}  # arm -> config overrides
     sweeps = ["standard", "ReLU off"]                                # arms trained at every lr
 
-The plan is the union over the notebooks, in a fixed order: first the standard arm at every
-learning rate of the grid (the sweep that chooses the rate, on val), then every arm at the
+A notebook may also declare a recipe pilot (``pilot``, ``pilot_base``, ``pilot_seeds``; see
+:func:`notebook_pilot`): runs of whole recipes, each with its own rate, that choose the
+profile's recipe on val.
+
+The plan is the union over the notebooks, in a fixed order: the pilot's runs, then the standard
+arm at every learning rate of the grid (the sweep that chooses the rate, on val), then every arm at the
 chosen rate, seed by seed (so that a partial ledger holds whole seeds of every arm), then the
 other sweeps. Runs at the chosen rate wait until the sweep is in the ledger.
 
@@ -22,6 +26,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +34,8 @@ from typing import Any
 from .design import STANDARD, StudyDesign
 from .ledger import Entry, Ledger
 
-__all__ = ["PlannedRun", "Plan", "make_plan", "choose_lr", "fill", "estimate_seconds", "notebook_runs",
-           "declared_values"]
+__all__ = ["PILOT", "PlannedRun", "Plan", "make_plan", "choose_lr", "fill", "estimate_seconds", "notebook_runs",
+           "notebook_pilot", "declared_values"]
 
 
 @dataclass
@@ -47,16 +52,19 @@ class PlannedRun:
     multiscale: bool = False
     #: other arms that turned out to be this very run (the same run id)
     aliases: list[str] = field(default_factory=list)
+    #: what the run waits for besides its rate (the pilot's choice), or None
+    waits_for: str | None = None
 
     def is_arm(self, name: str) -> bool:
         return name == self.arm or name in self.aliases
 
     @property
     def ready(self) -> bool:
-        return self.run_id is not None
+        return self.run_id is not None and self.waits_for is None
 
     def label(self) -> str:
-        lr = "chosen lr" if self.lr is None else f"lr {self.lr:g}"
+        own = self.overrides.get("optim.lr")
+        lr = f"lr {self.lr:g}" if self.lr is not None else f"lr {own:g}" if own is not None else "chosen lr"
         return f"{self.arm} | {lr} | seed {self.seed}"
 
 
@@ -117,6 +125,32 @@ def notebook_runs(parameters: Mapping[str, Any], name: str) -> tuple[dict[str, d
     return arms, sweeps
 
 
+#: Pilot runs are planned under the arm name ``PILOT + recipe`` (no notebook's arm starts so).
+PILOT = "pilot: "
+
+
+def notebook_pilot(parameters: Mapping[str, Any], name: str) -> tuple[dict[str, dict], list[int]]:
+    """``(recipes, seeds)`` of a notebook's recipe pilot: ``{recipe: overrides}``, each the
+    notebook's ``pilot_base`` plus the recipe's own dotted overrides (its own ``optim.lr``
+    included: a pilot run waits for no sweep), trained for each of ``pilot_seeds``.
+
+    ``pilot_base`` names every setting the pilot varies, so a pilot run's config (and run id)
+    stays the same when the profile later adopts one of its recipes."""
+    base = dict(parameters.get("pilot_base") or {})
+    recipes = {}
+    for recipe, overrides in dict(parameters.get("pilot") or {}).items():
+        if not isinstance(overrides, Mapping):
+            raise ValueError(f"notebook {name}: pilot recipe {recipe!r} must map config keys to values, got {overrides!r}")
+        merged = {**base, **overrides}
+        if "optim.lr" not in merged:
+            raise ValueError(f"notebook {name}: pilot recipe {recipe!r} must set optim.lr (in it or in pilot_base)")
+        recipes[recipe] = merged
+    seeds = list(parameters.get("pilot_seeds") or [0])
+    if len(set(seeds)) != len(seeds) or any(not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"notebook {name}: pilot_seeds must be distinct ints >= 0, got {seeds}")
+    return recipes, seeds
+
+
 def choose_lr(design: StudyDesign, entries: Mapping[float, Sequence[Entry]]) -> float:
     """The standard model's rate: highest mean val mIoU over the seeds (ties: the smaller).
 
@@ -155,20 +189,34 @@ def make_plan(
             arms[arm] = dict(overrides)
             users.setdefault(arm, []).append(name)
         sweeps += [a for a in nb_sweeps if a not in sweeps]
+    pilots: dict[str, tuple[dict, list[int]]] = {}
+    for name, params in notebooks.items():
+        recipes, seeds = notebook_pilot(params, name)
+        for recipe, overrides in recipes.items():
+            arm = PILOT + recipe
+            if arm in pilots and pilots[arm] != (overrides, seeds):
+                raise ValueError(f"pilot recipe {recipe!r} means {pilots[arm]} in one notebook and {(overrides, seeds)} in {name}")
+            pilots[arm] = (overrides, seeds)
+            users.setdefault(arm, []).append(name)
     runs: dict[tuple, PlannedRun] = {}
 
     def add(arm: str, lr: float | None, seed: int) -> PlannedRun:
         key = (arm, lr, seed)
         if key not in runs:
-            r = PlannedRun(arm, seed, lr, arms.get(arm, {}), list(users.get(arm, [])))
+            overrides = pilots[arm][0] if arm in pilots else arms.get(arm, {})
+            r = PlannedRun(arm, seed, lr, overrides, list(users.get(arm, [])))
             if lr is not None or "optim.lr" in r.overrides:
                 r.config = design.config(base, r.overrides, lr=lr if lr is not None else 0.0, seed=seed)
                 r.run_id = run_id(r.config)
             runs[key] = r
         return runs[key]
 
+    # 0. the recipe pilot: the profile's recipe is chosen from it, before any of its runs
+    for arm, (_, seeds) in pilots.items():
+        for seed in seeds:
+            add(arm, None, seed)
     if not arms:
-        return Plan([], None, ledger)
+        return Plan(_dedupe(list(runs.values())), None, ledger)
     arms.setdefault(STANDARD, {})
     sweep_arms = [STANDARD] + [a for a in sweeps if a != STANDARD]
     # 1. the standard sweep
@@ -191,8 +239,37 @@ def make_plan(
     for lr in design.lrs:
         for s in design.seeds:
             runs[(STANDARD, float(lr), s)].notebooks = list(users.get(STANDARD, []))
+    if pilots:
+        if design.adopted is None:
+            for r in runs.values():
+                if r.arm not in pilots:
+                    r.waits_for = "the pilot's choice (the profile's study.adopted)"
+        else:
+            check_adopted(design, base, {arm[len(PILOT):]: o for arm, (o, _) in pilots.items()})
     ordered = _dedupe(list(runs.values()))
     return Plan(ordered, chosen, ledger)
+
+
+def check_adopted(design: StudyDesign, base: Any, recipes: Mapping[str, Mapping[str, Any]]) -> None:
+    """The profile's ``train`` must hold every setting of the pilot recipe it says it adopts
+    that shapes the trained weights (not the rate, which the study sweeps, nor how often it
+    validates or checkpoints); raises ``ValueError`` naming the differences."""
+    from ..engine.config import IDENTITY_EXCLUDED
+
+    if design.adopted not in recipes:
+        raise ValueError(f"study.adopted: {design.adopted!r} is not a pilot recipe; the pilot's recipes: {sorted(recipes)}")
+    differ = []
+    for key, value in recipes[design.adopted].items():
+        if key == "optim.lr" or key.startswith("eval.") or key in IDENTITY_EXCLUDED:
+            continue
+        section, _, name = key.rpartition(".")
+        have = getattr(getattr(base, section), name) if section else getattr(base, name)
+        want = getattr(getattr(base.replace({key: value}), section), name) if section else value
+        if have != want:
+            differ.append(f"{key}: {have!r} in the profile, {want!r} in the recipe")
+    if differ:
+        raise ValueError(f"study.adopted says the profile adopts pilot recipe {design.adopted!r}, but its train section "
+                         f"differs: {'; '.join(differ)}")
 
 
 def _dedupe(runs: list[PlannedRun]) -> list[PlannedRun]:
@@ -215,16 +292,20 @@ def _dedupe(runs: list[PlannedRun]) -> list[PlannedRun]:
     return out
 
 
-def estimate_seconds(run: PlannedRun, entries: Sequence[Entry], cpu: str, device: str, steps: int) -> float | None:
+def estimate_seconds(
+    run: PlannedRun, entries: Sequence[Entry], cpu: str, device: str, steps: int, *, threads: int | None = None
+) -> float | None:
     """Seconds to train and score ``run`` on this machine, from entries measured on it.
 
     The median seconds per step of this machine's entries of the same arm (else of any arm)
-    times the run's steps, plus their median evaluation time. None when this machine has
-    trained nothing yet."""
+    times the run's steps, plus their median evaluation time. ``threads``: only entries trained
+    with that many threads (a run sharing the machine with another trains slower). None when
+    this machine has trained nothing yet in that setting."""
     mine = [
         e for e in entries
         if not e.diverged and e.machine.get("cpu") == cpu and str(e.machine.get("device")) == device
         and e.summary.get("seconds_per_step")
+        and (threads is None or e.machine.get("threads") in (None, threads))
     ]
     if not mine:
         return None
@@ -247,37 +328,76 @@ def fill(
     say: Callable[[str], None] = print,
     clock: Callable[[], float] = time.monotonic,
     started: float | None = None,
+    jobs: int = 1,
+    submit: Callable[[PlannedRun], Future] | None = None,
 ) -> tuple[int, str]:
     """Train missing runs in plan order until none is left or the budget would be exceeded.
 
     ``make`` rebuilds the plan after every run (the chosen rate becomes known when the sweep
-    is complete). ``started``: when the budget began, on ``clock`` (default: now). Returns
-    ``(runs trained, why it stopped)``."""
+    is complete). ``started``: when the budget began, on ``clock`` (default: now).
+    ``jobs`` > 1 keeps that many runs training at once through ``submit`` (which starts a run
+    elsewhere and returns a future of its entry): while the sweep is still training, the free
+    job takes the next run that does not wait for it. A run is started only if this machine's
+    estimate says it ends within the budget. Returns ``(runs trained, why it stopped)``."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if jobs > 1 and submit is None:
+        raise ValueError("jobs > 1 needs submit (a way to start a run in another process)")
     start = clock() if started is None else started
-    trained = 0
+    trained, started_runs = 0, 0
+    running: dict[Future, PlannedRun] = {}
+    stop: str | None = None
+    error: BaseException | None = None
+
+    def now(run: PlannedRun) -> Future:
+        done: Future = Future()
+        done.set_result(record(run))  # in this process: an error propagates at once
+        return done
+
     while True:
         plan = make()
-        todo = [r for r in plan.missing() if r.ready]
-        if not todo:
-            waiting = len(plan.missing())
-            return trained, "every planned run is in the ledger" if not waiting else f"{waiting} runs wait for the sweep"
-        run = todo[0]
-        need = estimate(run)
-        used = clock() - start
-        if budget_s is not None and need is not None and used + need > budget_s:
-            return trained, (
-                f"time budget: the next run ({run.label()}) needs about {_minutes(need)}, "
-                f"{_minutes(max(0.0, budget_s - used))} of {_minutes(budget_s)} left; {len(todo)} runs to go"
-            )
-        say(f"train [{trained + 1}] {run.label()} -> {run.run_id}" + (f" (about {_minutes(need)})" if need else ""))
-        entry = record(run)
-        trained += 1
-        state = f"DIVERGED at step {entry.diverged_at}" if entry.diverged else f"val mIoU {100 * entry.miou:.1f}%"
-        seconds = entry.summary.get("train_seconds")
-        say(f"       {state}" + (f" | trained in {seconds:.0f} s" if seconds else ""))
-        if budget_s is not None and clock() - start >= budget_s:
-            left = len([r for r in make().missing()])
-            return trained, f"time budget spent; {left} runs to go"
+        busy = {r.run_id for r in running.values()}
+        todo = [r for r in plan.missing() if r.ready and r.run_id not in busy]
+        while stop is None and error is None and todo and len(running) < jobs:
+            run = todo[0]
+            need = estimate(run)
+            used = clock() - start
+            if budget_s is not None and need is not None and used + need > budget_s:
+                stop = (
+                    f"time budget: the next run ({run.label()}) needs about {_minutes(need)}, "
+                    f"{_minutes(max(0.0, budget_s - used))} of {_minutes(budget_s)} left; {len(todo)} runs to go"
+                )
+                break
+            todo.pop(0)
+            started_runs += 1
+            say(f"train [{started_runs}] {run.label()} -> {run.run_id}" + (f" (about {_minutes(need)})" if need else ""))
+            running[(submit or now)(run)] = run
+        if not running:
+            if error is not None:
+                raise error
+            if stop is not None:
+                return trained, stop
+            waiting = plan.missing()
+            if not waiting:
+                return trained, "every planned run is in the ledger"
+            pilot = sum(r.waits_for is not None for r in waiting)
+            return trained, (f"{len(waiting) - pilot} runs wait for the sweep" if not pilot else
+                             f"{len(waiting)} runs wait for the pilot's choice (set study.adopted in the profile)")
+        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for future in done:
+            run = running.pop(future)
+            try:
+                entry = future.result()
+            except BaseException as err:  # let the other jobs finish and keep their entries
+                error = error or err
+                say(f"       FAILED {run.label()}: {type(err).__name__}: {err}")
+                continue
+            trained += 1
+            state = f"DIVERGED at step {entry.diverged_at}" if entry.diverged else f"val mIoU {100 * entry.miou:.1f}%"
+            seconds = entry.summary.get("train_seconds")
+            say(f"       {run.label()}: {state}" + (f" | trained in {seconds:.0f} s" if seconds else ""))
+        if stop is None and budget_s is not None and clock() - start >= budget_s:
+            stop = f"time budget spent; {len(make().missing()) - len(running)} runs to go"
 
 
 def _minutes(seconds: float) -> str:

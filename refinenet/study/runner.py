@@ -41,7 +41,7 @@ import yaml
 
 from ..environment import collect_environment, describe_hardware
 from .profiles import Profile
-from .training import StudyRuns
+from .training import StudyRuns, default_jobs, job_threads
 
 __all__ = [
     "NotebookResult",
@@ -419,7 +419,7 @@ def run_notebook(
         _write_json(out_dir / METADATA, meta)
         raise interrupted
     if executed.is_file():
-        _tidy_executed(executed, nbformat)
+        _tidy_executed(executed, nbformat, environment.get("lock"))
     meta.update(status="failed" if error else "ok", finished=_now(), wall_time_s=round(wall, 1))
     if error:
         meta["error"] = error
@@ -440,9 +440,12 @@ def _append_kernel_stderr(log, path: Path) -> None:
         log.write("\n--- kernel process stderr ---\n" + text)
 
 
-def _tidy_executed(path: Path, nbformat) -> None:
-    """Fold away papermill's injected-parameters cell in the book (it stays in the notebook)."""
+def _tidy_executed(path: Path, nbformat, lock: dict | None = None) -> None:
+    """Fold away papermill's injected-parameters cell in the book (it stays in the notebook),
+    and record the environment lock the notebook ran with in its metadata."""
     nb = nbformat.read(path, as_version=4)
+    if lock is not None:
+        nb.metadata["refinenet"] = {"requirements_lock": lock}
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "hide-input" not in tags:
@@ -462,13 +465,15 @@ def run_study(
     time_budget_s: float | None = None,
     retrain: Sequence[str] = (),
     execute: bool = True,
+    jobs: int | None = None,
     echo: Callable[[str], None] | None = print,
 ) -> list[NotebookResult]:
     """Fill the profile's ledger, then run its notebooks in order (module docstring).
 
     ``train``: train the runs missing from the ledger first (in plan order, within
     ``time_budget_s``); ``retrain``: run ids, notebook names or ``all`` whose entries are
-    trained again; ``execute=False`` only trains (a machine without the notebook libraries).
+    trained again; ``execute=False`` only trains (a machine without the notebook libraries);
+    ``jobs``: runs trained at once (None: :func:`~refinenet.study.training.default_jobs`).
     A notebook whose runs are not all in the ledger is left ``waiting``.
     Returns one :class:`NotebookResult` per selected notebook; a failure raises
     :class:`StudyError` after its metadata has been written.
@@ -513,11 +518,14 @@ def run_study(
     ledger = Ledger(results / "runs")
     ledger.clean()
     wants = {n: {**defaults[n], **params[n]} for n in defaults}
-    study = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=root / "runs" / name)
+    jobs = default_jobs(device) if jobs is None else jobs
+    study = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=root / "runs" / name, jobs=jobs)
     if retrain:
         removed = study.forget(retrain)
         say(f"study: retraining {len(removed)} runs ({', '.join(removed) or 'none matched'})")
     if train:
+        if jobs > 1:
+            say(f"study: training {jobs} runs at once, {job_threads(jobs)} thread{'s' if job_threads(jobs) > 1 else ''} each")
         trained, why = study.fill(budget_s=time_budget_s, say=say)
         say(f"study: {trained} runs trained; {why}")
     plan = study.plan()

@@ -7,16 +7,19 @@ where an interrupted run keeps its resume point).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .ledger import Ledger
 from .plan import Plan, PlannedRun, estimate_seconds, fill, make_plan
 
-__all__ = ["StudyRuns"]
+__all__ = ["StudyRuns", "default_jobs", "job_threads", "run_jobs"]
 
 
 class StudyRuns:
@@ -32,6 +35,7 @@ class StudyRuns:
         *,
         root: Path,
         checkpoints: Path,
+        jobs: int = 1,
     ) -> None:
         self.profile, self.dataset, self.device, self.ledger = profile, dataset, device, ledger
         self.wants, self.root = dict(wants), Path(root)
@@ -39,6 +43,9 @@ class StudyRuns:
         self.base = self.design.base(dataset, device, out_dir=str(checkpoints))
         self._retrain: set[str] = set()
         self._prepared = False
+        if jobs < 1:
+            raise ValueError(f"jobs must be >= 1, got {jobs}")
+        self.jobs = jobs  # runs trained at once (see run_jobs)
 
     def plan(self) -> Plan:
         self.prepare_data()  # before any run id: the ids fingerprint the data as trained on
@@ -107,20 +114,46 @@ class StudyRuns:
         from ..environment import cpu_name
 
         steps = (run.config or self.base).schedule.steps
-        return estimate_seconds(run, list(self.ledger), cpu_name(), self.device, steps)
+        return estimate_seconds(run, list(self.ledger), cpu_name(), self.device, steps, threads=job_threads(self.jobs))
 
     def fill(self, *, budget_s: float | None = None, say: Callable[[str], None] = print) -> tuple[int, str]:
-        """Train the missing runs in plan order within ``budget_s`` seconds (see
-        :func:`refinenet.study.plan.fill`)."""
+        """Train the missing runs in plan order within ``budget_s`` seconds, ``self.jobs`` at a
+        time (see :func:`refinenet.study.plan.fill` and :func:`run_jobs`)."""
         started = time.monotonic()
         self.add_multiscale(say)  # left by an earlier sitting that stopped after the sweep
+        jobs = self.jobs
+        if jobs == 1:
+            def record(run: PlannedRun):
+                entry = self.record(run)
+                self.add_multiscale(say)  # once the sweep is complete, within the same budget
+                return entry
 
-        def record(run: PlannedRun):
-            entry = self.record(run)
-            self.add_multiscale(say)  # once the sweep is complete, within the same budget
-            return entry
+            return fill(self.plan, record, budget_s=budget_s, estimate=self.estimate, say=say, started=started)
+        with run_jobs(jobs) as pool:
+            def submit(run: PlannedRun) -> Future:
+                future = pool.submit(_record_job, self._job(run))
+                self._retrain.discard(run.run_id)
+                return future
 
-        return fill(self.plan, record, budget_s=budget_s, estimate=self.estimate, say=say, started=started)
+            def record(run: PlannedRun):  # unused with jobs > 1: every run goes through submit
+                raise AssertionError(run)
+
+            def make() -> Plan:
+                self.add_multiscale(say)  # in this process, between runs: rare (the chosen rate's standard runs)
+                return self.plan()
+
+            return fill(make, record, budget_s=budget_s, estimate=self.estimate, say=say, started=started,
+                        jobs=jobs, submit=submit)
+
+    def _job(self, run: PlannedRun) -> dict:
+        """What a worker process needs to train and record ``run`` (plain data: it is pickled)."""
+        d = self.design
+        return {
+            "config": run.config.to_dict(), "run_id": run.run_id, "ledger": str(self.ledger.folder),
+            "arm": run.arm, "examples": d.examples, "failures": d.failures,
+            "test_scales": list(d.test_scales) if run.multiscale else None,
+            "retrain": run.run_id in self._retrain, "root": str(self.root),
+        }
 
     def add_multiscale(self, say: Callable[[str], None] = print) -> int:
         """Score the standard arm's runs at the chosen rate with the multi-scale (+ flip) test
@@ -162,10 +195,72 @@ class StudyRuns:
         times = [self.estimate(r) for r in todo]
         return {
             "notebook": name, "done": len(done), "total": len(runs),
-            # runs at the chosen rate wait until the sweep is complete (their rate is unknown)
+            # runs at the chosen rate wait until the sweep is complete (their rate is unknown),
+            # and every run but the pilot's until the profile adopts a pilot recipe
             "waiting": sum(not r.ready for r in todo),
-            "seconds_left": None if any(t is None for t in times) else sum(times),
+            "waiting_for_pilot": sum(r.waits_for is not None for r in todo),
+            # jobs runs train at once: the wall time is about their sum shared out
+            "seconds_left": None if any(t is None for t in times) else sum(times) / self.jobs,
         }
+
+
+def job_threads(jobs: int) -> int:
+    """Threads of each of ``jobs`` runs training at once: this machine's cores, shared out."""
+    import torch
+
+    return max(1, torch.get_num_threads() // jobs) if jobs > 1 else torch.get_num_threads()
+
+
+def default_jobs(device: str) -> int:
+    """Runs to train at once on ``device``.
+
+    On a CPU of two cores or more, two runs of half the threads each: measured by
+    ``refinenet bench --runs`` on a 2-core AMD EPYC (results/bench/cpu-runs.csv, the book's
+    performance chapter), two one-thread runs trained more images per second together than one
+    two-thread run, because a small model's step leaves threads idle (between operators, in
+    the data preparation and the optimiser step). On CUDA one run has the device to itself.
+    """
+    import os
+
+    return 2 if device == "cpu" and (os.cpu_count() or 1) >= 2 else 1
+
+
+@contextlib.contextmanager
+def run_jobs(jobs: int):
+    """A pool of ``jobs`` worker processes, each training one run and then exiting (a fresh
+    process per run: no state, no memory carried from one run to the next), each with
+    :func:`job_threads` threads. Workers are spawned, not forked, so no thread pool or open
+    file of this process is inherited."""
+    import multiprocessing
+
+    threads = job_threads(jobs)
+    fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}  # else workers are reused
+    pool = ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+        initializer=_job_init, initargs=(threads,), **fresh,
+    )
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _job_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _record_job(job: dict):
+    """Train and record one run in a worker process (see :meth:`StudyRuns._job`)."""
+    from ..engine import TrainConfig
+    from .record import record_run
+
+    return record_run(
+        TrainConfig.from_dict(job["config"]), job["run_id"], Ledger(job["ledger"]), arm=job["arm"],
+        examples=job["examples"], failures=job["failures"], test_scales=job["test_scales"],
+        retrain=job["retrain"], root=Path(job["root"]),
+    )
 
 
 def format_seconds(seconds: float | None) -> str:

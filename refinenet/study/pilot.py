@@ -1,0 +1,137 @@
+"""The recipe pilot of notebook 03: its table, its validation curves and its choice.
+
+A pilot recipe is a whole training recipe (optimiser, schedule, rate, length, ...) trained for
+the pilot's seeds and compared on the validation split only. The rule that picks the profile's
+recipe is fixed before the runs (:func:`choose_recipe`): the highest mean val mIoU at the last
+step among the recipes whose runs fit the budget; within ``tie`` points, the cheaper one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+__all__ = ["machine_minutes", "pilot_records", "pilot_table", "pilot_curves", "choose_recipe", "plot_pilot_curves"]
+
+
+def machine_minutes(entry) -> float:
+    """Minutes of the whole machine one run took: its training, every validation and its test
+    scoring, divided among the runs that trained at once (a run of 1 of 2 threads holds half
+    of it). Start-up (seconds) is left out."""
+    evals = entry.frame("evals")
+    validations = float(evals["seconds"].sum()) if "seconds" in evals else float(entry.summary.get("eval_seconds") or 0.0)
+    seconds = (entry.summary.get("train_seconds") or 0.0) + validations + float(entry.data.get("score_seconds") or 0.0)
+    threads, cores = entry.machine.get("threads") or 1, entry.machine.get("cpu_count") or 1
+    share = min(1.0, threads / cores) if entry.machine.get("device") == "cpu" else 1.0
+    return seconds * share / 60.0
+
+
+def _val(entry):
+    """The run's validation rows (every ``eval.every`` steps and at the end)."""
+    evals = entry.frame("evals")
+    if evals.empty or "miou" not in evals:
+        return evals.iloc[0:0]
+    return evals[evals["split"] == "val"] if "split" in evals else evals
+
+
+def pilot_records(runs: Mapping[str, Sequence]):
+    """One row per pilot run: recipe, seed, optimiser, schedule, rate, steps, val mIoU at the
+    end and at its best step, diverged, machine minutes."""
+    import pandas as pd
+
+    rows = []
+    for recipe, entries in runs.items():
+        for e in entries:
+            cfg = e.config
+            val = _val(e)
+            best = val.loc[val["miou"].idxmax()] if not val.empty else None
+            rows.append({
+                "recipe": recipe, "seed": cfg.seed, "optimiser": cfg.optim.name, "schedule": cfg.schedule.name,
+                "lr": cfg.optim.lr, "steps": cfg.schedule.steps, "batch": cfg.data.batch_size,
+                "diverged": e.diverged,
+                "val mIoU": 100 * e.miou if not e.diverged else math.nan,
+                "best val mIoU": 100 * float(best["miou"]) if best is not None else math.nan,
+                "best at step": int(best["step"]) if best is not None else None,
+                "machine minutes": machine_minutes(e) if not e.diverged else math.nan,
+            })
+    return pd.DataFrame(rows)
+
+
+def pilot_table(records, chosen: str | None = None):
+    """Per recipe: its settings, val mIoU at the end (mean over seeds) and at its best step,
+    the cost of a run, and which one was chosen."""
+    import pandas as pd
+
+    out = []
+    for recipe, g in records.groupby("recipe", sort=False):
+        first = g.iloc[0]
+        out.append({
+            "recipe": recipe,
+            "optimiser, schedule": f"{first['optimiser']}, {first['schedule']}",
+            "lr": f"{first['lr']:g}",
+            "steps": int(first["steps"]),
+            "seeds": len(g),
+            "val mIoU % (end)": g["val mIoU"].mean(),
+            "best val mIoU % (step)": f"{g['best val mIoU'].max():.1f} ({g.loc[g['best val mIoU'].idxmax(), 'best at step']})"
+            if g["best val mIoU"].notna().any() else "diverged",
+            "machine min / run": g["machine minutes"].mean(),
+            "diverged": int(g["diverged"].sum()),
+            "chosen": "✔" if recipe == chosen else "",
+        })
+    return pd.DataFrame(out)
+
+
+def choose_recipe(records, *, budget_minutes: float, tie: float = 1.0) -> tuple[str | None, str]:
+    """The pilot's rule (fixed before its runs): among recipes none of whose runs diverged and
+    whose runs cost ``budget_minutes`` of the machine or less, the highest mean val mIoU at
+    the last step; a recipe within ``tie`` points of it that costs less wins instead.
+    Returns ``(recipe or None, the reason in words)``."""
+    by = records.groupby("recipe", sort=False).agg(
+        miou=("val mIoU", "mean"), minutes=("machine minutes", "mean"), diverged=("diverged", "sum"))
+    fits = by[(by["diverged"] == 0) & (by["minutes"] <= budget_minutes)]
+    if fits.empty:
+        return None, f"no recipe trained without divergence within {budget_minutes:g} machine minutes a run"
+    best = fits["miou"].max()
+    close = fits[fits["miou"] >= best - tie].sort_values(["minutes", "miou"], ascending=[True, False])
+    recipe = str(close.index[0])
+    top = str(fits["miou"].idxmax())
+    why = (f"the highest val mIoU ({best:.1f}%) within {budget_minutes:g} machine minutes a run" if recipe == top else
+           f"within {tie:g} point of the best ({top}, {best:.1f}%) at less cost "
+           f"({fits.loc[recipe, 'minutes']:.1f} against {fits.loc[top, 'minutes']:.1f} machine minutes)")
+    return recipe, why
+
+
+def pilot_curves(runs: Mapping[str, Sequence]):
+    """Long frame of the validation curves: recipe, seed, step, images seen, val mIoU %."""
+    import pandas as pd
+
+    frames = []
+    for recipe, entries in runs.items():
+        for e in entries:
+            val = _val(e)
+            if val.empty:
+                continue
+            batch = e.config.data.batch_size
+            frames.append(pd.DataFrame({
+                "recipe": recipe, "seed": e.config.seed, "step": val["step"].astype(int),
+                "images seen": val["step"].astype(int) * batch, "val mIoU %": 100 * val["miou"].astype(float),
+            }))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["recipe", "seed", "step", "images seen", "val mIoU %"])
+
+
+def plot_pilot_curves(curves, *, train_images: int, ax=None):
+    """Val mIoU against passes over the training images, one line per recipe (and seed)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.2))
+    data = curves.assign(passes=curves["images seen"] / train_images)
+    sns.lineplot(data=data, x="passes", y="val mIoU %", hue="recipe", units="seed", estimator=None,
+                 marker="o", markersize=3, ax=ax)
+    ax.set_xlabel("passes over the training images")
+    ax.set_ylabel("val mIoU %")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
