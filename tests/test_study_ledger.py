@@ -150,16 +150,19 @@ def test_missing_runs_name_the_command(tmp_path):
         exp.chosen_lr()
 
 
+class FakePlan:
+    """A plan whose missing runs are a given list (fill only asks for those)."""
+
+    def __init__(self, todo):
+        self.todo = todo
+
+    def missing(self):
+        return self.todo
+
+
 def test_fill_stops_at_a_run_boundary_within_the_budget(tmp_path):
     made = []
     now = [0.0]
-
-    class FakePlan:
-        def __init__(self, todo):
-            self.todo = todo
-
-        def missing(self):
-            return self.todo
 
     todo = [PlannedRun("standard", s, 0.01, {}, run_id=f"r{s}") for s in range(3)]
 
@@ -270,13 +273,6 @@ def test_an_arm_identical_to_another_is_the_same_runs(tmp_path):
 def test_fill_keeps_jobs_runs_training_and_lets_the_others_finish_after_a_failure():
     import threading
     from concurrent.futures import ThreadPoolExecutor
-
-    class FakePlan:
-        def __init__(self, todo):
-            self.todo = todo
-
-        def missing(self):
-            return self.todo
 
     todo = [PlannedRun("standard", s, 0.01, {}, run_id=f"r{s}") for s in range(5)]
     lock, busy, most = threading.Lock(), [0], [0]
