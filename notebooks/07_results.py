@@ -23,6 +23,8 @@ profile = "cpu"  # the profile whose runs and settings this page shows (name or 
 device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
+# The pages whose tables this one assembles (the runner waits for them).
+gathers = ["03_training", "04_ablation_crp", "05_ablation_cascade", "06_ablation_scales"]
 
 # %%
 import textwrap

@@ -540,6 +540,12 @@ def run_study(
         tag = f"[{i}/{len(notebooks)}] {name}"
         runs = plan.for_notebook(name)
         have = [r for r in runs if r.ready and r.run_id in ledger]
+        behind = [r.name for r in outcome if r.name in defaults[name].get("gathers", []) and r.status in ("waiting", "failed")]
+        if behind:
+            why = f"it gathers the tables of {', '.join(behind)}, which wait for their runs"
+            say(f"{tag}: waiting, {why}")
+            outcome.append(NotebookResult(name, "waiting", 0.0, executed, why))
+            continue
         if len(have) < len(runs):
             why = f"{len(have)} of {len(runs)} runs in the ledger; `refinenet study run --profile {profile.name}` trains the rest"
             say(f"{tag}: waiting, {why}")
