@@ -47,6 +47,7 @@ pilot_base = {
     "schedule.steps": 3000, "schedule.warmup_steps": 200, "eval.every": 150,
     "checkpoint_every": 1000, "data.size": [180, 240], "data.crop_size": [128, 160],
     "loss.class_weights": "median_frequency", "loss.class_weight_power": 1.0,
+    "data.scale_range": [0.7, 1.3], "data.color_jitter": 0.0,
 }
 pilot = {  # the longest first: it trains beside the others
     "SGD poly, lr 0.01, 8000 steps": {
@@ -64,6 +65,43 @@ pilot = {  # the longest first: it trains beside the others
     },
     "SGD poly, lr 0.01, 2000 steps": {
         "optim.lr": 0.01, "schedule.steps": 2000, "eval.every": 100,
+    },
+    # Round 2: the best recipe of round 1 within the budget (AdamW cosine, lr 0.001),
+    # shortened to 2800 steps so that it fits, then one setting changed per recipe.
+    "AdamW 2800": {
+        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
+        "schedule.steps": 2800, "eval.every": 140,
+        "optim.lr": 0.001,
+    },
+    "AdamW 2800, lr 0.002": {
+        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
+        "schedule.steps": 2800, "eval.every": 140,
+        "optim.lr": 0.002,
+    },
+    "AdamW 2800, class weights ^ 0.5": {
+        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
+        "schedule.steps": 2800, "eval.every": 140,
+        "optim.lr": 0.001, "loss.class_weight_power": 0.5,
+    },
+    "AdamW 2800, colour jitter 0.3": {
+        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
+        "schedule.steps": 2800, "eval.every": 140,
+        "optim.lr": 0.001, "data.color_jitter": 0.3,
+    },
+    "AdamW 2800, scales 0.5-2.0": {
+        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
+        "schedule.steps": 2800, "eval.every": 140,
+        "optim.lr": 0.001, "data.scale_range": [0.5, 2.0],
+    },
+    "AdamW 2800, 360 x 480 images": {  # validated 4 times: each costs 4x at this size
+        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
+        "schedule.steps": 2800, "eval.every": 700,
+        "optim.lr": 0.001, "data.size": [360, 480],
+    },
+    "AdamW 2800, plain cross-entropy": {
+        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
+        "schedule.steps": 2800, "eval.every": 140,
+        "optim.lr": 0.001, "loss.class_weights": "none",
     },
 }
 pilot_seeds = [0]
