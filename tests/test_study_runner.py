@@ -210,3 +210,41 @@ def test_a_study_on_other_data_gets_its_own_folder_and_a_frozen_record_is_never_
     with pytest.raises(StudyError, match="frozen record"):
         run_study(profile, root=root, echo=None)
     assert (record / "01_tiny.ipynb").read_text() == "{}"
+
+
+RUNS = '''# %% tags=["parameters"]
+output_dir = None
+arms = {"standard": {}}
+
+# %%
+raise RuntimeError("runs before its ledger entries")
+'''
+
+GATHERS = '''# %% tags=["parameters"]
+output_dir = None
+gathers = ["02_runs"]
+
+# %%
+raise RuntimeError("gathered a page that waits")
+'''
+
+
+def test_a_page_that_gathers_a_waiting_page_waits_too(tmp_path):
+    """With its runs missing a page waits; a page that gathers its tables waits with it
+    instead of failing, and the others still run (``make all`` on a partial ledger)."""
+    sources = {"01_tiny": TINY, "02_runs": RUNS, "03_gathers": GATHERS}
+    root, profile = _study(tmp_path, sources, {name: {} for name in sources})
+    lines: list[str] = []
+    results = run_study(profile, root=root, train=False, echo=lines.append)
+    assert [(r.name, r.status) for r in results] == [("01_tiny", "ok"), ("02_runs", "waiting"), ("03_gathers", "waiting")]
+    assert "gathers the tables of 02_runs" in results[2].message
+    assert any("[3/3] 03_gathers: waiting" in line for line in lines)
+
+
+def test_a_parameter_the_planner_cannot_read_is_an_error(tmp_path):
+    from refinenet.study.plan import declared_values
+
+    path = tmp_path / "01_x.py"
+    path.write_text('# %% tags=["parameters"]\nbase = {"optim.lr": 0.1}\narms = {"a": {**base}}\n')
+    with pytest.raises(ValueError, match=r"parameter 'arms' \(line 2 of its parameters cell\) is not a literal"):
+        declared_values(path)

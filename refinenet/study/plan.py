@@ -93,8 +93,13 @@ def parameters_source(path: str | Path) -> str:
 
 
 def declared_values(nb) -> dict:
-    """The literal values assigned in a notebook's ``parameters`` cell (``nb``: a notebook
-    read with jupytext, or the path of its percent-format source)."""
+    """The values assigned in a notebook's ``parameters`` cell (``nb``: a notebook read with
+    jupytext, or the path of its percent-format source).
+
+    Every value must be a literal (no names, calls or ``**`` merges): the planner reads the
+    cell without running it, and a value it could not read would silently plan other runs
+    than the notebook trains. ``ValueError`` names the parameter and its line."""
+    where = str(nb) if isinstance(nb, (str, Path)) else "the notebook"
     if isinstance(nb, (str, Path)):
         sources = [parameters_source(nb)]
     else:
@@ -103,10 +108,15 @@ def declared_values(nb) -> dict:
     for source in sources:
         for node in ast.parse(source).body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = node.targets[0].id
                 try:
-                    out[node.targets[0].id] = ast.literal_eval(node.value)
+                    out[name] = ast.literal_eval(node.value)
                 except ValueError:
-                    pass
+                    raise ValueError(
+                        f"{where}: parameter {name!r} (line {node.lineno} of its parameters cell) is not "
+                        "a literal; the study plans its runs from the cell without running it, so write "
+                        "the value out (numbers, strings, lists, dicts, None, True, False)"
+                    ) from None
     return out
 
 

@@ -75,7 +75,8 @@ class StudyError(Exception):
 
 @dataclass
 class NotebookResult:
-    """What happened to one notebook: ``status`` is ``ok``, ``skipped`` or ``failed``."""
+    """What happened to one notebook: ``status`` is ``ok``, ``skipped``, ``waiting`` (for runs
+    not in the ledger, or for a page it gathers) or ``failed``."""
 
     name: str
     status: str
