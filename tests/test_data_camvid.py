@@ -9,7 +9,7 @@ from torchvision import tv_tensors
 
 from refinenet.data import DataError, build_dataset, dataset_class
 from refinenet.data import paths as data_paths
-from refinenet.data.camvid import CAMVID_SPLITS, CamVid, find_camvid_root
+from refinenet.data.camvid import CAMVID_SPLITS, CamVid, find_camvid_root, pack_camvid
 from refinenet.data.download import load_manifest, verify_tree
 from refinenet.data.pack import MAX_PACK_BYTES, Pack, choose_codec, psnr, write_pack
 
@@ -51,6 +51,42 @@ def test_splits_and_samples(tiny):
     palette = torch.tensor(CamVid.palette)
     labelled = mask != 11
     assert (image.permute(1, 2, 0)[labelled].int() - palette[mask[labelled]]).abs().max() <= 6
+
+
+def test_a_split_selected_by_sequence_holds_those_frames_of_the_split(tmp_path):
+    """"train:0001TP" and "train:-0001TP" part the split: together its frames, each sample
+    the split's own, from the PNGs and from a pack alike; the fingerprint tells them apart."""
+    from refinenet.data.fingerprint import dataset_fingerprint
+
+    root = fake_camvid(tmp_path / "camvid", counts={"train": 5, "val": 2}, sequences=("0001TP", "0006R0"))
+    whole = CamVid(root, "train", packed=False)
+    pack_camvid((24, 32), ("train",), root=root, out=tmp_path / "cache")
+    for packed in (False, True):
+        only = CamVid(root, "train:0001TP", size=(24, 32), packed=packed)
+        rest = CamVid(root, "train:-0001TP", size=(24, 32), packed=packed)
+        assert (only.pack is not None) == packed
+        assert only.names == [n for n in whole.names if n.startswith("0001TP_")] and len(only) == 3
+        assert rest.names == [n for n in whole.names if n.startswith("0006R0_")] and len(rest) == 2
+        for ds in (only, rest):
+            for i, name in enumerate(ds.names):
+                j = whole.names.index(name)
+                assert torch.equal(ds[i][1], whole[j][1]) and torch.equal(ds[i][0], whole[j][0])
+    assert build_dataset("camvid", "train:-0001TP", root=root).names == rest.names
+    fingerprints = {dataset_fingerprint(CamVid(root, s, packed=False), disk_cache=False) for s in ("train", "train:0001TP", "train:-0001TP")}
+    assert len(fingerprints) == 3
+
+
+@pytest.mark.parametrize("split, error, match", [
+    ("train:0002XX", ValueError, "sequences must be distinct names of 0001TP, 0006R0, 0016E5, Seq05VD"),
+    ("train:", ValueError, "names no sequence after ':'"),
+    ("training", ValueError, "unknown CamVid split 'training'; allowed: train, val, test"),
+    ("val:Seq05VD", DataError, "split 'val:Seq05VD' selects no frame of the 2 of val; its sequences: 0001TP"),
+    ("train:-0001TP,0006R0", DataError, "selects no frame of the 5 of train"),
+])
+def test_a_bad_sequence_selection_says_what_is_allowed(tmp_path, split, error, match):
+    root = fake_camvid(tmp_path / "camvid", counts={"train": 5, "val": 2}, sequences=("0001TP", "0006R0"))
+    with pytest.raises(error, match=match):
+        CamVid(root, split, packed=False)
 
 
 def test_list_paths_are_reduced_to_file_names(tiny):
@@ -124,6 +160,11 @@ def camvid_root():
 def test_real_camvid_layout_and_manifest(camvid_root):
     for split, n in CAMVID_SPLITS.items():
         assert len(CamVid(camvid_root, split, packed=False)) == n
+    # the sequences of the module docstring: val shares 0016E5 with train, test 0001TP
+    counts = {s: len(CamVid(camvid_root, s, packed=False)) for s in
+              ("train:0001TP", "train:0006R0", "train:0016E5", "train:-0001TP", "val:0016E5", "test:0001TP", "test:Seq05VD")}
+    assert counts == {"train:0001TP": 62, "train:0006R0": 101, "train:0016E5": 204, "train:-0001TP": 305,
+                      "val:0016E5": 101, "test:0001TP": 62, "test:Seq05VD": 171}
     image, mask = CamVid(camvid_root, "train", packed=False)[0]
     assert image.shape == (3, 360, 480) and mask.shape == (360, 480)
     assert set(mask.unique().tolist()) <= set(range(12))
@@ -139,7 +180,7 @@ def test_real_camvid_full_resolution_pack_fits_budget(camvid_root, tmp_path):
     assert choose_codec(max(CAMVID_SPLITS.values()), (360, 480)) == "jpeg"
     assert choose_codec(max(CAMVID_SPLITS.values()), (180, 240)) == "raw"
     ds = CamVid(camvid_root, "train", packed=False)
-    ds.files = ds.files[::31]  # 12 images spread over the split
+    ds._frames = ds._frames[::31]  # 12 images spread over the split
     path = write_pack(ds, tmp_path / "p.pack", dataset_name="camvid", split="train",
                       codec="jpeg", names=ds.names, progress=False)
     assert path.stat().st_size / len(ds) * 367 < MAX_PACK_BYTES

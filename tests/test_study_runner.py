@@ -103,6 +103,7 @@ def test_resolve_dataset_falls_back_to_the_generator(monkeypatch):
         raise FileNotFoundError("CamVid not found; searched ...")
 
     monkeypatch.setattr(camvid, "find_camvid_root", missing)
+    monkeypatch.setattr(runner, "_camvid_packs", lambda size: None)  # nor packs in the developer's cache
     assert resolve_dataset("auto")[0] == "synthetic"
     assert resolve_dataset("synthetic")[0] == "synthetic"
     with pytest.raises(StudyError, match="asks for CamVid"):

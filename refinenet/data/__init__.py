@@ -84,8 +84,10 @@ def build_dataset(
     """
     cls = dataset_class(name)
     splits = DATASETS[name][2]
-    if split not in splits:
-        raise ValueError(f"unknown split {split!r} for {name}; allowed: {', '.join(splits)}")
+    # CamVid's split may select frames by sequence ("train:-0001TP"; CamVid checks the rest)
+    if (split.partition(":")[0] if name == "camvid" else split) not in splits:
+        raise ValueError(f"unknown split {split!r} for {name}; allowed: {', '.join(splits)}"
+                         + (" (train:0001TP selects a sequence)" if name == "camvid" else ""))
     if name == "synthetic":
         if root is not None:
             raise ValueError("the synthetic dataset has no root; pass n, size and seed instead")

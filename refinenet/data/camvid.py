@@ -19,6 +19,13 @@ at ``size`` and labels at 360x480, so that scores set beside published CamVid nu
 measured on the original labels (the model's logits are upsampled to the mask). The labels
 come from the PNG root, or, without one, from the native-size pack of the split
 (``camvid-<split>-360x480.pack``, the gpu profile's).
+
+Sequences: CamVid's frames come from four drives, named by the file prefix (``0001TP``,
+``0006R0``, ``0016E5``, ``Seq05VD``). Train holds 0001TP (62 frames), 0006R0 (101) and 0016E5
+(204); val is all 0016E5, a sequence training also shows; test is 0001TP (62) and Seq05VD
+(171), which training never shows. A split name may select by sequence, so that a validation
+shares no sequence with training: ``"train:0001TP"`` is train's 0001TP frames only,
+``"train:-0001TP"`` train without them (several: ``"train:-0001TP,0006R0"``).
 """
 
 from __future__ import annotations
@@ -48,11 +55,14 @@ from .transforms import _pair, resize_mask
 __all__ = [
     "CAMVID_CLASSES",
     "CAMVID_PALETTE",
+    "CAMVID_SEQUENCES",
     "CAMVID_SPLITS",
     "CamVid",
     "camvid_files",
     "find_camvid_root",
     "pack_camvid",
+    "parse_split",
+    "sequence_of",
 ]
 
 CAMVID_CLASSES = [
@@ -65,6 +75,7 @@ CAMVID_PALETTE = [
     (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
 ]  # fmt: skip
 CAMVID_SPLITS = {"train": 367, "val": 101, "test": 233}
+CAMVID_SEQUENCES = ("0001TP", "0006R0", "0016E5", "Seq05VD")
 NATIVE_SIZE = (360, 480)  # (H, W)
 DOWNLOAD_COMMAND = "refinenet data download camvid --root DIR"
 
@@ -141,12 +152,40 @@ def camvid_files(root: Path, split: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def sequence_of(name: str) -> str:
+    """The sequence of a CamVid frame from its file name: ``"0001TP_006690.png"`` -> ``"0001TP"``."""
+    return Path(name).name.split("_", 1)[0]
+
+
+def parse_split(split: str) -> tuple[str, tuple[str, ...], bool]:
+    """``(base split, sequences, keep)`` of a split name: ``"train"`` -> ``("train", (), True)``
+    (every frame), ``"train:0001TP"`` -> ``("train", ("0001TP",), True)`` (only those
+    sequences), ``"train:-0001TP,0006R0"`` -> ``("train", ("0001TP", "0006R0"), False)`` (all
+    but those). ``ValueError`` names an unknown split or sequence and what is allowed."""
+    base, _, selection = split.partition(":")
+    if base not in CAMVID_SPLITS:
+        raise ValueError(f"unknown CamVid split {split!r}; allowed: {', '.join(CAMVID_SPLITS)}, "
+                         "optionally with sequences (train:0001TP, train:-0001TP)")
+    if not selection:
+        if ":" in split:
+            raise ValueError(f"CamVid split {split!r} names no sequence after ':'; e.g. {base}:0001TP")
+        return base, (), True
+    keep = not selection.startswith("-")
+    sequences = tuple(selection.lstrip("-").split(","))
+    unknown = [q for q in sequences if q not in CAMVID_SEQUENCES]
+    if unknown or len(set(sequences)) != len(sequences):
+        raise ValueError(f"CamVid split {split!r}: sequences must be distinct names of "
+                         f"{', '.join(CAMVID_SEQUENCES)}; got {', '.join(sequences)}")
+    return base, sequences, keep
+
+
 class CamVid(SegmentationDataset):
     """CamVid ``split`` ("train", "val", "test") at ``size`` (H, W; default native 360x480).
 
     Args:
         root: the CamVid directory; ``None`` searches (module docstring).
-        split: "train" (367), "val" (101) or "test" (233).
+        split: "train" (367), "val" (101) or "test" (233), or a selection of one by sequence
+            (module docstring): "train:0001TP" (62), "train:-0001TP" (305).
         transform: joint transform, called as ``transform(image, mask)``.
         size: ``(H, W)`` to resize to at load time (image bilinear with antialiasing, labels
             nearest-exact), e.g. ``(180, 240)`` for the CPU profile; ``None`` keeps 360x480.
@@ -190,11 +229,12 @@ class CamVid(SegmentationDataset):
         if label_size not in (None, "native"):
             raise ValueError(f"label_size must be None (as the images) or 'native', "
                              f"got {label_size!r}")
-        if split not in CAMVID_SPLITS:
-            raise ValueError(f"unknown CamVid split {split!r}; allowed: {', '.join(CAMVID_SPLITS)}")
+        base, sequences, keep = parse_split(split)
         if packed not in (None, True, False):
             raise ValueError(f"packed must be None (auto), True or False, got {packed!r}")
         self.split = split
+        # Files, packs and their checks are those of the whole split; `_frames` selects.
+        self.base_split = base
         self.size = None if size is None else _pair("size", size)
         self.check_labels = check_labels
         self.pack: Pack | None = None
@@ -210,13 +250,13 @@ class CamVid(SegmentationDataset):
                 raise
             self.root = None
         if self.root is not None:
-            self.files = camvid_files(self.root, split)
+            self.files = camvid_files(self.root, base)
 
         out_size = self.size or NATIVE_SIZE
         self.native_labels = label_size == "native"
         searched = [Path(cache_dir)] if cache_dir is not None else cache_dirs(self.root)
         if packed is not False:
-            name = pack_filename("camvid", split, out_size)
+            name = pack_filename("camvid", base, out_size)
             found = next((d / name for d in searched if (d / name).is_file()), None)
             if found is not None:
                 self.pack = self._open_pack(found, out_size, required=bool(packed))
@@ -228,11 +268,11 @@ class CamVid(SegmentationDataset):
         if self.pack is None and self.root is None:
             find_camvid_root(None)  # raises the full "searched ..." error
         if self.native_labels and out_size != NATIVE_SIZE and self.root is None:
-            name = pack_filename("camvid", split, NATIVE_SIZE)
+            name = pack_filename("camvid", base, NATIVE_SIZE)
             found = next((d / name for d in searched if (d / name).is_file()), None)
             if found is None:
                 raise FileNotFoundError(
-                    f"native-resolution CamVid {split} labels (label_size='native') need the "
+                    f"native-resolution CamVid {base} labels (label_size='native') need the "
                     f"PNG root or the pack {name}; found the {out_size[0]}x{out_size[1]} pack "
                     f"but neither of those (packs searched in {', '.join(map(str, searched))}); "
                     f"get the PNGs with `{DOWNLOAD_COMMAND}` or make the pack with `refinenet "
@@ -242,17 +282,22 @@ class CamVid(SegmentationDataset):
             if self.label_pack.names != self.pack.names:
                 raise DataError(f"pack {found} holds other images than {self.pack.path}; "
                                 "rebuild both with `refinenet data pack camvid`")
+        every = self.pack.names if self.pack is not None else [img.name for img, _ in self.files]
+        self._frames = [i for i, n in enumerate(every) if not sequences or (sequence_of(n) in sequences) == keep]
+        if not self._frames:
+            raise DataError(f"CamVid split {split!r} selects no frame of the {len(every)} of {base}; "
+                            f"its sequences: {', '.join(sorted({sequence_of(n) for n in every}))}")
 
     def _open_pack(self, path: Path, size: tuple[int, int], required: bool) -> Pack | None:
         pack = Pack(path)
-        if (pack.dataset, pack.split, pack.size) != ("camvid", self.split, size):
+        if (pack.dataset, pack.split, pack.size) != ("camvid", self.base_split, size):
             raise DataError(f"pack {path} holds {pack.dataset} {pack.split} at "
-                            f"{pack.size}, expected camvid {self.split} at {size}")
+                            f"{pack.size}, expected camvid {self.base_split} at {size}")
         if not self.files:
             return pack  # no root: nothing to compare with
         rebuild = self._rebuild_command(path, size)
         if pack.names != [img.name for img, _ in self.files]:
-            return self._stale(f"pack {path} does not match {self.root}/{self.split}.txt (other "
+            return self._stale(f"pack {path} does not match {self.root}/{self.base_split}.txt (other "
                                f"files); rebuild it with `{rebuild}`", required)
         if pack.source_fingerprint is None:
             warnings.warn(f"pack {path} records no fingerprint of its source (written before "
@@ -260,12 +305,12 @@ class CamVid(SegmentationDataset):
                           f"it with `{rebuild}`", stacklevel=3)
         elif pack.source_fingerprint != camvid_source_fingerprint(self.files, size):
             return self._stale(f"pack {path} was made from other contents of the files of "
-                               f"{self.root}/{self.split}.txt (images or labels changed since); "
+                               f"{self.root}/{self.base_split}.txt (images or labels changed since); "
                                f"rebuild it with `{rebuild}`", required)
         return pack
 
     def _rebuild_command(self, path: Path, size: tuple[int, int]) -> str:
-        return (f"refinenet data pack camvid --size {size[0]} {size[1]} --split {self.split} "
+        return (f"refinenet data pack camvid --size {size[0]} {size[1]} --split {self.base_split} "
                 f"--root {self.root} --out {path.parent}")
 
     @staticmethod
@@ -278,14 +323,16 @@ class CamVid(SegmentationDataset):
         return None
 
     def __len__(self) -> int:
-        return len(self.pack) if self.pack is not None else len(self.files)
+        return len(self._frames)
 
     @property
     def names(self) -> list[str]:
         """Image file names, in sample order."""
-        return self.pack.names if self.pack is not None else [img.name for img, _ in self.files]
+        every = self.pack.names if self.pack is not None else [img.name for img, _ in self.files]
+        return [every[i] for i in self._frames]
 
     def load(self, index: int):
+        index = self._frames[index]  # the sample's place in the whole split
         if self.pack is not None:
             if not self.native_labels or self.pack.size == NATIVE_SIZE:
                 return to_sample(self.pack.image(index), self.pack.label(index))
@@ -322,6 +369,8 @@ class CamVid(SegmentationDataset):
         size = list(self.size) if self.size is not None else None
         labels_at = None if self.native_labels or size is None else size
         desc = {"dataset": "camvid", "size": size, "labels_at": labels_at}
+        if self.split != self.base_split:  # a selection of the split's frames
+            desc["split"] = self.split
         # Hash only the files that are read: with a pack, the PNGs beside it do not count.
         if self.pack is not None:
             desc["images"] = {"pack": pack_sha256(self.pack, disk_cache)}

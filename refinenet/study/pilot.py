@@ -11,7 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["machine_minutes", "pilot_records", "pilot_table", "pilot_curves", "choose_recipe", "plot_pilot_curves"]
+__all__ = ["machine_minutes", "pilot_records", "pilot_table", "pilot_curves", "choose_recipe", "plot_pilot_curves",
+           "sequence_check", "HELD_OUT"]
+
+#: The suffix of a pilot recipe that trains without a sequence of the training split and
+#: validates on it (notebook 03): a check of how val ranks recipes, not a candidate.
+HELD_OUT = ", held-out "
 
 
 def machine_minutes(entry) -> float:
@@ -35,8 +40,9 @@ def _val(entry):
 
 
 def pilot_records(runs: Mapping[str, Sequence]):
-    """One row per pilot run: recipe, seed, optimiser, schedule, rate, steps, val mIoU at the
-    end and at its best step, diverged, machine minutes."""
+    """One row per pilot run: recipe, seed, optimiser, schedule, rate, steps, the splits it
+    trained and validated on, val mIoU at the end and at its best step, diverged, machine
+    minutes."""
     import pandas as pd
 
     rows = []
@@ -48,6 +54,7 @@ def pilot_records(runs: Mapping[str, Sequence]):
             rows.append({
                 "recipe": recipe, "seed": cfg.seed, "optimiser": cfg.optim.name, "schedule": cfg.schedule.name,
                 "lr": cfg.optim.lr, "steps": cfg.schedule.steps, "batch": cfg.data.batch_size,
+                "trained on": cfg.data.train_split, "validated on": cfg.data.val_split,
                 "diverged": e.diverged,
                 "val mIoU": 100 * e.miou if not e.diverged else math.nan,
                 "best val mIoU": 100 * float(best["miou"]) if best is not None else math.nan,
@@ -70,6 +77,7 @@ def pilot_table(records, chosen: str | None = None):
             "optimiser, schedule": f"{first['optimiser']}, {first['schedule']}",
             "lr": f"{first['lr']:g}",
             "steps": int(first["steps"]),
+            "validated on": first["validated on"],
             "seeds": len(g),
             "val mIoU % (end)": g["val mIoU"].mean(),
             "best val mIoU % (step)": f"{g['best val mIoU'].max():.1f} ({g.loc[g['best val mIoU'].idxmax(), 'best at step']})"
@@ -84,8 +92,10 @@ def pilot_table(records, chosen: str | None = None):
 def choose_recipe(records, *, budget_minutes: float, tie: float = 1.0) -> tuple[str | None, str]:
     """The pilot's rule (fixed before its runs): among recipes none of whose runs diverged and
     whose runs cost ``budget_minutes`` of the machine or less, the highest mean val mIoU at
-    the last step; a recipe within ``tie`` points of it that costs less wins instead.
+    the last step; a recipe within ``tie`` points of it that costs less wins instead. Only
+    recipes trained on the whole training split are candidates (not the held-out checks).
     Returns ``(recipe or None, the reason in words)``."""
+    records = records[records["trained on"] == "train"]
     by = records.groupby("recipe", sort=False).agg(
         miou=("val mIoU", "mean"), minutes=("machine minutes", "mean"), diverged=("diverged", "sum"))
     fits = by[(by["diverged"] == 0) & (by["minutes"] <= budget_minutes)]
@@ -135,3 +145,28 @@ def plot_pilot_curves(curves, *, train_images: int, ax=None):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return ax
+
+
+def sequence_check(records):
+    """How val ranks recipes against a validation on a sequence training never saw.
+
+    For each held-out recipe (``"<recipe>, held-out <sequence>"``) and its recipe: the val mIoU
+    of the recipe (trained on all of train, validated on val) and of its held-out run (trained
+    without the sequence, validated on it), means over seeds, with each one's rank among the
+    recipes checked (1 = best). Returns ``(frame, orders agree)``."""
+    import pandas as pd
+
+    by = records.groupby("recipe", sort=False)["val mIoU"].mean()
+    rows = []
+    for recipe, score in by.items():
+        if HELD_OUT not in recipe:
+            continue
+        base = recipe.split(HELD_OUT)[0]
+        if base not in by.index:
+            raise KeyError(f"held-out recipe {recipe!r} checks {base!r}, which is not a pilot recipe")
+        split = records.loc[records["recipe"] == recipe, "validated on"].iloc[0]
+        rows.append({"recipe": base, "val mIoU %": by[base], "held-out split": split, "held-out val mIoU %": score})
+    frame = pd.DataFrame(rows, columns=["recipe", "val mIoU %", "held-out split", "held-out val mIoU %"])
+    frame["rank on val"] = frame["val mIoU %"].rank(ascending=False, method="min").astype("Int64")
+    frame["rank held out"] = frame["held-out val mIoU %"].rank(ascending=False, method="min").astype("Int64")
+    return frame, bool((frame["rank on val"] == frame["rank held out"]).all())

@@ -1,0 +1,48 @@
+"""The recipe pilot's rule and its check against a held-out sequence, on hand-made records."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from refinenet.study.pilot import choose_recipe, sequence_check
+
+
+def records(rows):
+    cols = ["recipe", "seed", "val mIoU", "machine minutes", "diverged", "trained on", "validated on"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows])
+
+
+PILOT = records([
+    ("A", 0, 52.0, 11.0, False, "train", "val"),
+    ("A", 1, 54.0, 11.0, False, "train", "val"),     # mean 53.0
+    ("B", 0, 53.5, 9.0, False, "train", "val"),      # within 1 point of A, cheaper
+    ("C", 0, 56.0, 20.0, False, "train", "val"),     # best, but over the budget
+    ("D", 0, math.nan, math.nan, True, "train", "val"),
+    ("D", 1, 60.0, 5.0, False, "train", "val"),      # one of its runs diverged
+    ("A, held-out 0001TP", 0, 70.0, 10.0, False, "train:-0001TP", "train:0001TP"),  # not a candidate
+    ("B, held-out 0001TP", 0, 68.0, 10.0, False, "train:-0001TP", "train:0001TP"),
+])
+
+
+def test_the_rule_picks_the_best_within_budget_and_prefers_a_cheaper_tie():
+    recipe, why = choose_recipe(PILOT, budget_minutes=12)
+    assert recipe == "B"  # B (53.5) is itself the best mean within budget: A's is 53.0
+    assert why == "the highest val mIoU (53.5%) within 12 machine minutes a run"
+    recipe, why = choose_recipe(PILOT.assign(**{"val mIoU": PILOT["val mIoU"].where(PILOT["recipe"] != "B", 52.5)}),
+                                budget_minutes=12)
+    assert recipe == "B" and why.startswith("within 1 point of the best (A, 53.0%) at less cost (9.0 against 11.0")
+    assert choose_recipe(PILOT, budget_minutes=25)[0] == "C"
+    assert choose_recipe(PILOT, budget_minutes=1) == (None, "no recipe trained without divergence within 1 machine minutes a run")
+
+
+def test_sequence_check_ranks_each_recipe_on_both_validations():
+    frame, agree = sequence_check(PILOT)
+    assert frame["recipe"].tolist() == ["A", "B"]
+    assert frame["val mIoU %"].tolist() == [53.0, 53.5] and frame["held-out val mIoU %"].tolist() == [70.0, 68.0]
+    assert frame["rank on val"].tolist() == [2, 1] and frame["rank held out"].tolist() == [1, 2]
+    assert not agree
+    same = PILOT.replace({"val mIoU": {70.0: 60.0}})
+    assert sequence_check(same)[1]
+    with pytest.raises(KeyError, match="checks 'E', which is not a pilot recipe"):
+        sequence_check(records([("E, held-out 0001TP", 0, 1.0, 1.0, False, "train:-0001TP", "train:0001TP")]))
