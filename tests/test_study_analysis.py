@@ -44,7 +44,25 @@ def test_a_diverged_run_is_left_out_and_the_fit_stays_valid():
 def test_holm_adjusts_step_down_and_levels_follow():
     adjusted, levels = analysis.holm([0.01, 0.04, 0.03])
     assert adjusted == pytest.approx([0.03, 0.06, 0.06])
+    # 0.03 is not rejected (0.06 > 0.05): it and 0.04 keep the level of that step
+    assert levels == pytest.approx([1 - 0.05 / 3, 1 - 0.05 / 2, 1 - 0.05 / 2])
+    adjusted, levels = analysis.holm([0.001, 0.02, 0.01])  # every step rejects
+    assert adjusted == pytest.approx([0.003, 0.02, 0.02])
     assert levels == pytest.approx([1 - 0.05 / 3, 1 - 0.05 / 1, 1 - 0.05 / 2])
+
+
+def test_a_holm_interval_excludes_zero_exactly_when_holm_rejects():
+    """The verdict (from the interval) never disagrees with the adjusted p-value."""
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = rng.uniform(0, 0.2, size=6) ** 2
+        adjusted, levels = analysis.holm(p)
+        for p_i, adj, level in zip(p, adjusted, levels):
+            # a z-test contrast with this two-sided p: its interval at `level` excludes 0 iff p <= 1 - level
+            z = stats.norm.isf(p_i / 2)
+            assert (z > stats.norm.isf((1 - level) / 2)) == (adj <= 0.05), (p, p_i, adj, level)
 
 
 def test_verdicts_supported_contradicted_equivalent_not_resolved():

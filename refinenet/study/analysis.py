@@ -13,8 +13,9 @@ test mIoU on native labels, in points). The analysis, fixed before the study's r
   standard error from the pooled variance, Student t with the residual degrees of freedom.
 - **Holm.** Over the ``m`` claims of the paper, the two-sided p-values are adjusted by Holm's
   step-down method; the claim with the ``k``-th smallest p gets the interval at level
-  ``1 - alpha / (m - k + 1)`` (capped below by its predecessor's level, as the adjusted
-  p-values are).
+  ``1 - alpha / (m - k + 1)`` while the step-down rejects; from the first claim it does not
+  reject on, every claim keeps that step's level, so that an interval excludes 0 exactly when
+  the claim's adjusted p is at most ``alpha``.
 - **Equivalence.** Two one-sided tests (TOST) with margin ``delta`` (1.0 mIoU): the claim's
   effect is *equivalent to none* when the plain 90% interval lies inside ``(-delta, delta)``.
 - **Verdict.** ``supported`` when the Holm-adjusted interval lies above 0, ``contradicted``
@@ -143,16 +144,21 @@ def contrast(model: Fit, a: str | Mapping[str, float], b: str | Mapping[str, flo
 def holm(p_values: Sequence[float], alpha: float = ALPHA) -> tuple[list[float], list[float]]:
     """Holm's step-down method: ``(adjusted p-values, interval levels)`` in the input order.
 
-    The ``k``-th smallest p (k = 1..m) is multiplied by ``m - k + 1`` and made monotone; its
-    interval level is ``1 - alpha / (m - k + 1)``, never above the level of a smaller p."""
+    The ``k``-th smallest p (k = 1..m) is multiplied by ``m - k + 1`` and made monotone. Its
+    interval level is ``1 - alpha / (m - k + 1)`` while the step-down rejects; once a claim is
+    not rejected, it and every later claim keep that step's level. Then a claim's interval
+    excludes 0 if and only if its adjusted p is at most ``alpha`` (a later, larger p at a
+    lower level could otherwise exclude 0 while Holm does not reject it)."""
     m = len(p_values)
     order = sorted(range(m), key=lambda i: p_values[i])
     adjusted, levels = [0.0] * m, [0.0] * m
-    running_p, running_level = 0.0, 1.0
+    running_p, stopped = 0.0, None
     for k, i in enumerate(order):
         running_p = max(running_p, min(1.0, (m - k) * p_values[i]))
-        running_level = min(running_level, 1 - alpha / (m - k))
-        adjusted[i], levels[i] = running_p, running_level
+        level = 1 - alpha / (m - k) if stopped is None else stopped
+        if stopped is None and running_p > alpha:
+            stopped = level
+        adjusted[i], levels[i] = running_p, level
     return adjusted, levels
 
 
