@@ -240,6 +240,10 @@ def test_a_page_that_gathers_a_waiting_page_waits_too(tmp_path):
     assert [(r.name, r.status) for r in results] == [("01_tiny", "ok"), ("02_runs", "waiting"), ("03_gathers", "waiting")]
     assert "gathers the tables of 02_runs" in results[2].message
     assert any("[3/3] 03_gathers: waiting" in line for line in lines)
+    # run alone (--only), it still waits for the page it gathers
+    alone = run_study(profile, root=root, train=False, only=["03"], echo=None)
+    assert [(r.name, r.status) for r in alone] == [("03_gathers", "waiting")]
+    assert "gathers the tables of 02_runs" in alone[0].message
 
 
 def test_a_parameter_the_planner_cannot_read_is_an_error(tmp_path):
@@ -249,3 +253,9 @@ def test_a_parameter_the_planner_cannot_read_is_an_error(tmp_path):
     path.write_text('# %% tags=["parameters"]\nbase = {"optim.lr": 0.1}\narms = {"a": {**base}}\n')
     with pytest.raises(ValueError, match=r"parameter 'arms' \(line 2 of its parameters cell\) is not a literal"):
         declared_values(path)
+
+
+def test_gathering_a_page_that_is_not_in_the_study_is_an_error(tmp_path):
+    root, profile = _study(tmp_path, {"01_tiny": TINY, "03_gathers": GATHERS}, {"01_tiny": {}, "03_gathers": {}})
+    with pytest.raises(StudyError, match="notebook 03_gathers gathers 02_runs, which are not notebooks of the study"):
+        run_study(profile, root=root, train=False, echo=None)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -520,7 +521,8 @@ def run_study(
     ledger.clean()
     wants = {n: {**defaults[n], **params[n]} for n in defaults}
     jobs = default_jobs(device) if jobs is None else jobs
-    study = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=root / "runs" / name, jobs=jobs)
+    checkpoints = root / "runs" / name
+    study = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=checkpoints, jobs=jobs)
     if retrain:
         removed = study.forget(retrain)
         say(f"study: retraining {len(removed)} runs ({', '.join(removed) or 'none matched'})")
@@ -530,6 +532,15 @@ def run_study(
         trained, why = study.fill(budget_s=time_budget_s, say=say)
         say(f"study: {trained} runs trained; {why}")
     plan = study.plan()
+
+    @functools.cache
+    def every_plan():
+        """The plan of every notebook, not only those run now (--only): a gathered page's runs."""
+        if len(notebooks) == len(notebooks_all):
+            return plan
+        return StudyRuns(profile, dataset, device, ledger, notebook_wants(profile, root), root=root,
+                         checkpoints=checkpoints).plan()
+
     outcome = []
     for i, source in enumerate(notebooks if execute else [], 1):
         name = source.stem
@@ -541,7 +552,9 @@ def run_study(
         tag = f"[{i}/{len(notebooks)}] {name}"
         runs = plan.for_notebook(name)
         have = [r for r in runs if r.ready and r.run_id in ledger]
-        behind = [r.name for r in outcome if r.name in defaults[name].get("gathers", []) and r.status in ("waiting", "failed")]
+        # a gathered page waits while any of its runs is missing, whether it runs now or not (--only)
+        behind = [g for g in gathered_pages(defaults[name], name, [p.stem for p in notebooks_all])
+                  if any(not (r.ready and r.run_id in ledger) for r in every_plan().for_notebook(g))]
         if behind:
             why = f"it gathers the tables of {', '.join(behind)}, which wait for their runs"
             say(f"{tag}: waiting, {why}")
@@ -580,6 +593,17 @@ def run_study(
         say(f"{tag}: done in {wall:.1f} s -> {_rel(executed, root)}")
         outcome.append(NotebookResult(name, "ok", wall, executed))
     return outcome
+
+
+def gathered_pages(values: dict, name: str, notebooks: Sequence[str]) -> list[str]:
+    """The pages whose tables notebook ``name`` gathers (its ``gathers`` parameter, in its
+    parameters ``values``); each must be one of the study's ``notebooks``."""
+    gathers = list(values.get("gathers") or [])
+    unknown = [g for g in gathers if g not in notebooks]
+    if unknown:
+        raise StudyError(f"notebook {name} gathers {', '.join(unknown)}, which are not notebooks of the study "
+                         f"({', '.join(notebooks)})")
+    return gathers
 
 
 def notebook_wants(profile: Profile, root: Path) -> dict[str, dict]:
