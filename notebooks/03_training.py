@@ -136,7 +136,7 @@ from refinenet.study import stats
 from refinenet.study.experiments import Experiments
 from refinenet.study.notebook import start
 from refinenet.study.pilot import (
-    choose_recipe, pilot_curves, pilot_records, pilot_table, plot_pilot_curves, sequence_check,
+    TIE, choose_recipe, pilot_curves, pilot_records, pilot_table, plot_pilot_curves, sequence_check,
 )
 from refinenet.study.published import PUBLISHED_CAMVID, PUBLISHED_CAMVID_PER_CLASS
 from refinenet.study.report import caption, failure_text, styled
@@ -153,19 +153,20 @@ exp = Experiments(
 )
 r = exp.design  # seeds, learning-rate grid
 base = exp.base  # the standard model's training config, before its rate and seed
+train_images = len(study.data("train", base.data.size, n=r.scenes or 256))
 
 # %% [markdown]
 # ## A recipe that converges: the pilot
 #
 # A recipe that stops while the model is still improving compares unfinished
 # models. Before any run of the study, the **pilot** trains whole recipes
-# (optimiser, schedule, learning rate, length), each validated every 5% of
-# its run, and looks at the **validation** split only. The rule that picks
+# (optimiser, schedule, learning rate, length), each validated every
+# {glue:text}`pilot_eval_share` of its run, and looks at the **validation** split only. The rule that picks
 # the recipe was fixed before the runs: among the recipes none of whose
 # runs diverged and whose runs cost at most
 # {glue:text}`pilot_budget` minutes of the whole machine, the highest val
 # mIoU at the end of the run (mean over the pilot's seeds); a recipe within
-# 1 point of it that costs less wins instead. The test split plays no part.
+# {glue:text}`pilot_tie` point of it that costs less wins instead. The test split plays no part.
 #
 # The pilot ran in two rounds. The first compared optimisers, schedules,
 # learning rates and lengths. The second started from the best recipe of the
@@ -178,13 +179,14 @@ pilot_runs = {name: exp.pilot(name) for name in pilot}
 pilot_rows = study.save_table(pilot_records(pilot_runs), "pilot_runs")
 chosen_recipe, why = choose_recipe(pilot_rows, budget_minutes=pilot_budget_minutes)
 study.glue("pilot_budget", pilot_budget_minutes)
+study.glue("pilot_eval_share", f"{pilot_base['eval.every'] / pilot_base['schedule.steps']:.0%}")
+study.glue("pilot_tie", f"{TIE:g}")
 study.glue("pilot_choice", chosen_recipe or "none")
 study.glue("pilot_why", why)
 table = study.save_table(pilot_table(pilot_rows, chosen_recipe), "pilot")
 styled(table.round(1), caption(study, "The recipes of the pilot, on the validation split."))
 
 # %%
-train_images = len(study.data("train", base.data.size, n=r.scenes or 256))
 ax = plot_pilot_curves(pilot_curves(pilot_runs), train_images=train_images)
 ax.set_title("validation mIoU during each pilot run")
 study.save_figure(ax.figure, "pilot_curves")
@@ -231,7 +233,6 @@ h, w = exp.eval_size
 dc, mc, oc, sch = base.data, base.model, base.optim, base.schedule
 weights = base.loss.class_weights
 crop = f"{dc.crop_size[0]} × {dc.crop_size[1]}" if dc.crop_size else "none"
-train_images = len(study.data("train", dc.size, n=r.scenes or 256))
 images_per_run = sch.steps * dc.batch_size
 epochs = images_per_run / train_images
 first_run = exp.sweep()[r.lrs[0]][0]  # the precision the runs trained in

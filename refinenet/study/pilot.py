@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 __all__ = ["machine_minutes", "pilot_records", "pilot_table", "pilot_curves", "choose_recipe", "plot_pilot_curves",
-           "sequence_check", "HELD_OUT"]
+           "sequence_check", "HELD_OUT", "TIE"]
 
 #: The suffix of a pilot recipe that trains without a sequence of the training split and
 #: validates on it (notebook 03): a check of how val ranks recipes, not a candidate.
@@ -89,7 +89,11 @@ def pilot_table(records, chosen: str | None = None):
     return pd.DataFrame(out)
 
 
-def choose_recipe(records, *, budget_minutes: float, tie: float = 1.0) -> tuple[str | None, str]:
+#: Points of val mIoU within which a cheaper recipe wins over the best (the pilot's rule).
+TIE = 1.0
+
+
+def choose_recipe(records, *, budget_minutes: float, tie: float = TIE) -> tuple[str | None, str]:
     """The pilot's rule (fixed before its runs): among recipes none of whose runs diverged and
     whose runs cost ``budget_minutes`` of the machine or less, the highest mean val mIoU at
     the last step; a recipe within ``tie`` points of it that costs less wins instead. Only

@@ -331,7 +331,7 @@ def _arm_of(entry: Entry) -> str | None:
 
 def fill(
     make: Callable[[], Plan],
-    record: Callable[[PlannedRun], Entry],
+    record: Callable[[PlannedRun], Entry] | None,
     *,
     budget_s: float | None = None,
     estimate: Callable[[PlannedRun], float | None] = lambda r: None,
@@ -344,15 +344,17 @@ def fill(
     """Train missing runs in plan order until none is left or the budget would be exceeded.
 
     ``make`` rebuilds the plan after every run (the chosen rate becomes known when the sweep
-    is complete). ``started``: when the budget began, on ``clock`` (default: now).
+    is complete). ``record`` trains a run in this process (None when ``submit`` starts every
+    run). ``started``: when the budget began, on ``clock`` (default: now).
     ``jobs`` > 1 keeps that many runs training at once through ``submit`` (which starts a run
     elsewhere and returns a future of its entry): while the sweep is still training, the free
     job takes the next run that does not wait for it. A run is started only if this machine's
     estimate says it ends within the budget. Returns ``(runs trained, why it stopped)``."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
-    if jobs > 1 and submit is None:
-        raise ValueError("jobs > 1 needs submit (a way to start a run in another process)")
+    if submit is None and (jobs > 1 or record is None):
+        raise ValueError("jobs > 1 needs submit (a way to start a run in another process); jobs = 1 needs "
+                         "record or submit")
     start = clock() if started is None else started
     trained, started_runs = 0, 0
     running: dict[Future, PlannedRun] = {}

@@ -135,14 +135,11 @@ class StudyRuns:
                 self._retrain.discard(run.run_id)
                 return future
 
-            def record(run: PlannedRun):  # unused with jobs > 1: every run goes through submit
-                raise AssertionError(run)
-
             def make() -> Plan:
                 self.add_multiscale(say)  # in this process, between runs: rare (the chosen rate's standard runs)
                 return self.plan()
 
-            return fill(make, record, budget_s=budget_s, estimate=self.estimate, say=say, started=started,
+            return fill(make, None, budget_s=budget_s, estimate=self.estimate, say=say, started=started,
                         jobs=jobs, submit=submit)
 
     def _job(self, run: PlannedRun) -> dict:
@@ -228,7 +225,8 @@ def default_jobs(device: str) -> int:
 @contextlib.contextmanager
 def run_jobs(jobs: int):
     """A pool of ``jobs`` worker processes, each training one run and then exiting (a fresh
-    process per run: no state, no memory carried from one run to the next), each with
+    process per run: no state, no memory carried from one run to the next; Python 3.10, which
+    lacks ``max_tasks_per_child``, reuses its workers instead), each with
     :func:`job_threads` threads. Workers are spawned, not forked, so no thread pool or open
     file of this process is inherited."""
     import multiprocessing
