@@ -342,10 +342,12 @@ for s in (4, 32):
 # ## Training augmentation
 #
 # Training sees each image through a random joint transform of image and
-# labels, the one of the released code: a random rescaling by a factor
-# between 0.7 and 1.3, a random crop of the recipe's crop size,
+# labels, built as in the released code with the settings of this profile's
+# recipe: a random rescaling by a factor between {glue:text}`train_scale`
+# (the released code: 0.7 and 1.3), a random crop of the recipe's crop size,
 # {glue:text}`train_crop` (where the scaled image is smaller, the padding is
-# labelled *ignore*), and a left-right flip with probability one half.
+# labelled *ignore*), and {glue:text}`train_flip`.
+# {glue:text}`train_jitter`
 # Below, one training image as loaded, then as the training loop sees it in
 # successive epochs (built by the training engine,
 # `refinenet.engine.data.build_train_set`, with the data settings of this
@@ -361,6 +363,16 @@ cfg = load_profile(profile).study.base(study.dataset, "cpu").replace(
 )
 crop = cfg.data.crop_size or cfg.data.size
 study.glue("train_crop", f"{crop[0]} × {crop[1]}" if crop else "the image's own size")
+low, high = cfg.data.scale_range
+study.glue("train_scale", f"{low:g} and {high:g}")
+study.glue("train_flip", "a left-right flip with probability one half" if cfg.data.hflip else "no flip")
+jitter = cfg.data.color_jitter
+study.glue("train_jitter", (
+    f"The recipe adds a colour jitter of strength {jitter:g}: brightness, contrast and saturation "
+    f"each multiplied by a factor drawn from [{1 - jitter:g}, {1 + jitter:g}] per image."
+) if jitter else "There is no colour jitter, as in the released code.")
+
+# %%
 train_set = build_train_set(cfg)
 seeded = SeededSamples(train_set, seed=0)
 index = subset(len(train_set), num_examples)[min(1, num_examples - 1)]

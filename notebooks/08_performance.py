@@ -241,26 +241,69 @@ else:
 # the study did before this benchmark: one run of two threads, with the
 # boundary IoU computed by one erosion per class.
 
-# %% tags=["full-width"]
-runs_csv = where / "cpu-runs.csv"
-if runs_csv.is_file():
-    from refinenet.bench.report import runs_figure, runs_parity, runs_table, time_split
+# %%
+from refinenet.bench.report import runs_figure, runs_parity, runs_table, time_split
+from refinenet.bench.runs import RUN_PATHS
 
-    whole, each = pd.read_csv(runs_csv), pd.read_csv(where / "cpu-runs-each.csv")
+runs_csv = where / "cpu-runs.csv"
+whole = pd.read_csv(runs_csv) if runs_csv.is_file() else pd.DataFrame(columns=["path"])
+# Each run path's row by its name (refinenet.bench.runs.RUN_PATHS), whatever --paths measured.
+runs = {key: whole[whole["path"] == path.name] for key, path in RUN_PATHS.items()}
+runs = {key: rows.iloc[0] for key, rows in runs.items() if len(rows)}
+
+
+# %%
+def speedup(key, ref="boundary", column="images_per_s"):
+    """How many times faster path ``key`` was than ``ref`` (None: one was not measured), from
+    images/s, or from seconds (``*_s_mean``) the other way round."""
+    if key not in runs or ref not in runs:
+        return None
+    a, b = runs[key][column], runs[ref][column]
+    return float(a / b if column == "images_per_s" else b / a)
+
+
+def value(key, column):
+    """Path ``key``'s ``column`` (None: not measured)."""
+    return float(runs[key][column]) if key in runs else None
+
+
+# %% tags=["full-width"]
+if runs_csv.is_file():
+    each = pd.read_csv(where / "cpu-runs-each.csv")
     runs_meta = json.loads(runs_csv.with_suffix(".json").read_text())
     table = study.save_table(runs_table(whole), "whole_runs")
     display(table.style.format(precision=1).format({"speed-up": "{:.2f}x"}).hide(axis="index"))  # noqa: F821
     study.save_figure(runs_figure(time_split(each)), "whole_runs")
     plt.show()
     print("command:", runs_meta.get("command"), "| machine:", runs_meta.get("device_name"), "|", runs_meta.get("date"))
-    study.glue("runs_speedup", f"{whole['speedup'].iloc[-1]:.2f}x")
-    study.glue("runs_steps", int(whole["steps"].iloc[0]))
-    study.glue("score_before", f"{whole['score_s_mean'].iloc[0]:.0f}")
-    study.glue("score_after", f"{whole['score_s_mean'].iloc[1]:.0f}")
 else:
     print("No whole-run benchmark yet: `refinenet bench --runs --steps 500`.")
-    for name in ("runs_speedup", "runs_steps", "score_before", "score_after"):
-        study.glue(name, "not measured")
+
+
+# %%
+def told(x, spec, unit=""):
+    """``x`` for the prose, or "not measured"."""
+    return "not measured" if x is None else format(x, spec) + unit
+
+
+def pace(r):
+    """A speed ratio in words: "0.99x the speed (1.2% slower)"."""
+    if r is None:
+        return "not measured"
+    change = "no change" if abs(r - 1) < 0.0005 else f"{abs(r - 1):.1%} {'faster' if r > 1 else 'slower'}"
+    return f"{r:.2f}x the speed ({change})"
+
+
+# %%
+study.glue("runs_steps", told(int(whole["steps"].max()) if len(whole) else None, "d"))
+study.glue("runs_speedup", told(speedup("jobs", "before"), ".2f", "x"))
+study.glue("score_before", told(value("before", "score_s_mean"), ".0f"))
+study.glue("score_after", told(value("boundary", "score_s_mean"), ".0f"))
+for key in ("fused", "compile"):  # each against the same run without it (path "boundary")
+    study.glue(f"{key}_pace", pace(speedup(key)))
+    study.glue(f"{key}_steps_pace", pace(speedup(key, column="train_s_mean")))
+study.glue("compile_first_step", told(value("compile", "first_step_s_mean"), ".0f"))
+study.glue("plain_first_step", told(value("boundary", "first_step_s_mean"), ".1f"))
 
 # %% [markdown]
 # ### Where the fraction of the peak stands when two runs share the machine
@@ -273,9 +316,11 @@ else:
 # fraction of the machine's peak that the study's training reaches.
 
 # %% tags=["full-width"]
-if runs_csv.is_file() and not bench.empty:
-    step = bench[(bench["mode"] == "train") & (bench["path"] == "bf16+channels_last")
-                 & bench["config"].str.endswith("-standard")].iloc[0]
+step = bench if bench.empty else bench[
+    (bench["device"] == "cpu") & (bench["mode"] == "train") & (bench["path"] == "bf16+channels_last")
+    & bench["config"].str.endswith("-standard")]
+if len(whole) and len(step):
+    step = step.iloc[0]
     flop_per_image = step["achieved_tflops"] * 1e12 * step["median_s"] / step["batch"]
     train_ips = whole["jobs"] * whole["images"] / whole["runs"] / whole["train_s_mean"]  # the steps alone
     fractions = pd.DataFrame({
@@ -284,7 +329,12 @@ if runs_csv.is_file() and not bench.empty:
     })
     study.save_table(fractions, "whole_runs_peak")
     display(fractions.style.format({"training images/s": "{:.1f}", "fraction of the bf16 peak": "{:.0%}"}).hide(axis="index"))  # noqa: F821
-    verdict = runs_parity(each, whole["path"].iloc[0], whole["path"].iloc[-1])
+elif len(whole):
+    print("No CPU training step of the standard model in bf16+channels_last yet (`refinenet bench --preset study`).")
+
+# %%
+if "before" in runs and "jobs" in runs:
+    verdict = runs_parity(each, runs["before"]["path"], runs["jobs"]["path"])
     (n0, m0, s0), (n1, m1, s1) = verdict["reference"], verdict["candidate"]
     study.glue("runs_parity", f"{m1:.1f} ± {s1:.1f}% over {n1} seeds against {m0:.1f} ± {s0:.1f}% over {n0}")
     study.glue("runs_parity_within", "within" if verdict["within"] else "outside")
@@ -294,11 +344,12 @@ else:
 
 # %% [markdown]
 # Parity: the val mIoU of the runs trained two at a time is
-# {glue:text}`runs_parity` for the first path, {glue:text}`runs_parity_within`
-# the seed spread. The runs are deterministic for their own settings (the
-# same seed and thread count give the same scores; a test checks it), but one
-# thread and two threads sum in different orders, so the same seed does not
-# give the same numbers on both paths.
+# {glue:text}`runs_parity` for the runs trained as before (path `before`),
+# {glue:text}`runs_parity_within` the seed spread. The runs are
+# deterministic for their own settings (the same seed and thread count give
+# the same scores; a test checks it), but one thread and two threads sum in
+# different orders, so the same seed does not give the same numbers on both
+# paths.
 #
 # ## What became the default
 #
@@ -321,9 +372,14 @@ else:
 # of one run took {glue:text}`score_before` s before and
 # {glue:text}`score_after` s after.
 #
-# **Not adopted.** The fused SGD step gained nothing measurable in a whole
-# run, and torch.compile made the training steps slower on this CPU and
-# costs a compilation on top (with a warm cache, the first step above).
+# **Not adopted.** Against the same whole run without it (path `boundary`),
+# the fused SGD step ran at {glue:text}`fused_pace`, its training steps at
+# {glue:text}`fused_steps_pace`; torch.compile ran at
+# {glue:text}`compile_pace`, its training steps at
+# {glue:text}`compile_steps_pace`, and its first step, which holds the
+# compilation, took {glue:text}`compile_first_step` s (without it
+# {glue:text}`plain_first_step` s). One run per path: these ratios carry no
+# seed spread.
 # The data pipeline is a small share of a step (the loader table) and, with
 # two runs training, no core is left idle for a loader worker.
 #

@@ -123,3 +123,60 @@ def test_bench_runs_times_whole_runs_per_path(tmp_path):
 def test_bench_runs_rejects_unknown_paths(capsys):
     assert main(["bench", "--runs", "--paths", "before,warp"]) == 1
     assert "--paths: unknown ['warp']" in capsys.readouterr().err
+
+
+def test_bench_runs_rejects_empty_paths(capsys):
+    assert main(["bench", "--runs", "--paths", ""]) == 1
+    err = capsys.readouterr().err
+    assert "--paths: no run path given; choose from ['before', 'boundary', 'fused', 'compile', 'jobs']" in err
+    assert "unknown" not in err
+
+
+@pytest.mark.parametrize(
+    "steps, evals, every",
+    [(500, 1, 0), (500, 2, 250), (500, 3, 167), (500, 4, 125), (500, 7, 72), (10, 3, 4), (7, 7, 1), (1, 1, 0)],
+)
+def test_bench_runs_evals_means_that_many_validations(steps, evals, every):
+    """``--evals N``: N validations, the last at the end (the trainer always validates there)."""
+    from refinenet.bench.runs import eval_every, validations
+
+    assert eval_every(steps, evals) == every
+    assert validations(steps, every) == evals
+
+
+def test_bench_runs_validations_follow_the_trainer():
+    from refinenet.bench.runs import validations
+
+    assert validations(500, 500 // 3) == 4  # the old steps // evals: one too many
+    assert validations(500, 0) == 1  # only at the end
+    assert validations(500, 500) == 1  # the step at the end is not validated twice
+    assert validations(10, 4) == 3  # at 4, 8 and 10
+
+
+def _fake_children(monkeypatch, code):
+    """Children of ``_run_all`` that run ``code`` instead of a whole training run."""
+    import subprocess
+    import sys
+
+    from refinenet.bench import runs
+
+    real = subprocess.Popen
+    monkeypatch.setattr(runs.subprocess, "Popen", lambda cmd, **kw: real([sys.executable, "-c", code], **kw))
+    return runs._run_all
+
+
+@pytest.mark.timeout(120)
+def test_bench_runs_children_may_write_more_than_a_pipe_holds(monkeypatch):
+    code = "import sys; sys.stderr.write('e' * 300000); sys.stdout.write('o' * 300000 + '\\n'); print('{\"images\": 4}')"
+    run_all = _fake_children(monkeypatch, code)
+    results = run_all([{"threads": 1, "seed": s} for s in (0, 1)], 2, "two at once")
+    assert [r["images"] for r in results] == [4, 4] and all(r["run_wall_s"] >= 0 for r in results)
+
+
+@pytest.mark.timeout(120)
+def test_bench_runs_failing_child_names_its_path_and_shows_stderr(monkeypatch):
+    code = "import sys; sys.stderr.write('x' * 300000 + 'the cause'); sys.exit(3)"
+    run_all = _fake_children(monkeypatch, code)
+    with pytest.raises(RuntimeError, match="path 'broken', seed 5") as err:
+        run_all([{"threads": 1, "seed": 5}], 1, "broken")
+    assert "(exit 3)" in str(err.value) and str(err.value).endswith("x" * 100 + "the cause")

@@ -49,7 +49,7 @@ def register(subparsers) -> None:
         "(jobs at once, threads, boundary IoU, fused SGD, compile), start-up to ledger entry "
         "(writes results/bench/<device>-runs.csv and <device>-runs-each.csv)",
     )
-    p.add_argument("--paths", default=",".join(RUN_PATH_NAMES), help=f"with --runs: comma-separated, the first is the reference")
+    p.add_argument("--paths", default=",".join(RUN_PATH_NAMES), help="with --runs: comma-separated, the first is the reference")
     p.add_argument("--profile", default="cpu", help="with --runs: the study profile whose recipe is trained")
     p.add_argument("--steps", type=int, default=500, help="with --runs: training steps of each run")
     p.add_argument("--evals", type=int, default=2, help="with --runs: validations per run (the last at the end)")
@@ -133,8 +133,10 @@ def run_runs(args: argparse.Namespace) -> int:
     from .suite import hardware
 
     names = [n for n in args.paths.split(",") if n]
+    if not names:
+        raise ValueError(f"--paths: no run path given; choose from {list(RUN_PATHS)}")
     unknown = [n for n in names if n not in RUN_PATHS]
-    if unknown or not names:
+    if unknown:
         raise ValueError(f"--paths: unknown {unknown}; choose from {list(RUN_PATHS)}")
     if args.steps < 1 or args.evals < 1:
         raise ValueError(f"--steps and --evals must be >= 1, got {args.steps} and {args.evals}")

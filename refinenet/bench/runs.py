@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunPath", "RUN_PATHS", "run_paths", "main"]
+__all__ = ["RunPath", "RUN_PATHS", "run_paths", "eval_every", "validations", "main"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def run_paths(
                 for seed in path.seeds
             ]
             start = time.perf_counter()
-            results = _run_all(specs, path.jobs)
+            results = _run_all(specs, path.jobs, path.name)
             wall = time.perf_counter() - start
             images = sum(r["images"] for r in results)
             rows = [{"path": path.name, **r} for r in results]
@@ -107,28 +108,67 @@ def run_paths(
         return path_rows, run_rows
 
 
-def _run_all(specs: list[dict], jobs: int) -> list[dict]:
-    """Run the specs ``jobs`` at a time, each in a fresh process; results in spec order."""
+def _run_all(specs: list[dict], jobs: int, name: str = "") -> list[dict]:
+    """Run the specs ``jobs`` at a time, each in a fresh process; results in spec order.
+
+    A child's stdout and stderr go to temporary files, read once it has exited: a pipe read
+    only then would block a child that writes more than the pipe's buffer (training logs).
+    ``name``: the run path, for the error messages.
+    """
     pending, running, done = list(enumerate(specs)), {}, {}
-    while pending or running:
-        while pending and len(running) < jobs:
-            i, spec = pending.pop(0)
-            env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"])}
-            cmd = [sys.executable, "-m", "refinenet.bench.runs", json.dumps(spec)]
-            running[i] = (subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-                          time.perf_counter())
-        time.sleep(0.2)
-        for i, (proc, began) in list(running.items()):
-            if proc.poll() is None:
-                continue
-            out, err = proc.communicate()
-            del running[i]
-            if proc.returncode != 0:
-                for other, _ in running.values():
-                    other.kill()
-                raise RuntimeError(f"benchmark run {specs[i]} failed (exit {proc.returncode}):\n{err[-3000:]}")
-            done[i] = {**json.loads(out.strip().splitlines()[-1]), "run_wall_s": round(time.perf_counter() - began, 2)}
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                i, spec = pending.pop(0)
+                env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"])}
+                cmd = [sys.executable, "-m", "refinenet.bench.runs", json.dumps(spec)]
+                out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+                running[i] = (subprocess.Popen(cmd, env=env, stdout=out, stderr=err, text=True), out, err,
+                              time.perf_counter())
+            time.sleep(0.2)
+            for i, (proc, out, err, began) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                wall = time.perf_counter() - began
+                del running[i]
+                stdout, stderr = _read_back(out), _read_back(err)
+                where = f"benchmark run of path {name!r}, seed {specs[i]['seed']} ({specs[i]})"
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{where} failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+                lines = stdout.strip().splitlines()
+                if not lines:
+                    raise RuntimeError(f"{where} printed no result:\n{stderr[-3000:]}")
+                done[i] = {**json.loads(lines[-1]), "run_wall_s": round(wall, 2)}
+    finally:
+        for proc, out, err, _ in running.values():  # only after a failure: stop the others
+            proc.kill()
+            proc.wait()
+            out.close()
+            err.close()
     return [done[i] for i in range(len(specs))]
+
+
+def _read_back(f) -> str:
+    """The whole text of a child's output file, which is then closed (and deleted)."""
+    with f:
+        f.seek(0)
+        return f.read()
+
+
+def eval_every(steps: int, evals: int) -> int:
+    """``eval.every`` for ``evals`` validations in a run of ``steps`` steps, the last at the end
+    (the trainer always validates at the end; 0: only there). ``ceil``, not ``//``: 500 steps
+    with 3 validations validate at 167, 334 and 500, not 166, 332, 498 and 500."""
+    return math.ceil(steps / evals) if evals > 1 else 0
+
+
+def validations(steps: int, every: int) -> int:
+    """How many validations the trainer runs in ``steps`` steps with ``eval.every=every``:
+    one at each multiple of ``every`` before the last step, and one at the end (its rule in
+    :mod:`refinenet.engine.trainer`). ``validations(steps, eval_every(steps, n)) == n``
+    whenever an evenly spaced ``every`` gives exactly ``n`` (at most ``n`` otherwise, e.g.
+    ``n > steps``)."""
+    return sum(1 for step in range(1, steps) if every > 0 and step % every == 0) + 1
 
 
 def _mean(values) -> float:
@@ -190,7 +230,7 @@ def _one_run(spec: dict) -> dict:
     overrides = {
         "schedule.steps": steps,
         "schedule.warmup_steps": min(base.schedule.warmup_steps, steps // 10),
-        "eval.every": steps // evals if evals > 1 else 0,
+        "eval.every": eval_every(steps, evals),
         "checkpoint_every": steps,
         **spec["overrides"],
     }

@@ -93,7 +93,9 @@ class PeakMemory:
     peak of allocated tensors. CPU: the process's resident set size, sampled every 2 ms from
     ``/proc/self/statm`` (Linux; ``None`` elsewhere); memory the allocator kept from an
     earlier call is not counted again, so measure a path's first call after warm-up in a
-    process that ran nothing bigger.
+    process that ran nothing bigger. A CPU reading of 0 (the call only reused pages the
+    process already held, so its resident set size cannot see what it needed) becomes
+    ``None``: not measured, rather than "needed nothing".
     """
 
     def __init__(self, device: torch.device) -> None:

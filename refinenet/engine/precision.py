@@ -8,9 +8,11 @@ fp32, the study's model 1.7x, with 99.85% of argmax pixels unchanged and val mIo
 seed spread of fp32 training; bf16 alone gained less (1.2-1.5x on the study's model,
 1.3x for RefineNet-101 inference) and channels_last alone made RefineNet-101 inference
 slower (0.86x), so the two go together.
-torch.compile, cuDNN and fused optimisers stay off on CPU: in whole runs of the study's model
-(``refinenet bench --runs``, the same machine) the fused SGD step gained nothing measurable
-and torch.compile made the training steps slower, on top of its compilation.
+torch.compile, cuDNN and fused optimisers stay off on CPU. Whole runs of the study's model
+with fused SGD and with torch.compile (``refinenet bench --runs``, the same machine) are
+timed in results/bench/cpu-runs.csv (run paths "fused" and "compile" against "boundary", the
+same run without them); the book's performance chapter states what they gained from that
+file. torch.compile also costs a compilation per model variant.
 
 CUDA: bf16 autocast (fp16 with a GradScaler on GPUs without bf16), channels_last,
 cudnn.benchmark (off in deterministic mode) and the fused optimiser; standard wins for
