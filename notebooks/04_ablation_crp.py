@@ -252,13 +252,13 @@ spread_claim = {
     "paper's evidence": "an observation in Sec. 3.3, no numbers",
     "measure": "spread of val mIoU over the lr grid, ReLU off minus on",
     "ours": f"spread with the ReLU: {on_value:.1f} vs without: "
-    f"{off_value:.1f} (lr {grid}; n = {len(r.seeds)} per rate; diverged, "
+    f"{off_value:.1f} (lr {grid}; n = {len(r.grid_seeds)} per rate; diverged, "
     f"not scored: {failure_text(diverged['ReLU on'], len(sweep_runs) // 2)} "
     f"with, {failure_text(diverged['ReLU off'], len(sweep_runs) // 2)} without)",
     "difference": off_value - on_value,
     "low": low,
     "high": high,
-    "n": len(r.seeds),
+    "n": len(r.grid_seeds),
     "verdict": stats.verdict(low, high),
     "notebook": "04_ablation_crp",
     "units": "mIoU points",

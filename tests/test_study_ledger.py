@@ -366,3 +366,20 @@ def test_the_pilot_trains_first_and_keeps_its_run_ids_when_the_recipe_is_adopted
     with pytest.raises(ValueError, match="must set optim.lr"):
         StudyRuns(_profile(tmp_path), "synthetic", "cpu", Ledger(tmp_path / "runs"),
                   {"nb": {"pilot": {"x": {"schedule.steps": 4}}}}, root=ROOT, checkpoints=tmp_path / "ck").plan()
+
+
+def test_the_grid_trains_its_own_seeds_and_the_chosen_rate_every_seed(tmp_path):
+    """sweep_seeds: the grid's rates train 2 of the 3 seeds; the chosen rate waits for the
+    grid and then trains all 3, for the swept arms and the others alike."""
+    design = {**TINY, "seeds": [0, 1, 2], "sweep_seeds": [0, 1]}
+    profile = _profile(tmp_path, design)
+    runs = StudyRuns(profile, "synthetic", "cpu", Ledger(tmp_path / "results" / "runs"),
+                     {"nb": {"arms": ARMS, "sweeps": ["standard", "N = 0"]}}, root=ROOT, checkpoints=tmp_path / "c")
+    plan = runs.plan()
+    ready = {(r.arm, r.lr, r.seed) for r in plan.runs if r.ready}
+    lrs = [float(x) for x in design["lrs"]]
+    assert ready == {(a, lr, s) for a in ("standard", "N = 0") for lr in lrs for s in (0, 1)}
+    waiting = {(r.arm, r.seed) for r in plan.runs if not r.ready}
+    assert waiting == {(a, s) for a in ARMS for s in (0, 1, 2)}
+    with pytest.raises(ValueError, match=r"sweep_seeds must be some of seeds \[0, 1, 2\], got \[3\]"):
+        _profile(tmp_path, {**TINY, "seeds": [0, 1, 2], "sweep_seeds": [3]})

@@ -10,6 +10,7 @@ config's own vocabulary (:class:`refinenet.engine.TrainConfig`, the keys of a tr
         schedule: {steps: 500, warmup_steps: 50}
       seeds: [0, 1, 2]       # every arm trains these seeds
       lrs: [0.005, 0.01]     # the standard model's learning-rate grid, chosen on val
+      sweep_seeds: [0, 1]    # the seeds of the grid's runs (default: seeds); a subset of seeds
       test_scales: [0.4, 0.6, 0.8, 1.0, 1.2]   # multi-scale (+ flip) test row of the standard arm
       examples: 4            # test images whose predictions every ledger entry keeps
       failures: 3            # and its worst-scoring test images
@@ -32,7 +33,7 @@ __all__ = ["StudyDesign", "STANDARD"]
 #: The arm every other arm is compared with; the learning rate is chosen for it.
 STANDARD = "standard"
 
-_KEYS = {"train", "seeds", "lrs", "test_scales", "examples", "failures", "scenes", "adopted"}
+_KEYS = {"train", "seeds", "lrs", "sweep_seeds", "test_scales", "examples", "failures", "scenes", "adopted"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class StudyDesign:
     train: Mapping[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0, 1, 2)
     lrs: tuple[float, ...] = (0.01,)
+    #: the seeds trained at every rate of ``lrs`` by the swept arms (None: ``seeds``); the
+    #: chosen rate trains every seed. Fewer seeds over the grid than at the chosen rate: the
+    #: grid only has to find the rate, the comparisons need the power.
+    sweep_seeds: tuple[int, ...] | None = None
     test_scales: tuple[float, ...] = (0.4, 0.6, 0.8, 1.0, 1.2)
     examples: int = 4
     failures: int = 3
@@ -57,7 +62,7 @@ class StudyDesign:
         unknown = sorted(set(data) - _KEYS)
         if unknown:
             raise ValueError(f"{where}: unknown keys {unknown}; allowed: {sorted(_KEYS)}")
-        for key in ("seeds", "lrs", "test_scales"):
+        for key in ("seeds", "lrs", "sweep_seeds", "test_scales"):
             if key in data:
                 if not isinstance(data[key], Sequence) or isinstance(data[key], str) or not data[key]:
                     raise ValueError(f"{where}.{key} must be a non-empty list, got {data[key]!r}")
@@ -67,11 +72,19 @@ class StudyDesign:
         design = cls(**data)
         if len(set(design.seeds)) != len(design.seeds) or any(int(s) != s or s < 0 for s in design.seeds):
             raise ValueError(f"{where}.seeds must be distinct ints >= 0, got {list(design.seeds)}")
+        if design.sweep_seeds is not None and not set(design.sweep_seeds) <= set(design.seeds):
+            raise ValueError(f"{where}.sweep_seeds must be some of seeds {list(design.seeds)}, got {list(design.sweep_seeds)}")
         if any(not lr > 0 for lr in design.lrs):
             raise ValueError(f"{where}.lrs must be positive, got {list(design.lrs)}")
         # Fail at load time, not hours later: the partial config must be a valid one.
         design.base("synthetic", "cpu")
         return design
+
+    @property
+    def grid_seeds(self) -> tuple[int, ...]:
+        """The seeds trained at every rate of the grid (``sweep_seeds``, else ``seeds``), in
+        the order of ``seeds``."""
+        return tuple(s for s in self.seeds if self.sweep_seeds is None or s in self.sweep_seeds)
 
     def base(self, dataset: str, device: str, *, out_dir: str = "runs") -> Any:
         """The standard model's :class:`~refinenet.engine.TrainConfig` on ``dataset``

@@ -121,11 +121,13 @@ class Experiments:
         return self._entries(planned, f"pilot recipe {recipe!r}")
 
     def sweep(self, name: str = STANDARD) -> dict[float, list[Entry]]:
-        """``{lr: runs}`` of an arm over the profile's learning-rate grid."""
+        """``{lr: runs}`` of an arm over the profile's learning-rate grid, the grid's seeds at
+        every rate (the chosen rate's other seeds are not part of the sweep)."""
         out = {}
         for lr in self.design.lrs:
             planned = sorted(
-                [r for r in self.plan.runs if r.is_arm(name) and r.lr == float(lr)], key=lambda r: r.seed
+                [r for r in self.plan.runs if r.is_arm(name) and r.lr == float(lr) and r.seed in self.design.grid_seeds],
+                key=lambda r: r.seed,
             )
             if not planned:
                 raise KeyError(f"{name!r} is not swept in this notebook (sweeps: {[STANDARD] + self.sweeps})")

@@ -230,7 +230,7 @@ def make_plan(
     arms.setdefault(STANDARD, {})
     sweep_arms = [STANDARD] + [a for a in sweeps if a != STANDARD]
     # 1. the standard sweep
-    standard_sweep = {lr: [add(STANDARD, float(lr), s) for s in design.seeds] for lr in design.lrs}
+    standard_sweep = {lr: [add(STANDARD, float(lr), s) for s in design.grid_seeds] for lr in design.lrs}
     chosen = None
     found = {lr: [ledger.get(r.run_id) for r in rs] for lr, rs in standard_sweep.items()}
     if all(e is not None for es in found.values() for e in es):
@@ -243,11 +243,11 @@ def make_plan(
     # 3. the other sweeps
     for arm in sweep_arms[1:]:
         for lr in design.lrs:
-            for seed in design.seeds:
+            for seed in design.grid_seeds:
                 add(arm, float(lr), seed)
     # The sweep's notebooks (and the standard arm's) need the whole sweep.
     for lr in design.lrs:
-        for s in design.seeds:
+        for s in design.grid_seeds:
             runs[(STANDARD, float(lr), s)].notebooks = list(users.get(STANDARD, []))
     if pilots:
         if design.adopted is None:
