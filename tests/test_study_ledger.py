@@ -13,7 +13,7 @@ from refinenet.study import report, stats
 from refinenet.study.design import StudyDesign
 from refinenet.study.experiments import Experiments, MissingRuns
 from refinenet.study.ledger import Ledger
-from refinenet.study.plan import PlannedRun, choose_lr, fill, make_plan
+from refinenet.study.plan import PlannedRun, arm_rate, choose_lr, fill, make_plan
 from refinenet.study.profiles import load_profile
 from refinenet.study.training import StudyRuns
 
@@ -383,3 +383,32 @@ def test_the_grid_trains_its_own_seeds_and_the_chosen_rate_every_seed(tmp_path):
     assert waiting == {(a, s) for a in ARMS for s in (0, 1, 2)}
     with pytest.raises(ValueError, match=r"sweep_seeds must be some of seeds \[0, 1, 2\], got \[3\]"):
         _profile(tmp_path, {**TINY, "seeds": [0, 1, 2], "sweep_seeds": [3]})
+
+
+def test_arm_rate_keeps_the_common_rate_within_noise():
+    run = lambda miou, diverged=False: SimpleNamespace(diverged=diverged, miou=miou)  # noqa: E731
+    close = {0.01: [run(0.50), run(0.54)], 0.02: [run(0.55), run(0.56)]}
+    assert arm_rate(0.01, close) == 0.01  # 0.535 vs 0.52: within the spread 0.04
+    far = {0.01: [run(0.50), run(0.51)], 0.02: [run(0.55), run(0.56)]}
+    assert arm_rate(0.01, far) == 0.02  # 0.035 above: more than both spreads (0.01)
+    diverged = {0.01: [run(0.50), run(0.52)], 0.02: [run(0.70), run(float("nan"), True)]}
+    assert arm_rate(0.01, diverged) == 0.01  # counted as 0: mean 0.35
+
+
+def test_a_swept_arm_trains_at_its_own_rate_when_the_common_one_is_not_within_noise(tmp_path):
+    """N = 0 scores far better at 0.02 than at the standard's 0.01: its study runs use 0.02,
+    and Experiments-style lookups (in_study) find them; the standard arm keeps 0.01."""
+    runs = _runs(tmp_path, sweeps=("standard", "N = 0"))
+    n0 = {r.run_id for r in runs.plan().runs if r.arm == "N = 0" and r.lr == 0.02}
+
+    class Ledger:
+        def get(self, run_id):
+            return SimpleNamespace(diverged=False, miou=0.8 if run_id in n0 else 0.5)
+
+        def __contains__(self, run_id):
+            return True
+
+    plan = make_plan(runs.design, runs.wants, runs.base, Ledger())
+    assert plan.chosen_lr == 0.01 and plan.rates == {"standard": 0.01, "N = 0": 0.02}
+    study = {a: sorted((r.seed, r.config.optim.lr) for r in plan.runs if a in r.in_study) for a in ARMS}
+    assert study == {"standard": [(0, 0.01), (1, 0.01)], "N = 0": [(0, 0.02), (1, 0.02)]}

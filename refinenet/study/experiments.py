@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .analysis import collapsed
 from .design import STANDARD
 from .ledger import Entry, Ledger
 from .plan import PILOT, Plan, PlannedRun
@@ -103,15 +104,24 @@ class Experiments:
         return float(self.plan.chosen_lr)
 
     def arm(self, name: str) -> list[Entry]:
-        """The arm's runs at the chosen rate, one per seed, in seed order."""
+        """The arm's runs at its rate (the chosen one, or a swept arm's own: :meth:`rate`), one
+        per seed, in seed order."""
         if name not in self.arms:
             raise KeyError(f"{name!r} is not an arm of this notebook; its arms: {sorted(self.arms)}")
-        lr = self.chosen_lr()
-        own = self.arms[name].get("optim.lr")
-        want = float(own) if own is not None else lr
-        # The plan holds one run per run id, so a swept arm's runs at this rate appear once.
-        planned = [r for r in self.plan.runs if r.is_arm(name) and r.ready and r.config.optim.lr == want]
+        self.chosen_lr()  # the sweep first: its absence is the clearer error
+        planned = [r for r in self.plan.runs if name in r.in_study]
         return self._entries(sorted(planned, key=lambda r: r.seed), f"arm {name!r}")
+
+    def rate(self, name: str) -> float:
+        """The rate arm ``name`` trains at: its own ``optim.lr`` if it sets one, else the
+        chosen rate, or a swept arm's own best when the common rate is not within noise of it
+        (:func:`refinenet.study.plan.arm_rate`)."""
+        own = self.arms.get(name, {}).get("optim.lr")
+        if own is not None:
+            return float(own)
+        if name not in self.plan.rates:
+            self.arm(name)  # raises MissingRuns naming what is missing
+        return self.plan.rates.get(name, self.chosen_lr())
 
     def pilot(self, recipe: str) -> list[Entry]:
         """The pilot runs of ``recipe``, one per pilot seed, in seed order."""
@@ -133,6 +143,24 @@ class Experiments:
                 raise KeyError(f"{name!r} is not swept in this notebook (sweeps: {[STANDARD] + self.sweeps})")
             out[float(lr)] = self._entries(planned, f"sweep of {name!r} at lr {lr:g}")
         return out
+
+    def rate_check(self, names: Sequence[str]):
+        """Per swept arm: the val mIoU (mean over the grid's seeds) at the common rate and at
+        its best rate, the noise (the larger of the two rates' seed spreads), and the rate its
+        comparisons use (:func:`refinenet.study.plan.arm_rate`)."""
+        import pandas as pd
+
+        from .plan import rate_evidence
+
+        common, rows = self.chosen_lr(), []
+        for name in names:
+            mean, spread, best = rate_evidence(self.sweep(name))
+            rows.append({"arm": name, "common rate": f"{common:g}", "val mIoU % at it": 100 * mean[common],
+                         "its best rate": f"{best:g}", "val mIoU % at that": 100 * mean[best],
+                         "gain": 100 * (mean[best] - mean[common]),
+                         "noise (larger spread)": 100 * max(spread[best], spread[common]),
+                         "trains at": f"{self.rate(name):g}"})
+        return pd.DataFrame(rows)
 
     # -- what the tables need --------------------------------------------------------------
 
@@ -168,7 +196,9 @@ class Experiments:
         return self._macs[key]
 
     def records(self, variants: Mapping[str, Sequence[Entry]], *, test: bool = True):
-        """One row per run: variant, seed, lr, whether it diverged, val and test scores (%),
+        """One row per run: variant, seed, lr, whether it diverged or collapsed to one class on
+        val (:func:`~refinenet.study.analysis.collapsed`), val and test scores (%), the
+        multi-scale test mIoU (NaN where not scored),
         per-class test IoU, boundary IoU, thin-class mIoU, parameters, MACs, training time.
 
         A diverged run has no model to score: its scores are NaN (missing), never 0; the
@@ -188,6 +218,8 @@ class Experiments:
                     "diverged": run.diverged,
                     "val mIoU": _pct(val.get("miou")),
                     "val boundary IoU": _pct(val.get("boundary_iou")),
+                    # a failure of training that did not diverge: one class nearly everywhere
+                    "val collapsed": bool(val.get("confusion")) and collapsed(val["confusion"]),
                 }
                 if test:
                     t = run.test
@@ -195,6 +227,7 @@ class Experiments:
                     row["test boundary IoU"] = _pct(t.get("boundary_iou"))
                     row["test pixel accuracy"] = _pct(t.get("pixel_accuracy"))
                     row["test mean class accuracy"] = _pct(t.get("mean_class_accuracy"))
+                    row["multi-scale test mIoU"] = _pct(run.test_multiscale.get("miou"))
                     for name, iou in zip(t.get("class_names", []), t.get("iou", [])):
                         row[f"IoU {name}"] = _pct(iou)
                     names = t.get("class_names", [])

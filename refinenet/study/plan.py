@@ -35,7 +35,7 @@ from .design import STANDARD, StudyDesign
 from .ledger import Entry, Ledger
 
 __all__ = ["PILOT", "PlannedRun", "Plan", "make_plan", "choose_lr", "fill", "estimate_seconds", "notebook_runs",
-           "notebook_pilot", "declared_values"]
+           "notebook_pilot", "declared_values", "arm_rate", "rate_evidence"]
 
 
 @dataclass
@@ -54,6 +54,8 @@ class PlannedRun:
     aliases: list[str] = field(default_factory=list)
     #: what the run waits for besides its rate (the pilot's choice), or None
     waits_for: str | None = None
+    #: the arms whose comparisons use this run (the arm at its rate, not a grid run)
+    in_study: list[str] = field(default_factory=list)
 
     def is_arm(self, name: str) -> bool:
         return name == self.arm or name in self.aliases
@@ -73,6 +75,9 @@ class Plan:
     runs: list[PlannedRun]
     chosen_lr: float | None
     ledger: Ledger
+    #: each swept arm's rate once its grid is in the ledger (:func:`arm_rate`); the other
+    #: arms train at ``chosen_lr``
+    rates: dict[str, float] = field(default_factory=dict)
 
     def missing(self) -> list[PlannedRun]:
         return [r for r in self.runs if not (r.ready and r.run_id in self.ledger)]
@@ -177,6 +182,27 @@ def choose_lr(design: StudyDesign, entries: Mapping[float, Sequence[Entry]]) -> 
     return float(min(lr for lr, m in means.items() if m == best))
 
 
+def rate_evidence(entries: Mapping[float, Sequence[Entry]]) -> tuple[dict, dict, float]:
+    """``(mean, spread, best)`` of a sweep ``{lr: runs}``: per rate the mean val mIoU and its
+    seed spread (highest minus lowest), a diverged run counting as 0 (as in :func:`choose_lr`),
+    and the best rate (ties: the smaller)."""
+    scores = {float(lr): [0.0 if e.diverged else e.miou for e in runs] for lr, runs in entries.items()}
+    mean = {lr: sum(v) / len(v) for lr, v in scores.items()}
+    spread = {lr: max(v) - min(v) for lr, v in scores.items()}
+    top = max(mean.values())
+    return mean, spread, min(lr for lr, m in mean.items() if m == top)
+
+
+def arm_rate(common: float, entries: Mapping[float, Sequence[Entry]]) -> float:
+    """A swept arm's rate (the study design page, "Learning rates"): the ``common`` rate (the
+    standard model's) unless the arm's best rate on val beats it by more than noise, that is
+    by more than the larger of the two rates' seed spreads (:func:`rate_evidence`); then its
+    best rate."""
+    mean, spread, best = rate_evidence(entries)
+    common = float(common)
+    return best if mean[best] - mean[common] > max(spread[best], spread[common]) else common
+
+
 def make_plan(
     design: StudyDesign,
     notebooks: Mapping[str, Mapping[str, Any]],
@@ -235,16 +261,21 @@ def make_plan(
     found = {lr: [ledger.get(r.run_id) for r in rs] for lr, rs in standard_sweep.items()}
     if all(e is not None for es in found.values() for e in es):
         chosen = choose_lr(design, found)
-    # 2. every arm at the chosen rate, seed by seed
+    # 2. the other sweeps: is the common rate each arm's own?
+    grids = {arm: {lr: [add(arm, float(lr), s) for s in design.grid_seeds] for lr in design.lrs}
+             for arm in sweep_arms[1:]}
+    rates = {STANDARD: chosen} if chosen is not None else {}
+    for arm, grid in grids.items():
+        found = {lr: [ledger.get(r.run_id) for r in rs] for lr, rs in grid.items()}
+        if chosen is not None and all(e is not None for es in found.values() for e in es):
+            rates[arm] = arm_rate(chosen, found)
+    # 3. every arm at its rate, seed by seed (a swept arm waits for its grid)
     for seed in design.seeds:
         for arm in arms:
-            r = add(arm, chosen, seed) if chosen is not None else add(arm, None, seed)
+            lr = rates.get(arm, None if arm in grids else chosen)
+            r = add(arm, lr, seed)
             r.multiscale = r.multiscale or arm == STANDARD
-    # 3. the other sweeps
-    for arm in sweep_arms[1:]:
-        for lr in design.lrs:
-            for seed in design.grid_seeds:
-                add(arm, float(lr), seed)
+            r.in_study.append(arm)
     # The sweep's notebooks (and the standard arm's) need the whole sweep.
     for lr in design.lrs:
         for s in design.grid_seeds:
@@ -257,7 +288,7 @@ def make_plan(
         else:
             check_adopted(design, base, {arm[len(PILOT):]: o for arm, (o, _) in pilots.items()})
     ordered = _dedupe(list(runs.values()))
-    return Plan(ordered, chosen, ledger)
+    return Plan(ordered, chosen, ledger, {a: float(lr) for a, lr in rates.items()})
 
 
 def check_adopted(design: StudyDesign, base: Any, recipes: Mapping[str, Mapping[str, Any]]) -> None:
@@ -294,6 +325,7 @@ def _dedupe(runs: list[PlannedRun]) -> list[PlannedRun]:
             first = seen[r.run_id]
             first.notebooks += [n for n in r.notebooks if n not in first.notebooks]
             first.multiscale = first.multiscale or r.multiscale
+            first.in_study += [a for a in r.in_study if a not in first.in_study]
             if not first.is_arm(r.arm):
                 first.aliases.append(r.arm)
             continue

@@ -8,7 +8,7 @@ diverged run's scores are missing, never 0). Statistics come from :mod:`refinene
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from . import stats
 
@@ -243,3 +243,31 @@ def ablation_section(study, exp, runs, *, baseline: str = "standard", title: str
     study.save_figure(fig, "ablation")
     plt.show()
     return records
+
+
+def plot_rate_sweep(runs, lrs: Sequence[float], *, hue: Mapping[str, str], ax=None):
+    """Val mIoU against the learning rate (log axis), one series per ``hue`` variant (its
+    colour): mean ± std over seeds, and every seed as a dot, side by side at each rate.
+    ``runs``: per-run rows with ``variant``, ``lr`` and ``val mIoU`` (a diverged run: NaN)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8))
+    rng = np.random.default_rng(0)
+    offsets = np.exp(np.linspace(-0.06, 0.06, len(hue))) if len(hue) > 1 else [1.0]
+    for (name, colour), shift in zip(hue.items(), offsets):
+        part = runs[runs["variant"] == name]
+        means = part.groupby("lr")["val mIoU"].agg(["mean", "std"])
+        ax.errorbar(means.index * shift, means["mean"], yerr=means["std"], fmt="o-", color=colour, capsize=4,
+                    label=name)
+        jitter = shift * np.exp(rng.uniform(-0.02, 0.02, len(part)))
+        ax.scatter(part["lr"] * jitter, part["val mIoU"], s=14, color=colour, alpha=0.4)
+    ax.set_xscale("log")
+    ax.set_xticks(list(lrs), [f"{x:g}" for x in lrs])
+    ax.minorticks_off()
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("val mIoU %")
+    ax.legend(frameon=False)
+    ax.figure.tight_layout()
+    return ax

@@ -1,0 +1,152 @@
+"""The paper's claims as the study design page fixed them, and their verdicts from the runs.
+
+Each claim is a contrast between the study's arms (the arm names of notebooks 04 to 06),
+oriented so that a positive difference is what the paper says. C1 to C6 form the family
+that Holm's correction covers; the secondary contrasts get plain 95% intervals; C7 (the
+ReLU and the learning rate) is judged on failure rates. ``book/design.md`` is the page these
+definitions implement; :mod:`refinenet.study.analysis` holds the statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Union
+
+from . import analysis
+
+__all__ = ["Claim", "CLAIMS", "SECONDARY", "study_scores", "claim_table", "secondary_table", "failure_table",
+           "plot_verdicts"]
+
+Side = Union[str, Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One contrast: ``better - worse`` (arms or ``{arm: weight}`` mixtures)."""
+
+    text: str
+    source: str
+    better: Side
+    worse: Side
+
+
+#: C1 to C6, the Holm family (book/design.md, "Claims and contrasts").
+CLAIMS = {
+    "C1": Claim("chained residual pooling improves the results", "Sec. 3.3, Table 5",
+                "standard", "N = 0"),
+    "C2": Claim("its ReLU is important for the pooling", "Sec. 3.3",
+                {"standard": 1, "ReLU off, N = 0": 1}, {"ReLU off": 1, "N = 0": 1}),
+    "C3": Claim("the 4-cascade beats the 2-cascade", "Sec. 4.3, Fig. 7", "standard", "cascade 2"),
+    "C4": Claim("the 4-cascade beats a single block", "Sec. 4.3, Fig. 7", "standard", "cascade 1"),
+    "C5": Claim("the 2-cascade beats a single block", "Sec. 4.3, Fig. 7", "cascade 2", "cascade 1"),
+    "C6": Claim("two input scales beat one", "Sec. 4.3, Fig. 7", "2 scales", "standard"),
+}
+
+#: Outside the family, with plain 95% intervals.
+SECONDARY = {
+    "2 scales − capacity control": Claim("the scales, not the second backbone", "design page",
+                                         "2 scales", "capacity control"),
+    "N = 4 − standard": Claim("four pooling stages (the released code) against two", "released code",
+                              "N = 4", "standard"),
+    "standard − ReLU off": Claim("the CRP ReLU at N = 2", "Sec. 3.3", "standard", "ReLU off"),
+    "standard − no refinement": Claim("what the whole decoder buys over FCN-32s", "design page",
+                                      "standard", "no refinement"),
+}
+
+
+def study_scores(records, column: str = "test mIoU") -> list[tuple[str, int, float]]:
+    """``(arm, seed, score)`` per run from the pages' per-run tables (``variant``, ``seed``,
+    ``column``; a run shared by pages counted once). A run that diverged scores NaN."""
+    rows = records.drop_duplicates(["variant", "seed"])
+    return [(str(a), int(s), float(y)) for a, s, y in zip(rows["variant"], rows["seed"], rows[column])]
+
+
+def _fit(records, column: str):
+    return analysis.fit(study_scores(records, column))
+
+
+def _arms(side: Side) -> list[str]:
+    return [side] if isinstance(side, str) else list(side)
+
+
+def claim_table(records, claims: Mapping[str, Claim] = CLAIMS, *, column: str = "test mIoU"):
+    """The verdict table of the pre-registered analysis over the arms of ``records``: per
+    claim, the difference, its Holm-adjusted interval and p, the 90% TOST interval and the
+    verdict (:func:`refinenet.study.analysis.verdicts`), with the claim's words."""
+    model = _fit(records, column)
+    missing = sorted({a for c in claims.values() for a in _arms(c.better) + _arms(c.worse)} - set(model.arms))
+    if missing:
+        raise KeyError(f"no scored run of {', '.join(missing)}: every arm of the claims must be trained "
+                       f"(arms with scores: {', '.join(model.arms)})")
+    table = analysis.verdicts(model, {k: (c.better, c.worse) for k, c in claims.items()})
+    table.insert(1, "the paper", [c.text for c in claims.values()])
+    table.insert(2, "source", [c.source for c in claims.values()])
+    return table
+
+
+def secondary_table(records, contrasts: Mapping[str, Claim] = SECONDARY, *, column: str = "test mIoU"):
+    """Plain 95% intervals of the secondary contrasts, from the same model (arms without a
+    scored run are left out)."""
+    import pandas as pd
+
+    model = _fit(records, column)
+    rows = []
+    for name, c in contrasts.items():
+        if not set(_arms(c.better) + _arms(c.worse)) <= set(model.arms):
+            continue
+        d = analysis.contrast(model, c.better, c.worse)
+        low, high = d.interval(1 - analysis.ALPHA)
+        rows.append({"contrast": name, "what it asks": c.text, "difference": d.estimate, "low": low, "high": high,
+                     "p": d.p})
+    return pd.DataFrame(rows, columns=["contrast", "what it asks", "difference", "low", "high", "p"])
+
+
+def failure_table(sweep, *, arm: str = "ReLU off", reference: str = "standard"):
+    """C7: per arm and rate, the runs that failed (diverged, or collapsed to one class on val)
+    with exact 95% intervals; and over the grid, the one-sided Fisher p that ``arm`` fails
+    more often than ``reference``. ``sweep``: per-run rows with ``variant``, ``lr``,
+    ``diverged`` and ``val collapsed``. Returns ``(table, p)``."""
+    import pandas as pd
+    from scipy import stats
+
+    failed = sweep["diverged"].astype(bool) | sweep["val collapsed"].fillna(False).astype(bool)
+    rows = []
+    for (variant, lr), g in sweep.assign(failed=failed).groupby(["variant", "lr"], sort=True):
+        k, n = int(g["failed"].sum()), len(g)
+        ci = stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+        rows.append({"variant": variant, "lr": lr, "failed": k, "runs": n, "share %": 100 * k / n,
+                     "low %": 100 * ci.low, "high %": 100 * ci.high,
+                     "val mIoU % of the runs that trained": g.loc[~g["failed"], "val mIoU"].mean()})
+    table = pd.DataFrame(rows)
+    a, b = sweep[sweep["variant"] == arm], sweep[sweep["variant"] == reference]
+    if a.empty or b.empty:
+        raise KeyError(f"the sweep needs runs of {arm!r} and {reference!r}; it has {sorted(set(sweep['variant']))}")
+    fa, fb = int(failed[a.index].sum()), int(failed[b.index].sum())
+    return table, analysis.more_failures(fa, len(a), fb, len(b))
+
+
+def plot_verdicts(table, *, margin: float = analysis.MARGIN, ax=None):
+    """Forest plot of a verdict table: each claim's difference with its Holm interval, the
+    90% TOST interval as a thicker bar, 0 and the equivalence margin drawn."""
+    import matplotlib.pyplot as plt
+
+    colours = {"supported": "C2", "contradicted": "C3", "equivalent": "C0", "not resolved": "0.45"}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.55 * len(table) + 1.4))
+    for i, (_, row) in enumerate(table.iterrows()):
+        colour = colours[row["verdict"]]
+        ax.plot([row["Holm low"], row["Holm high"]], [i, i], color=colour, lw=1.5)
+        ax.plot([row["TOST low"], row["TOST high"]], [i, i], color=colour, lw=4, alpha=0.5)
+        ax.plot([row["difference"]], [i], "o", color=colour)
+    ax.axvline(0, color="0.4", lw=1)
+    for x in (-margin, margin):
+        ax.axvline(x, color="0.6", lw=1, ls="--")
+    ax.set_yticks(range(len(table)), [f"{c}: {t}" for c, t in zip(table["claim"], table["the paper"])])
+    ax.set_ylim(len(table) - 0.5, -0.5)
+    ax.set_xlabel("difference in the paper's favour (mIoU points)")
+    handles = [plt.Line2D([], [], marker="o", color=c, label=v) for v, c in colours.items()]
+    handles += [plt.Line2D([], [], color="0.6", ls="--", label=f"margin ±{margin:g}")]
+    ax.legend(handles=handles, loc="lower right", fontsize="small", frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    return ax

@@ -1,0 +1,88 @@
+"""The design page's claims as contrasts of the study's arms, their verdict table, C7."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from refinenet.study import analysis
+from refinenet.study.claims import CLAIMS, SECONDARY, claim_table, failure_table, plot_verdicts, secondary_table
+
+ARMS = {"standard": 50.0, "N = 0": 45.0, "ReLU off": 49.0, "ReLU off, N = 0": 44.5, "N = 4": 50.2,
+        "cascade 2": 50.0, "cascade 1": 40.0, "2 scales": 52.0, "capacity control": 51.0, "no refinement": 30.0}
+
+
+def records(arms=ARMS, seeds=6, page_copies=True):
+    rng = np.random.default_rng(0)
+    seed_effect = rng.normal(0, 1.0, seeds)
+    rows = [{"variant": a, "seed": s, "test mIoU": m + seed_effect[s] + rng.normal(0, 0.3)}
+            for a, m in arms.items() for s in range(seeds)]
+    frame = pd.DataFrame(rows)
+    # every page repeats the standard arm's runs: they count once
+    return pd.concat([frame, frame[frame.variant == "standard"]] if page_copies else [frame], ignore_index=True)
+
+
+def test_the_claims_are_the_design_pages_contrasts():
+    table = claim_table(records()).set_index("claim")
+    assert list(table.index) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    means = records(page_copies=False).groupby("variant")["test mIoU"].mean()
+    # a balanced additive model: each contrast is the difference of the arms' means
+    assert table.loc["C1", "difference"] == pytest.approx(means["standard"] - means["N = 0"])
+    c2 = (means["standard"] - means["ReLU off"]) - (means["N = 0"] - means["ReLU off, N = 0"])
+    assert table.loc["C2", "difference"] == pytest.approx(c2)
+    assert table.loc["C5", "difference"] == pytest.approx(means["cascade 2"] - means["cascade 1"])
+    assert table.loc["C6", "difference"] == pytest.approx(means["2 scales"] - means["standard"])
+    # the runs counted once: 10 arms x 6 seeds, 10 + 6 - 1 parameters
+    assert table["df"].iloc[0] == 60 - 15
+    assert table.loc["C1", "verdict"] == "supported" and table.loc["C5", "verdict"] == "supported"
+    assert table.loc["C3", "verdict"] in ("equivalent", "not resolved")
+    assert set(CLAIMS) == set(table.index)
+
+
+def test_a_missing_arm_is_named():
+    partial = records({k: v for k, v in ARMS.items() if k != "cascade 1"})
+    with pytest.raises(KeyError, match="no scored run of cascade 1"):
+        claim_table(partial)
+
+
+def test_secondary_contrasts_leave_out_arms_without_runs():
+    table = secondary_table(records()).set_index("contrast")
+    assert list(table.index) == list(SECONDARY)
+    means = records(page_copies=False).groupby("variant")["test mIoU"].mean()
+    assert table.loc["standard − no refinement", "difference"] == pytest.approx(means["standard"] - means["no refinement"])
+    assert (table["low"] < table["difference"]).all() and (table["difference"] < table["high"]).all()
+    without = secondary_table(records({k: v for k, v in ARMS.items() if k != "capacity control"}))
+    assert "2 scales − capacity control" not in set(without["contrast"])
+
+
+def test_c7_counts_divergence_and_collapse_as_failures():
+    sweep = pd.DataFrame([
+        {"variant": v, "lr": lr, "seed": s, "diverged": d, "val collapsed": c, "val mIoU": m}
+        for v, lr, s, d, c, m in [
+            ("ReLU on", 0.01, 0, False, False, 50.0), ("ReLU on", 0.01, 1, False, False, 52.0),
+            ("ReLU on", 0.02, 0, False, True, 3.0), ("ReLU on", 0.02, 1, False, False, 51.0),
+            ("ReLU off", 0.01, 0, True, False, math.nan), ("ReLU off", 0.01, 1, False, False, 49.0),
+            ("ReLU off", 0.02, 0, True, False, math.nan), ("ReLU off", 0.02, 1, False, True, 2.0),
+        ]])
+    table, p = failure_table(sweep, arm="ReLU off", reference="ReLU on")
+    t = table.set_index(["variant", "lr"])
+    assert t.loc[("ReLU off", 0.02), "failed"] == 2 and t.loc[("ReLU on", 0.02), "failed"] == 1
+    assert t.loc[("ReLU on", 0.01), "share %"] == 0 and t.loc[("ReLU on", 0.01), "high %"] == pytest.approx(
+        100 * sps.binomtest(0, 2).proportion_ci(0.95, method="exact").high)
+    assert t.loc[("ReLU on", 0.02), "val mIoU % of the runs that trained"] == 51.0  # the collapsed run left out
+    assert p == pytest.approx(sps.fisher_exact([[3, 1], [1, 3]], alternative="greater").pvalue)
+    with pytest.raises(KeyError, match="needs runs of 'ReLU off'"):
+        failure_table(sweep[sweep.variant == "ReLU on"], arm="ReLU off", reference="ReLU on")
+
+
+def test_the_forest_plot_has_a_row_per_claim_and_the_margin():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    table = claim_table(records())
+    ax = plot_verdicts(table)
+    assert len(ax.get_yticks()) == 6 and ax.get_yticklabels()[1].get_text().startswith("C2: ")
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--" and line.get_xdata()[0] in (-1, 1)]
+    assert len(dashed) == 2 and analysis.MARGIN == 1.0
