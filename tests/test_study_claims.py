@@ -86,3 +86,28 @@ def test_the_forest_plot_has_a_row_per_claim_and_the_margin():
     assert len(ax.get_yticks()) == 6 and ax.get_yticklabels()[1].get_text().startswith("C2: ")
     dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--" and line.get_xdata()[0] in (-1, 1)]
     assert len(dashed) == 2 and analysis.MARGIN == 1.0
+
+
+def test_the_design_page_the_notebooks_and_the_claims_name_the_same_arms():
+    """The arms table of book/design.md, the arms notebooks 04-06 declare (with the same
+    model switches) and the arms the claims compare are one set."""
+    import re
+    from pathlib import Path
+
+    from refinenet.study.plan import declared_values
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "book" / "design.md").read_text()
+    section = page[page.index("## Arms"):page.index("## Claims")]
+    rows = re.findall(r"^\| ([^|]+?) \| [^|]+ \|\s*([^|]*?)\s*\|$", section, flags=re.M)
+    design = {name: dict(re.findall(r"([\w.]+): (\[[^\]]*\]|[^,`]+)", switch)) for name, switch in rows if name != "arm"}
+    declared = {}
+    for nb in ("04_ablation_crp", "05_ablation_cascade", "06_ablation_scales"):
+        declared.update(declared_values(root / "notebooks" / f"{nb}.py")["arms"])
+    assert set(design) == set(declared)
+    for name, switches in design.items():
+        as_yaml = {k: str(v).lower() if isinstance(v, bool) else str(v).replace("'", "") for k, v in declared[name].items()}
+        assert {k: v.strip() for k, v in switches.items()} == as_yaml, name
+    compared = {a for c in [*CLAIMS.values(), *SECONDARY.values()] for side in (c.better, c.worse)
+                for a in ([side] if isinstance(side, str) else side)}
+    assert compared <= set(declared)
