@@ -381,6 +381,8 @@ def test_the_grid_trains_its_own_seeds_and_the_chosen_rate_every_seed(tmp_path):
     assert ready == {(a, lr, s) for a in ("standard", "N = 0") for lr in lrs for s in (0, 1)}
     waiting = {(r.arm, r.seed) for r in plan.runs if not r.ready}
     assert waiting == {(a, s) for a in ARMS for s in (0, 1, 2)}
+    # right after its grid, the standard model's third seed (it waits for the chosen rate)
+    assert [(r.arm, r.lr, r.seed) for r in plan.runs][4] == ("standard", None, 2)
     with pytest.raises(ValueError, match=r"sweep_seeds must be some of seeds \[0, 1, 2\], got \[3\]"):
         _profile(tmp_path, {**TINY, "seeds": [0, 1, 2], "sweep_seeds": [3]})
 
@@ -410,5 +412,9 @@ def test_a_swept_arm_trains_at_its_own_rate_when_the_common_one_is_not_within_no
 
     plan = make_plan(runs.design, runs.wants, runs.base, Ledger())
     assert plan.chosen_lr == 0.01 and plan.rates == {"standard": 0.01, "N = 0": 0.02}
+    # the standard sweep, then the standard model's other seeds, then the other sweep
+    order = [(r.arm, r.lr) for r in plan.runs]
+    assert order[:4] == [("standard", 0.01), ("standard", 0.01), ("standard", 0.02), ("standard", 0.02)]
+    assert order[4] == ("N = 0", 0.01)
     study = {a: sorted((r.seed, r.config.optim.lr) for r in plan.runs if a in r.in_study) for a in ARMS}
     assert study == {"standard": [(0, 0.01), (1, 0.01)], "N = 0": [(0, 0.02), (1, 0.02)]}

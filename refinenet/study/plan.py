@@ -261,6 +261,9 @@ def make_plan(
     found = {lr: [ledger.get(r.run_id) for r in rs] for lr, rs in standard_sweep.items()}
     if all(e is not None for es in found.values() for e in es):
         chosen = choose_lr(design, found)
+    # 1b. the standard model's other seeds: its seed spread sizes the study (the design page)
+    for seed in design.seeds:
+        add(STANDARD, chosen, seed)
     # 2. the other sweeps: is the common rate each arm's own?
     grids = {arm: {lr: [add(arm, float(lr), s) for s in design.grid_seeds] for lr in design.lrs}
              for arm in sweep_arms[1:]}
