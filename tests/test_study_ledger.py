@@ -381,8 +381,8 @@ def test_the_grid_trains_its_own_seeds_and_the_chosen_rate_every_seed(tmp_path):
     assert ready == {(a, lr, s) for a in ("standard", "N = 0") for lr in lrs for s in (0, 1)}
     waiting = {(r.arm, r.seed) for r in plan.runs if not r.ready}
     assert waiting == {(a, s) for a in ARMS for s in (0, 1, 2)}
-    # right after its grid, the standard model's third seed (it waits for the chosen rate)
-    assert [(r.arm, r.lr, r.seed) for r in plan.runs][4] == ("standard", None, 2)
+    # right after its grid, the standard model's seeds at the chosen rate (not known yet)
+    assert [(r.arm, r.lr, r.seed) for r in plan.runs][4:7] == [("standard", None, s) for s in (0, 1, 2)]
     with pytest.raises(ValueError, match=r"sweep_seeds must be some of seeds \[0, 1, 2\], got \[3\]"):
         _profile(tmp_path, {**TINY, "seeds": [0, 1, 2], "sweep_seeds": [3]})
 
