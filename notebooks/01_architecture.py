@@ -54,15 +54,12 @@ grad_batch = 2  # images in that batch
 
 # %%
 import copy
-import inspect
-import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from IPython.display import Code, display
 
 import refinenet
 from refinenet.data.visual import colorize
@@ -73,6 +70,9 @@ from refinenet.models import (
     ResidualConvUnit,
     ResNetBackbone,
     cascade_groups,
+    draw_cascade,
+    draw_refinenet_block,
+    show_source,
 )
 from refinenet.study.notebook import start
 
@@ -108,12 +108,6 @@ def show(ax, picture, title):
     ax.imshow(picture)
     ax.set_title(title)
     ax.set_axis_off()
-
-
-def source(function):
-    """The source code of a function, for display."""
-    text = textwrap.dedent(inspect.getsource(function))
-    return Code(text, language="python")
 
 
 # %% [markdown]
@@ -175,17 +169,24 @@ plt.show()
 # %% [markdown]
 # ## The residual conv unit
 #
-# An RCU is a ResNet basic block without batch normalisation:
-# `x + conv(relu(conv(relu(x))))`, two 3 × 3 convolutions of the same width,
-# the first with a bias and the second without (as in the released code).
-# Two things matter for what follows. First, the skip connection takes `x`
+# An RCU is a ResNet basic block without batch normalisation: two 3 × 3
+# convolutions of the same width, the first with a bias and the second
+# without (as in the released code), each after a ReLU, plus the identity:
+#
+# $$
+# \mathrm{RCU}(x) = x + \mathrm{conv}_2\Big(
+#   \mathrm{relu}\big(\mathrm{conv}_1(\mathrm{relu}(x))\big)\Big)
+# $$
+#
+# Two things matter for what follows. First, the skip connection takes $x$
 # *before* the first ReLU, so the unit passes negative values through
-# untouched: it is the identity whenever its second convolution is zero.
-# Second, there is no batch normalisation anywhere in the RefineNet blocks
-# (the paper removes it); only the backbone has it. The whole implementation:
+# untouched: it is the identity whenever $\mathrm{conv}_2$ is zero. Second,
+# there is no batch normalisation anywhere in the RefineNet blocks (the paper
+# removes it); only the backbone has it. The implementation, read from the
+# package when this page ran:
 
 # %%
-source(ResidualConvUnit.forward)
+show_source(ResidualConvUnit)
 
 # %% [markdown]
 # Below, an RCU with PyTorch's default initialisation is applied to a real
@@ -252,7 +253,22 @@ plt.show()
 # convolution maps each input to the smallest width among them, every map is
 # upsampled to the largest resolution among them, and the maps are summed.
 # The convolutions also rescale the paths so that no path dominates the sum.
+# For inputs $x_1, \dots, x_k$ of widths $C_i$ and sizes $H_i \times W_i$:
 #
+# $$
+# y = \sum_{i=1}^{k} \mathrm{up}_{H \times W}\big(\mathrm{conv}_i(x_i)\big),
+# \qquad \mathrm{conv}_i : C_i \to \min_j C_j,
+# \quad H = \max_j H_j,\ W = \max_j W_j
+# $$
+#
+# where $\mathrm{up}$ is bilinear upsampling (the identity for the inputs
+# already at $H \times W$). A block with a single input ($k = 1$) has no
+# fusion: $y = x_1$. The implementation:
+
+# %%
+show_source(MultiResolutionFusion)
+
+# %% [markdown]
 # To see the geometry, we build a fusion of two one-channel maps and set both
 # convolutions to the identity (a single 1 in the centre of the kernel). The
 # coarse map is the evidence for two large classes (buildings and cars)
@@ -314,15 +330,26 @@ study.glue("bicubic_diff", 100 * float(gap / coarse.abs().max()))
 #
 # Fusion gives a map that is sharp where the fine path was sharp. CRP then
 # gathers context from a large region around every position, cheaply: a
-# chain of pooling blocks, each a 5 × 5 max-pooling with stride 1 followed by
-# a 3 × 3 convolution, each taking the previous block's output, and all block
-# outputs summed with the input. The paper's text uses two pooling blocks;
-# the released VOC model uses four. One ReLU sits at the entrance; it is the
-# only non-linearity on the main path of a block (notebook 4 tests the
-# paper's claim that it makes training less sensitive to the learning rate).
+# chain of $N$ pooling blocks, each a 5 × 5 max-pooling with stride 1 followed
+# by a 3 × 3 convolution, each taking the previous block's output (not the
+# input), and all block outputs summed with the input:
+#
+# $$
+# h_0 = \mathrm{relu}(x), \qquad
+# h_n = \mathrm{conv}_n\big(\mathrm{pool}_{5 \times 5}(h_{n-1})\big)
+# \quad (n = 1, \dots, N), \qquad
+# y = \sum_{n=0}^{N} h_n
+# $$
+#
+# The paper's text uses $N = 2$; the released VOC model uses $N = 4$
+# (`crp_blocks`; the later "improved" variant swaps pool and conv,
+# `crp_order="conv-pool"`). The ReLU that makes $h_0$ is the only
+# non-linearity on the main path of a block (notebook 4 tests the paper's
+# claim that it makes training less sensitive to the learning rate). The
+# implementation:
 
 # %%
-source(ChainedResidualPooling.forward)
+show_source(ChainedResidualPooling)
 
 # %% [markdown]
 # How large is "a large region"? Feed a map that is zero except at one
@@ -371,8 +398,27 @@ for n in (2, 4):
 #
 # ## One RefineNet block
 #
-# A block is fusion, then CRP, then output convolutions. The code below
-# builds the second block of the standard cascade: it takes the 512-channel
+# A block is fusion, then CRP, then output convolutions. The diagram shows
+# the second block of the standard cascade, RefineNet-3, as the paper's
+# Fig. 3 draws it: two RCUs on each input, fusion, CRP, one output RCU.
+
+# %%
+# Drawn from the modules that the model's config builds: no count is typed.
+ax = draw_refinenet_block(config=model.config)
+study.save_figure(ax.figure, "block_diagram")
+plt.show()
+
+# %% [markdown]
+# *RefineNet-3 of this page's model, drawn by
+# `refinenet.models.draw_refinenet_block` from the modules its config builds:
+# widths, RCUs and pooling blocks are those of the code. The dropout and the
+# 3 × 3 convolution on the `layer3` path are the released code's input
+# adaptation, which the paper's figure does not draw. The two RCUs on the
+# RefineNet-4 path run in the code as the last two of RefineNet-4's three
+# output RCUs; `layout="code"` draws that cut (see the note on output
+# convolutions below).*
+#
+# The code below builds this block on its own: it takes the 512-channel
 # output of the first block (at 1/32) and the adapted 256-channel tap of
 # `layer3` (at 1/16) and returns 256 channels at 1/16.
 
@@ -415,8 +461,21 @@ block_table.set_index("part")
 # unchanged), and each following block fuses the previous block's output
 # with the next finer tap. A classifier (dropout, then a 3 × 3 convolution)
 # turns the final 1/4-resolution map into class scores, which are upsampled
-# bilinearly to the input size. We trace the shapes through the model for
-# the example image.
+# bilinearly to the input size.
+
+# %%
+ax = draw_cascade(config=model.config)
+study.save_figure(ax.figure, "cascade_diagram")
+plt.show()
+
+# %% [markdown]
+# *The 4-cascade RefineNet of this page (paper Fig. 2c), drawn by
+# `refinenet.models.draw_cascade` from the model's config: the backbone's
+# widths and strides are measured on it, and each RefineNet block spans the
+# rows of the taps it fuses (`draw_cascade(config=...)` with `cascade=2` or
+# `1` draws the variants of Fig. 7).*
+#
+# We trace the shapes through the model for the example image.
 
 # %%
 trace = []

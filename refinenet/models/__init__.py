@@ -3,6 +3,7 @@
 from .backbone import BACKBONES, ResNetBackbone, load_backbone_state_dict
 from .blocks import ChainedResidualPooling, MultiResolutionFusion, RefineNetBlock, ResidualConvUnit
 from .config import RefineNetConfig
+from .diagram import draw_cascade, draw_refinenet_block, show_source
 from .refinenet import (
     MIN_INPUT_SIZE,
     RefineNet,
@@ -26,9 +27,12 @@ __all__ = [
     "ResidualConvUnit",
     "build_from_config",
     "cascade_groups",
+    "draw_cascade",
+    "draw_refinenet_block",
     "load_backbone_state_dict",
     "refinenet",
     "refinenet50",
     "refinenet101",
     "refinenet152",
+    "show_source",
 ]
