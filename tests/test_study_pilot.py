@@ -46,3 +46,53 @@ def test_sequence_check_ranks_each_recipe_on_both_validations():
     assert sequence_check(same)[1]
     with pytest.raises(KeyError, match="checks 'E', which is not a pilot recipe"):
         sequence_check(records([("E, held-out 0001TP", 0, 1.0, 1.0, False, "train:-0001TP", "train:0001TP")]))
+
+
+def _wall_minutes(entry):
+    """The plain measure: the run's own training, validation and scoring seconds."""
+    seconds = entry.summary["train_seconds"] + entry.frame("evals")["seconds"].sum() + entry.data["score_seconds"]
+    return seconds * entry.machine["threads"] / entry.machine["cpu_count"] / 60
+
+
+def test_machine_minutes_equal_the_measured_seconds_on_an_idle_machine():
+    """The first pilot round trained on an otherwise idle machine: there, the robust measure
+    (median step x STEP_SKEW) agrees with the runs' own seconds within 2%."""
+    from pathlib import Path
+
+    from refinenet.study.ledger import Ledger
+    from refinenet.study.pilot import machine_minutes
+
+    ledger = Ledger(Path(__file__).resolve().parents[1] / "results" / "cpu" / "runs")
+    first_round = [e for e in ledger if e.data["arm"] in {
+        "pilot: SGD poly, lr 0.01", "pilot: AdamW cosine, lr 0.0003", "pilot: SGD poly, lr 0.01, 8000 steps",
+        "pilot: AdamW cosine, lr 0.001", "pilot: SGD poly, lr 0.02", "pilot: SGD poly, lr 0.01, 2000 steps"}]
+    assert len(first_round) == 6
+    for e in first_round:
+        assert machine_minutes(e) == pytest.approx(_wall_minutes(e), rel=0.02), e.data["arm"]
+
+
+def test_machine_minutes_do_not_count_steps_slowed_by_other_work(tmp_path):
+    """A run whose every fifth step was slowed threefold costs what the idle run costs."""
+    import json
+    from types import SimpleNamespace
+
+    from refinenet.study.ledger import Entry
+    from refinenet.study.pilot import STEP_SKEW, machine_minutes
+
+    def entry(slow):
+        folder = tmp_path / f"slow{slow}"
+        (folder / "history").mkdir(parents=True)
+        t, rows = 0.0, ["step,elapsed_s"]
+        for step in range(1, 1001):
+            t += 0.4 * (3 if slow and step % 5 == 0 else 1)
+            rows.append(f"{step},{t:.3f}")
+        (folder / "history" / "steps.csv").write_text("\n".join(rows) + "\n")
+        (folder / "history" / "evals.jsonl").write_text(json.dumps({"step": 1000, "seconds": 4.0}) + "\n")
+        data = {"train": {"summary": {"train_seconds": t}}, "score_seconds": 20.0,
+                "machine": {"device": "cpu", "threads": 1, "cpu_count": 2}}
+        return SimpleNamespace(frame=Entry.frame.__get__(SimpleNamespace(dir=folder)), data=data,
+                               summary=data["train"]["summary"], machine=data["machine"])
+
+    idle, loaded = machine_minutes(entry(False)), machine_minutes(entry(True))
+    assert loaded == pytest.approx(idle)
+    assert idle == pytest.approx((1000 * 0.4 * STEP_SKEW + 4.0 + 20.0) / 2 / 60)
