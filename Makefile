@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine (see README):
 #   make all    run the study (profile chosen for this machine) and build the book
 #   make test   run the test suite
+# and one to work on the notebooks:
+#   make lab    JupyterLab on notebooks/, each NN_name.py opened and saved as a notebook
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # complete profile in results/ (gpu > cpu > smoke).
 PROFILE ?=
 
-.PHONY: all venv lock test study book bench clean
+.PHONY: all venv lock test study book bench lab clean
 
 all: study book
 
@@ -51,6 +53,19 @@ book: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/refinenet bench
+
+# JupyterLab on notebooks/. jupytext (the study extra) ships the server extension that reads
+# and saves a percent-format .py as a notebook, back into the .py itself (inputs only, no
+# .ipynb beside it); jupytext-config makes "Jupytext Notebook" the default viewer of Python
+# files, in this venv's own labconfig (not in ~/.jupyter), so a double click opens each
+# NN_name.py as a notebook. A notebook run there reads the cpu profile's ledger and writes
+# its tables and figures to results/interactive/ (book/rerun.md). JupyterLab is installed
+# into the venv on first use (the lock pins what it shares with the study).
+LAB_SETTINGS := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
+lab: $(STAMP)
+	@test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet -c requirements.lock "jupyterlab>=4,<5"
+	$(BIN)/jupytext-config --settings-file $(LAB_SETTINGS) set-default-viewer python
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks
 
 clean:
 	rm -rf _build .pytest_cache book/notebooks

@@ -85,6 +85,17 @@ def register(subparsers) -> None:
     book.add_argument("--strict", action="store_true", help="warnings are errors (-W -n --keep-going)")
     book.add_argument("--root", default=None)
     book.set_defaults(func=_book)
+    rerun = sub.add_parser(
+        "rerun",
+        help="per chapter: the commands that rerun its page, its times, its runs",
+        description="For each notebook: the jupytext and papermill commands that re-execute its "
+        "page into out/ with the page's own parameters, the page's and its runs' measured times, "
+        "and how many of its runs the ledger holds.",
+    )
+    from .rerun import add_arguments as _rerun_arguments, run as _rerun
+
+    _rerun_arguments(rerun)
+    rerun.set_defaults(func=_rerun)
     study.set_defaults(func=lambda args: study.print_help() or 2)
 
 
