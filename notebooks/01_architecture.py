@@ -41,7 +41,7 @@
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
-profile = "cpu"  # the profile whose runs and settings this page shows (name or .yaml path)
+profile = "cpu"  # whose runs and settings the page shows (name or .yaml)
 device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
@@ -149,10 +149,12 @@ taps_table.set_index(["input", "tap"])
 # resolution could do) and blown back up. Large regions survive; thin
 # structures break up at 1/8 and are gone at 1/32.
 
-# %%
+# %% mystnb={"figure": {"caption": "What each stride leaves of the labels: the example image, its label map, and the label map sampled (nearest neighbour) on the grid of each backbone tap, at 1/4, 1/8, 1/16 and 1/32 of the input, then enlarged back. Large regions survive; thin structures break up and then vanish.", "name": "fig-01-strides"}, "image": {"alt": "Six pictures in a row: a street scene, its colour-coded label map, and four copies of the label map that grow blockier from left to right; in the coarsest copies the poles and other thin objects are gone and only large regions such as road, sky and buildings remain."}}
 labels = torch.as_tensor(mask)[None, None].float()
-# The grids the backbone's taps have for this image (a stride rounds up: 180 / 16 -> 12).
-grids = {2 ** (i + 2): tuple(t.shape[-2:]) for i, t in enumerate(meta_backbone(torch.empty(1, 3, *size, device="meta")))}
+# The grids the backbone's taps have for this image (a stride rounds up:
+# 180 / 16 -> 12).
+meta_taps = meta_backbone(torch.empty(1, 3, *size, device="meta"))
+grids = {2 ** (i + 2): tuple(t.shape[-2:]) for i, t in enumerate(meta_taps)}
 fig, axes = plt.subplots(1, 6, figsize=(15, 2.6))
 show(axes[0], np.asarray(image.permute(1, 2, 0)), "image")
 show(axes[1], colour(mask), "labels")
@@ -185,7 +187,7 @@ plt.show()
 # removes it); only the backbone has it. The implementation, read from the
 # package when this page ran:
 
-# %%
+# %% tags=["full-width"]
 show_source(ResidualConvUnit)
 
 # %% [markdown]
@@ -196,7 +198,7 @@ show_source(ResidualConvUnit)
 # The figure shows one channel of the input, of the residual branch `F(x)`
 # and of the output `x + F(x)`, all on the same colour scale.
 
-# %%
+# %% mystnb={"figure": {"caption": "One channel of the `layer1` feature map of the example image through a freshly initialised residual conv unit (RCU): the input x, the residual branch F(x) and the output x + F(x), on one colour scale (red positive, blue negative).", "name": "fig-01-rcu"}, "image": {"alt": "Three heat maps side by side in red and blue: the input feature map, a fainter map of the residual, and the output, which looks much like the input."}}
 def normalise(img):
     """uint8 (3, H, W) -> float, with the data set's mean and std."""
     mean = torch.tensor(examples.mean)[:, None, None]
@@ -265,7 +267,7 @@ plt.show()
 # already at $H \times W$). A block with a single input ($k = 1$) has no
 # fusion: $y = x_1$. The implementation:
 
-# %%
+# %% tags=["full-width"]
 show_source(MultiResolutionFusion)
 
 # %% [markdown]
@@ -275,7 +277,7 @@ show_source(MultiResolutionFusion)
 # averaged over 32 × 32 cells; the fine map marks the label boundaries at
 # 1/4. The sum carries the coarse map's *what* and the fine map's *where*.
 
-# %%
+# %% mystnb={"figure": {"caption": "Multi-resolution fusion with both convolutions set to the identity: the coarse input (buildings and cars averaged over 32 \u00d7 32 cells), that input upsampled bilinearly, the fine input (the label boundaries at 1/4) and the fused sum, which keeps the coarse map's regions and the fine map's sharp edges.", "name": "fig-01-fusion"}, "image": {"alt": "Four heat maps in a row: a blocky low-resolution map of bright and dark cells, a smooth blurred version of it, thin bright outlines on black, and their sum, blurred blobs with the sharp outlines drawn over them."}}
 lab = torch.as_tensor(mask).long()
 big_classes = [2, 5] if study.synthetic else [1, 8]  # building, car
 big_things = torch.isin(lab, torch.tensor(big_classes)).float()
@@ -348,7 +350,7 @@ study.glue("bicubic_diff", 100 * float(gap / coarse.abs().max()))
 # claim that it makes training less sensitive to the learning rate). The
 # implementation:
 
-# %%
+# %% tags=["full-width"]
 show_source(ChainedResidualPooling)
 
 # %% [markdown]
@@ -357,7 +359,7 @@ show_source(ChainedResidualPooling)
 # block's output can reach. Each block widens the reach by 4 cells (the
 # pooling) plus 2 (the convolution).
 
-# %%
+# %% mystnb={"figure": {"caption": "How far chained residual pooling reaches: the area that each of four chained pooling blocks (5 \u00d7 5 max-pooling, then a 3 \u00d7 3 averaging convolution) reaches from a single non-zero input position, and that of their sum. Each block widens the square.", "name": "fig-01-crp-reach"}, "image": {"alt": "Five panels, each a black square on a white background, the squares growing from left to right; the last panel, the sum of all blocks, is as large as the fourth."}}
 n_blocks = 4
 point = torch.zeros(1, 1, 41, 41)
 point[0, 0, 20, 20] = 1.0
@@ -402,22 +404,13 @@ for n in (2, 4):
 # the second block of the standard cascade, RefineNet-3, as the paper's
 # Fig. 3 draws it: two RCUs on each input, fusion, CRP, one output RCU.
 
-# %%
+# %% mystnb={"figure": {"caption": "RefineNet-3 of this page's model, drawn by `refinenet.models.draw_refinenet_block` from the modules its config builds: widths, RCUs and pooling blocks are those of the code. The dropout and the 3 \u00d7 3 convolution on the `layer3` path are the released code's input adaptation, which the paper's figure does not draw. The two RCUs on the RefineNet-4 path run in the code as the last two of RefineNet-4's three output RCUs; `layout=\"code\"` draws that cut (see the note on output convolutions below).", "name": "fig-01-block-diagram"}, "image": {"alt": "A block diagram: two input paths, the output of RefineNet-4 and the layer3 tap, each through its convolutions and residual conv units; multi-resolution fusion, which convolves each path, upsamples it and sums them; chained residual pooling, a ReLU followed by pooling stages whose outputs are added up; and the output residual conv unit. The boxes carry their channel widths, and a small drawing shows what a residual conv unit computes."}}
 # Drawn from the modules that the model's config builds: no count is typed.
 ax = draw_refinenet_block(config=model.config)
 study.save_figure(ax.figure, "block_diagram")
 plt.show()
 
 # %% [markdown]
-# *RefineNet-3 of this page's model, drawn by
-# `refinenet.models.draw_refinenet_block` from the modules its config builds:
-# widths, RCUs and pooling blocks are those of the code. The dropout and the
-# 3 × 3 convolution on the `layer3` path are the released code's input
-# adaptation, which the paper's figure does not draw. The two RCUs on the
-# RefineNet-4 path run in the code as the last two of RefineNet-4's three
-# output RCUs; `layout="code"` draws that cut (see the note on output
-# convolutions below).*
-#
 # The code below builds this block on its own: it takes the 512-channel
 # output of the first block (at 1/32) and the adapted 256-channel tap of
 # `layer3` (at 1/16) and returns 256 channels at 1/16.
@@ -463,18 +456,12 @@ block_table.set_index("part")
 # turns the final 1/4-resolution map into class scores, which are upsampled
 # bilinearly to the input size.
 
-# %%
+# %% mystnb={"figure": {"caption": "The 4-cascade RefineNet of this page (paper Fig. 2c), drawn by `refinenet.models.draw_cascade` from the model's config: the backbone's widths and strides are measured on it, and each RefineNet block spans the rows of the taps it fuses (`draw_cascade(config=...)` with `cascade=2` or `1` draws the variants of Fig. 7).", "name": "fig-01-cascade-diagram"}, "image": {"alt": "A diagram in four columns: the backbone's stages from the stem to layer4 with their widths and strides; the input adaptation of each tap; the RefineNet blocks from RefineNet-4 at the deepest tap to RefineNet-1 at the finest, each fed by the block before it and by its taps; and the head, the classifier and the upsampling to the input size."}}
 ax = draw_cascade(config=model.config)
 study.save_figure(ax.figure, "cascade_diagram")
 plt.show()
 
 # %% [markdown]
-# *The 4-cascade RefineNet of this page (paper Fig. 2c), drawn by
-# `refinenet.models.draw_cascade` from the model's config: the backbone's
-# widths and strides are measured on it, and each RefineNet block spans the
-# rows of the taps it fuses (`draw_cascade(config=...)` with `cascade=2` or
-# `1` draws the variants of Fig. 7).*
-#
 # We trace the shapes through the model for the example image.
 
 # %%
@@ -501,7 +488,8 @@ rows = [
         "block": f"RefineNet-{4 - i}",
         "inputs (C, H, W)": " + ".join(str(s) for s in shapes),
         "output (C, H, W)": str(tuple(output.shape[1:])),
-        "stride": 2 ** (5 - i),  # RefineNet-4 at layer4's stride 32, each next block at half
+        # RefineNet-4 at layer4's stride 32, each next block at half
+        "stride": 2 ** (5 - i),
     }
     for i, shapes, output in trace
 ]
@@ -512,7 +500,7 @@ study.save_table(pd.DataFrame(rows), "cascade_shapes").set_index("block")
 # mean nothing yet, but they show the resolution coming back step by step,
 # from the coarse grid of `layer4` to a quarter of the input size.
 
-# %%
+# %% mystnb={"figure": {"caption": "The output of each RefineNet block for the example image, averaged over its channels (random weights): the resolution grows block by block, from the coarse grid of `layer4` to a quarter of the input size.", "name": "fig-01-cascade-outputs"}, "image": {"alt": "Four heat maps in purple, green and yellow, from a coarse grid of a few large cells on the left to a finely detailed map on the right."}}
 fig, axes = plt.subplots(1, len(trace), figsize=(13, 2.8))
 for ax, (i, _, output) in zip(axes, trace):
     ax.imshow(output[0].abs().mean(0).cpu(), cmap="viridis")
@@ -562,7 +550,7 @@ pd.DataFrame(rows).set_index("cascade").round(2)
 # The torchinfo summary of the standard model (depth 2), for one
 # {glue:text}`summary_size` × {glue:text}`summary_size` image:
 
-# %%
+# %% tags=["full-width"]
 study.glue("summary_size", summary_size)
 refinenet.summary(
     model,
@@ -632,7 +620,7 @@ study.glue("top_component", f"{top.component} of {top.group}")
 study.glue("top_component_share", top["% MACs"])
 cost.set_index(["group", "component"]).round(2)
 
-# %%
+# %% mystnb={"figure": {"caption": "Parameters (left) and multiply-accumulates (right) of each component of the network: the backbone by stage (grey), the input adaptation of each path (blue), each RefineNet block by part (green) and the classifier (red).", "name": "fig-01-cost"}, "image": {"alt": "Two horizontal bar charts sharing one list of components: the backbone's stem and stages at the top, then the adaptation of each path, the fusion, pooling and output parts of each block, and the classifier at the bottom. The left chart gives millions of parameters, the right one billions of multiply-accumulates."}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 6), sharey=True)
 names_y = [
     c if g == "backbone" else f"{g} · {c}"
@@ -735,7 +723,7 @@ def forward(model, x, long_range=True):
     )
 
 
-# %%
+# %% mystnb={"figure": {"caption": "The gradient that reaches each residual unit of the backbone, for one batch at initialisation, with the long-range paths (blue) and with the taps of layer1 to layer3 detached (orange), on a log scale; below, their ratio. The gradient above a ratio of 1 is what the long-range paths add.", "name": "fig-01-gradient-norms"}, "image": {"alt": "Top: two lines, the gradient norm of every residual unit of the backbone on a log scale, from layer1 on the left to layer4 on the right, one with the long-range paths and one without. Bottom: the ratio of the two lines, with a grey line at 1; in layer4 the two lines meet and the ratio is 1."}}
 grad_hw = (grad_size, grad_size * size[1] // size[0])
 
 
@@ -831,3 +819,69 @@ plt.show()
 # where the gradient can flow, not how training will go; notebook 3 trains
 # the model, and the ablations ask which of these pieces matter for the
 # result.
+
+# %% [markdown]
+# ## Summary
+#
+# - A ResNet leaves a coarse map: its deepest tap sees a full CamVid frame as
+#   a {glue:text}`camvid_deep_size` grid, where thin structures have no cell
+#   of their own, and the labels sampled at that stride lose them.
+# - The parts are simple: a residual conv unit is the identity plus a
+#   correction that starts small; multi-resolution fusion brings the paths to
+#   one width and size and sums them; chained residual pooling gathers
+#   context from a window that widens with every pooling block.
+# - A RefineNet block chains fusion, pooling and output units; the cascade
+#   of blocks climbs from the deepest tap back to a quarter of the input
+#   size, one finer tap at a time.
+# - The model has {glue:text}`total_params_m:.2f` M parameters, the
+#   decoder's mostly in its deepest path, while its computation sits mostly
+#   at the finest resolution; the counts agree with the released models to
+#   within {glue:text}`max_param_diff:.2f` M.
+# - How the gradient reaches the first layers: {glue:text}`grad_verdict`.
+#
+# ## Exercises
+#
+# The commands run from the repository root and write into `out/`, which
+# git ignores. Convert the notebook once; each exercise then runs it again
+# with one parameter changed (about as long as this page took).
+#
+# ```bash
+# jupytext --to ipynb notebooks/01_architecture.py \
+#     -o out/01_architecture.ipynb
+# ```
+#
+# **1. Another backbone** (`backbone`). ResNet-50 instead of ResNet-101:
+#
+# ```bash
+# papermill out/01_architecture.ipynb out/01_resnet50.ipynb \
+#     -p backbone resnet50 -p output_dir out/01_resnet50
+# ```
+#
+# Expect fewer parameters and MACs in the backbone, almost all of them in
+# `layer3`, which has far fewer residual units (the gradient figure gets
+# shorter there). The decoder's counts do not change: both ResNets have the
+# same widths at every tap. The check against the released models does not
+# change either: it builds its own models.
+#
+# **2. A larger input for the MAC counts** (`macs_size`):
+#
+# ```bash
+# papermill out/01_architecture.ipynb out/01_macs.ipynb \
+#     -p macs_size 1024 -p output_dir out/01_macs
+# ```
+#
+# Expect every MAC count to grow with the number of pixels (about four
+# times for twice the side), the shares of the components to stay close to
+# this page's, and the parameter counts not to change at all.
+#
+# **3. A larger batch for the gradient experiment** (`grad_batch`):
+#
+# ```bash
+# papermill out/01_architecture.ipynb out/01_grad.ipynb \
+#     -p grad_batch 4 -p output_dir out/01_grad
+# ```
+#
+# Expect the same picture from more images: the ratio in `layer4` stays
+# exactly 1 (both passes reach it the same way), and the ratio in `layer1`
+# changes little, since it measures the wiring at initialisation rather
+# than the particular images.

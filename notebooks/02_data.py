@@ -32,7 +32,7 @@
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
-profile = "cpu"  # the profile whose runs and settings this page shows (name or .yaml path)
+profile = "cpu"  # whose runs and settings the page shows (name or .yaml)
 device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
@@ -129,7 +129,7 @@ study.save_table(pd.DataFrame(rows), "datasets").set_index("data set")
 # (CamVid's "void", the generator's "clutter"): they are left out of the
 # loss and of every score.
 
-# %%
+# %% mystnb={"figure": {"caption": "Validation images of the data this page runs on (top row) and their labels laid over them (bottom row), in the class colours of the legend. Black marks pixels without a label, which no loss or score counts.", "name": "fig-02-examples"}, "image": {"alt": "Two rows of street scenes: the pictures on top and, below each, the same picture tinted with the colours of its labels; a legend of the classes and their colours on the right."}}
 def example_grid(ds, count, title):
     idx = subset(len(ds), count)
     fig, axes = plt.subplots(
@@ -165,7 +165,7 @@ plt.show()
 # one floating above the horizon and one resting on the ground, so that only
 # the surroundings tell them apart.
 
-# %%
+# %% mystnb={"figure": {"caption": "The procedural scene generator beside CamVid: generated scenes of its validation split (top row) and their labels laid over them (bottom row).", "name": "fig-02-generator-examples"}, "image": {"alt": "Two rows of simple generated street scenes with sky, ground, buildings, poles, wires, cars, a balloon and a ball: the pictures on top and, below each, the same picture tinted with the colours of its labels; a legend of the classes on the right."}}
 if not study.synthetic:
     generator = sets["synthetic"]["val"]
     fig = example_grid(generator, num_examples, "the generator")
@@ -200,7 +200,7 @@ for s in SPLITS:
 study.save_table(stats, "class_statistics")
 stats.set_index("class").round(2)
 
-# %%
+# %% mystnb={"figure": {"caption": "The share of the labelled pixels that each class takes in the training, validation and test splits, on a log scale.", "name": "fig-02-class-shares"}, "image": {"alt": "A bar chart with a group of three bars per class, for the train, val and test splits, on a logarithmic axis of percent; the large classes' bars stand far above those of the thin classes."}}
 fig, ax = plt.subplots(figsize=(10, 3.6))
 shares = stats.set_index("class")[[f"{s} pixels %" for s in SPLITS]]
 shares.columns = list(SPLITS)
@@ -297,7 +297,7 @@ oracle_table = study.save_table(pd.DataFrame(rows), "oracle_by_stride")
 ot = oracle_table.set_index("stride")
 ot[["mIoU %", "boundary IoU %"] + [f"IoU {c} %" for c in thin]].round(1)
 
-# %%
+# %% mystnb={"figure": {"caption": "What resolution alone costs: the IoU of an oracle that knows the true labels but predicts one score vector per cell, for strides 2 to 32, per class (left; thick lines: the thin classes) and averaged over the classes, with the boundary IoU (right). Validation split.", "name": "fig-02-oracle"}, "image": {"alt": "Two line charts against the resolution of the prediction, from 1/2 on the left to 1/32 on the right. Left: one line per class, falling as the resolution coarsens, the thick lines of the thin classes falling fastest. Right: the mean IoU and the boundary IoU over all classes, both falling."}}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 for c, rgb in zip(val.class_names, val.palette):
     style = dict(lw=2.2) if c in thin else dict(lw=1, alpha=0.6)
@@ -362,17 +362,25 @@ cfg = load_profile(profile).study.base(study.dataset, "cpu").replace(
     {"data.size": image_size, "data.options": options}
 )
 crop = cfg.data.crop_size or cfg.data.size
-study.glue("train_crop", f"{crop[0]} × {crop[1]}" if crop else "the image's own size")
+study.glue(
+    "train_crop", f"{crop[0]} × {crop[1]}" if crop else "the image's own size"
+)
 low, high = cfg.data.scale_range
 study.glue("train_scale", f"{low:g} and {high:g}")
-study.glue("train_flip", "a left-right flip with probability one half" if cfg.data.hflip else "no flip")
+study.glue(
+    "train_flip",
+    "a left-right flip with probability one half"
+    if cfg.data.hflip
+    else "no flip",
+)
 jitter = cfg.data.color_jitter
 study.glue("train_jitter", (
-    f"The recipe adds a colour jitter of strength {jitter:g}: brightness, contrast and saturation "
-    f"each multiplied by a factor drawn from [{1 - jitter:g}, {1 + jitter:g}] per image."
+    f"The recipe adds a colour jitter of strength {jitter:g}: brightness, "
+    "contrast and saturation each multiplied by a factor drawn from "
+    f"[{1 - jitter:g}, {1 + jitter:g}] per image."
 ) if jitter else "There is no colour jitter, as in the released code.")
 
-# %%
+# %% mystnb={"figure": {"caption": "One training image and its labels as loaded (left) and as the training loop sees them in successive epochs: the recipe's random rescaling, cropping and flipping, drawn anew each epoch from the run's seed.", "name": "fig-02-augmentation"}, "image": {"alt": "Two rows of small pictures, images on top and their colour-coded labels below: the first column as loaded, each further column the same image rescaled, cropped or mirrored differently, one column per epoch."}}
 train_set = build_train_set(cfg)
 seeded = SeededSamples(train_set, seed=0)
 index = subset(len(train_set), num_examples)[min(1, num_examples - 1)]
@@ -414,3 +422,65 @@ study.glue("augment_repeatable", "yes" if same else "no")
 # shrinks everything, thin classes included; the oracle ceiling above is
 # measured at that same resolution.
 # ```
+
+# %% [markdown]
+# ## Summary
+#
+# - The study runs on CamVid's street scenes, or, without them, on a
+#   procedural generator whose thin poles and wires, cars of every size and
+#   context-only classes exercise what RefineNet claims to do well.
+# - The classes are far from balanced: {glue:text}`largest_class` alone
+#   covers {glue:text}`largest_share:.1f`% of the labelled training pixels,
+#   the thin classes together {glue:text}`thin_share:.1f`%. The study
+#   therefore scores the mean IoU over classes and looks at the thin classes
+#   on their own.
+# - Resolution alone sets a ceiling: an oracle that knows the labels reaches
+#   {glue:text}`oracle_miou_4:.1f`% mean IoU at a quarter of the resolution
+#   but {glue:text}`oracle_miou_32:.1f`% at a thirty-second, and the thin
+#   classes lose the most.
+# - Training sees every image through a random rescaling and crop (and flip,
+#   where the recipe asks for one) drawn from the run's seed, the epoch and
+#   the image, so a resumed run sees exactly the same images.
+#
+# ## Exercises
+#
+# The commands run from the repository root and write into `out/`, which
+# git ignores. Convert the notebook once; each exercise then runs it again
+# with one parameter changed.
+#
+# ```bash
+# jupytext --to ipynb notebooks/02_data.py -o out/02_data.ipynb
+# ```
+#
+# **1. A smaller oracle sample** (`oracle_limit`):
+#
+# ```bash
+# papermill out/02_data.ipynb out/02_oracle.ipynb \
+#     -p oracle_limit 10 -p output_dir out/02_oracle
+# ```
+#
+# Expect the page to finish sooner and the oracle's curves to move a little
+# (fewer images), with the same shape: every class loses IoU as the stride
+# grows, the thin classes first.
+#
+# **2. Full-size images** (`image_size`). CamVid's native 360 × 480:
+#
+# ```bash
+# papermill out/02_data.ipynb out/02_full.ipynb \
+#     -y "image_size: [360, 480]" -p output_dir out/02_full
+# ```
+#
+# Expect a slower page. On CamVid, a thin structure is twice as many pixels
+# wide, so the oracle loses less at every stride than on this page; the
+# thin classes still fall first as the stride grows.
+#
+# **3. More epochs of augmentation** (`num_augmented`):
+#
+# ```bash
+# papermill out/02_data.ipynb out/02_augment.ipynb \
+#     -p num_augmented 8 -p output_dir out/02_augment
+# ```
+#
+# Expect more columns in the augmentation figure, each a different draw,
+# and the first ones identical to this page's: the draws depend only on the
+# seed, the epoch and the image.

@@ -32,7 +32,7 @@
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
-profile = "cpu"  # the profile whose runs and settings this page shows (name or .yaml path)
+profile = "cpu"  # whose runs and settings the page shows (name or .yaml)
 device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
@@ -40,12 +40,15 @@ output_dir = None  # tables and figures (None: results/interactive/...)
 # standard model, and the arms trained at every rate of the learning-rate grid.
 arms = {"standard": {}, "plain cross-entropy": {"loss.class_weights": "none"}}
 sweeps = ["standard"]
-# The recipe pilot: whole recipes, each with its own rate, trained before everything
-# else and compared on val only. pilot_base names every setting the pilot varies.
+# The recipe pilot: whole recipes, each with its own rate, trained before
+# everything else and compared on val only. pilot_base names every setting
+# the pilot varies.
 pilot_base = {
-    "optim.name": "sgd", "optim.weight_decay": 0.0005, "schedule.name": "poly",
-    "schedule.steps": 3000, "schedule.warmup_steps": 200, "eval.every": 150,
-    "checkpoint_every": 1000, "data.size": [180, 240], "data.crop_size": [128, 160],
+    "optim.name": "sgd", "optim.weight_decay": 0.0005,
+    "schedule.name": "poly", "schedule.steps": 3000,
+    "schedule.warmup_steps": 200, "eval.every": 150,
+    "checkpoint_every": 1000,
+    "data.size": [180, 240], "data.crop_size": [128, 160],
     "loss.class_weights": "median_frequency", "loss.class_weight_power": 1.0,
     "data.scale_range": [0.7, 1.3], "data.color_jitter": 0.0,
     "data.train_split": "train", "data.val_split": "val",
@@ -67,61 +70,67 @@ pilot = {  # the longest first: it trains beside the others
     "SGD poly, lr 0.01, 2000 steps": {
         "optim.lr": 0.01, "schedule.steps": 2000, "eval.every": 100,
     },
-    # Round 2: the best recipe of round 1 within the budget (AdamW cosine, lr 0.001),
-    # shortened to 2800 steps so that it fits, then one setting changed per recipe.
+    # Round 2: the best recipe of round 1 within the budget (AdamW cosine,
+    # lr 0.001), shortened to 2800 steps so that it fits, then one setting
+    # changed per recipe.
     "AdamW 2800": {
-        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
-        "schedule.steps": 2800, "eval.every": 140,
+        "optim.name": "adamw", "optim.weight_decay": 0.01,
+        "schedule.name": "cosine", "schedule.steps": 2800, "eval.every": 140,
         "optim.lr": 0.001,
     },
     "AdamW 2800, lr 0.002": {
-        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
-        "schedule.steps": 2800, "eval.every": 140,
+        "optim.name": "adamw", "optim.weight_decay": 0.01,
+        "schedule.name": "cosine", "schedule.steps": 2800, "eval.every": 140,
         "optim.lr": 0.002,
     },
     "AdamW 2800, class weights ^ 0.5": {
-        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
-        "schedule.steps": 2800, "eval.every": 140,
+        "optim.name": "adamw", "optim.weight_decay": 0.01,
+        "schedule.name": "cosine", "schedule.steps": 2800, "eval.every": 140,
         "optim.lr": 0.001, "loss.class_weight_power": 0.5,
     },
     "AdamW 2800, colour jitter 0.3": {
-        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
-        "schedule.steps": 2800, "eval.every": 140,
+        "optim.name": "adamw", "optim.weight_decay": 0.01,
+        "schedule.name": "cosine", "schedule.steps": 2800, "eval.every": 140,
         "optim.lr": 0.001, "data.color_jitter": 0.3,
     },
     "AdamW 2800, scales 0.5-2.0": {
-        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
-        "schedule.steps": 2800, "eval.every": 140,
+        "optim.name": "adamw", "optim.weight_decay": 0.01,
+        "schedule.name": "cosine", "schedule.steps": 2800, "eval.every": 140,
         "optim.lr": 0.001, "data.scale_range": [0.5, 2.0],
     },
-    "AdamW 2800, 360 x 480 images": {  # validated 4 times: each costs 4x at this size
-        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
-        "schedule.steps": 2800, "eval.every": 700,
+    # Validated 4 times: each validation costs 4x at this size.
+    "AdamW 2800, 360 x 480 images": {
+        "optim.name": "adamw", "optim.weight_decay": 0.01,
+        "schedule.name": "cosine", "schedule.steps": 2800, "eval.every": 700,
         "optim.lr": 0.001, "data.size": [360, 480],
     },
     "AdamW 2800, plain cross-entropy": {
-        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
-        "schedule.steps": 2800, "eval.every": 140,
+        "optim.name": "adamw", "optim.weight_decay": 0.01,
+        "schedule.name": "cosine", "schedule.steps": 2800, "eval.every": 140,
         "optim.lr": 0.001, "loss.class_weights": "none",
     },
-    # A validation that shares no sequence with training: val is all 0016E5, which training
-    # also shows; most test frames come from Seq05VD, which it never shows. These train
-    # without train's 0001TP frames and validate on them, for three recipes of round 1 and 2.
+    # A validation that shares no sequence with training: val is all 0016E5,
+    # which training also shows; most test frames come from Seq05VD, which it
+    # never shows. These train without train's 0001TP frames and validate on
+    # them, for three recipes of rounds 1 and 2.
     "SGD poly, lr 0.01, held-out 0001TP": {
-        "optim.lr": 0.01, "data.train_split": "train:-0001TP", "data.val_split": "train:0001TP",
+        "optim.lr": 0.01,
+        "data.train_split": "train:-0001TP", "data.val_split": "train:0001TP",
     },
     "AdamW cosine, lr 0.0003, held-out 0001TP": {
         "optim.name": "adamw", "optim.lr": 0.0003, "optim.weight_decay": 0.01,
-        "schedule.name": "cosine", "data.train_split": "train:-0001TP", "data.val_split": "train:0001TP",
+        "schedule.name": "cosine",
+        "data.train_split": "train:-0001TP", "data.val_split": "train:0001TP",
     },
     "AdamW 2800, held-out 0001TP": {
-        "optim.name": "adamw", "optim.weight_decay": 0.01, "schedule.name": "cosine",
-        "schedule.steps": 2800, "eval.every": 140,
-        "optim.lr": 0.001, "data.train_split": "train:-0001TP", "data.val_split": "train:0001TP",
+        "optim.name": "adamw", "optim.weight_decay": 0.01,
+        "schedule.name": "cosine", "schedule.steps": 2800, "eval.every": 140,
+        "optim.lr": 0.001,
+        "data.train_split": "train:-0001TP", "data.val_split": "train:0001TP",
     },
 }
 pilot_seeds = [0]
-pilot_budget_minutes = 12  # of the whole machine per run: the budget a recipe must fit
+pilot_budget_minutes = 12  # budget a recipe must fit: machine minutes per run
 
 # %%
 import matplotlib.pyplot as plt
@@ -136,9 +145,18 @@ from refinenet.study import stats
 from refinenet.study.experiments import Experiments
 from refinenet.study.notebook import start
 from refinenet.study.pilot import (
-    TIE, choose_recipe, pilot_curves, pilot_records, pilot_table, plot_pilot_curves, sequence_check,
+    TIE,
+    choose_recipe,
+    pilot_curves,
+    pilot_records,
+    pilot_table,
+    plot_pilot_curves,
+    sequence_check,
 )
-from refinenet.study.published import PUBLISHED_CAMVID, PUBLISHED_CAMVID_PER_CLASS
+from refinenet.study.published import (
+    PUBLISHED_CAMVID,
+    PUBLISHED_CAMVID_PER_CLASS,
+)
 from refinenet.study.report import caption, failure_text, styled
 
 study = start(
@@ -149,10 +167,16 @@ study = start(
     output_dir=output_dir,
 )
 exp = Experiments(
-    study, arms, sweeps, pilot=pilot, pilot_base=pilot_base, pilot_seeds=pilot_seeds
+    study,
+    arms,
+    sweeps,
+    pilot=pilot,
+    pilot_base=pilot_base,
+    pilot_seeds=pilot_seeds,
 )
 r = exp.design  # seeds, learning-rate grid
-base = exp.base  # the standard model's training config, before its rate and seed
+# The standard model's training config, before its rate and seed:
+base = exp.base
 train_images = len(study.data("train", base.data.size, n=r.scenes or 256))
 
 # %% [markdown]
@@ -177,16 +201,24 @@ train_images = len(study.data("train", base.data.size, n=r.scenes or 256))
 # %%
 pilot_runs = {name: exp.pilot(name) for name in pilot}
 pilot_rows = study.save_table(pilot_records(pilot_runs), "pilot_runs")
-chosen_recipe, why = choose_recipe(pilot_rows, budget_minutes=pilot_budget_minutes)
+chosen_recipe, why = choose_recipe(
+    pilot_rows, budget_minutes=pilot_budget_minutes
+)
 study.glue("pilot_budget", pilot_budget_minutes)
-study.glue("pilot_eval_share", f"{pilot_base['eval.every'] / pilot_base['schedule.steps']:.0%}")
+study.glue(
+    "pilot_eval_share",
+    f"{pilot_base['eval.every'] / pilot_base['schedule.steps']:.0%}",
+)
 study.glue("pilot_tie", f"{TIE:g}")
 study.glue("pilot_choice", chosen_recipe or "none")
 study.glue("pilot_why", why)
 table = study.save_table(pilot_table(pilot_rows, chosen_recipe), "pilot")
-styled(table.round(1), caption(study, "The recipes of the pilot, on the validation split."))
+styled(
+    table.round(1),
+    caption(study, "The recipes of the pilot, on the validation split."),
+)
 
-# %%
+# %% mystnb={"figure": {"caption": "The pilot: the validation mIoU of each recipe during its run, against the passes over the training images, one line per recipe and seed. The test split plays no part.", "name": "fig-03-pilot-curves"}, "image": {"alt": "A line chart of validation mIoU in percent against passes over the training images, one coloured line per pilot recipe; the lines have different lengths, and most rise quickly, then level off."}}
 ax = plot_pilot_curves(pilot_curves(pilot_runs), train_images=train_images)
 ax.set_title("validation mIoU during each pilot run")
 study.save_figure(ax.figure, "pilot_curves")
@@ -206,9 +238,20 @@ plt.show()
 
 # %%
 check, orders_agree = sequence_check(pilot_rows)
-study.glue("pilot_orders_agree", "rank them as val does" if orders_agree else "rank them otherwise than val")
-styled(study.save_table(check, "pilot_sequence_check").round(1),
-       caption(study, "Three recipes on val (sequence 0016E5, seen in training) and on a held-out sequence."))
+study.glue(
+    "pilot_orders_agree",
+    "rank them as val does"
+    if orders_agree
+    else "rank them otherwise than val",
+)
+styled(
+    study.save_table(check, "pilot_sequence_check").round(1),
+    caption(
+        study,
+        "Three recipes on val (sequence 0016E5, seen in training) and on a "
+        "held-out sequence.",
+    ),
+)
 
 # %% [markdown]
 # The held-out runs {glue:text}`pilot_orders_agree`.
@@ -236,8 +279,14 @@ crop = f"{dc.crop_size[0]} × {dc.crop_size[1]}" if dc.crop_size else "none"
 images_per_run = sch.steps * dc.batch_size
 epochs = images_per_run / train_images
 first_run = exp.sweep()[r.lrs[0]][0]  # the precision the runs trained in
-amp = first_run.summary.get("precision", {}).get("amp", "none") if not first_run.diverged else "none"
-arithmetic = "fp32" if amp in (None, "none") else f"{amp} autocast, channels_last"
+amp = (
+    first_run.summary.get("precision", {}).get("amp", "none")
+    if not first_run.diverged
+    else "none"
+)
+arithmetic = (
+    "fp32" if amp in (None, "none") else f"{amp} autocast, channels_last"
+)
 settings = [
     ("backbone", "ResNet-101 (also 50, 152)", mc.backbone),
     ("initialisation", "ImageNet pre-trained", "random (from scratch)"),
@@ -326,7 +375,9 @@ for x, group in sweep_runs.groupby("lr", sort=True):
             "n": len(group),
             "val mIoU %": stats.pm(group["val mIoU"]),
             "val boundary IoU %": stats.pm(group["val boundary IoU"]),
-            "diverged runs [95% CI]": failure_text(int(group["diverged"].sum()), len(group)),
+            "diverged runs [95% CI]": failure_text(
+                int(group["diverged"].sum()), len(group)
+            ),
             "chosen": "✔" if x == lr else "",
         }
     )
@@ -352,7 +403,7 @@ else:
 study.glue("edge", Markdown(edge))  # a clause: pasted as text
 styled(sweep_table, caption(study, "Val mIoU per rate."), wrap=False)
 
-# %%
+# %% mystnb={"figure": {"caption": "The learning-rate sweep on the validation split: every seed's mIoU (grey dots) and the mean \u00b1 std over the seeds (blue diamonds) at each rate of the grid.", "name": "fig-03-lr-sweep"}, "image": {"alt": "A dot plot with one column per learning rate: grey dots for the seeds and a blue diamond with error bars for their mean, the diamonds joined from rate to rate."}}
 fig, ax = plt.subplots(figsize=(6, 3.4))
 order = [f"{x:g}" for x in sorted(r.lrs)]
 sns.stripplot(
@@ -394,13 +445,17 @@ if weights != "none":
 
     def thin_iou(run):
         names = run.metrics["class_names"]
-        return np.mean([run.metrics["iou"][names.index(c)] for c in exp.thin_classes])
+        return np.mean(
+            [run.metrics["iou"][names.index(c)] for c in exp.thin_classes]
+        )
 
     def loss_row(label, runs):
         runs = [run for run in runs if not run.diverged]
         val = pd.Series([100 * run.miou for run in runs])
         thin = pd.Series([100 * thin_iou(run) for run in runs])
-        mca = pd.Series([100 * run.metrics["mean_class_accuracy"] for run in runs])
+        mca = pd.Series(
+            [100 * run.metrics["mean_class_accuracy"] for run in runs]
+        )
         return {
             "loss": label,
             "n": len(runs),
@@ -408,7 +463,9 @@ if weights != "none":
             "val thin-class mIoU %": stats.pm(thin),
             "val mean class accuracy %": stats.pm(mca),
             "val pixel accuracy %": stats.pm(
-                pd.Series([100 * run.metrics["pixel_accuracy"] for run in runs])
+                pd.Series(
+                    [100 * run.metrics["pixel_accuracy"] for run in runs]
+                )
             ),
         }
 
@@ -421,15 +478,26 @@ if weights != "none":
         ),
         "class_weights",
     )
-    study.glue("plain_val", stats.pm(pd.Series([100 * run.miou for run in plain])))
+    study.glue(
+        "plain_val", stats.pm(pd.Series([100 * run.miou for run in plain]))
+    )
     display(styled(
         loss_table,
-        caption(study, f"Class weights at the chosen rate {lr:g}, validation split."),
+        caption(
+            study,
+            f"Class weights at the chosen rate {lr:g}, validation split.",
+        ),
         wrap=False,
     ))
 else:
-    print("This profile trains with the plain cross-entropy (loss.class_weights: none).")
-    study.glue("plain_val", "(not trained: the profile's loss is the plain cross-entropy)")
+    print(
+        "This profile trains with the plain cross-entropy "
+        "(loss.class_weights: none)."
+    )
+    study.glue(
+        "plain_val",
+        "(not trained: the profile's loss is the plain cross-entropy)",
+    )
 
 # %% [markdown]
 # With the plain cross-entropy the validation mIoU is
@@ -444,7 +512,7 @@ else:
 # with its linear warm-up, and the validation mIoU measured during
 # training.
 
-# %%
+# %% mystnb={"figure": {"caption": "Training of the standard model, one line per seed: the training loss (running mean), the learning rate (a warm-up, then the schedule's decay) and the validation mIoU measured during training.", "name": "fig-03-curves"}, "image": {"alt": "Three line charts side by side against the training step: the training loss of each seed, falling; the learning rate, rising through a short warm-up and then decaying; and the validation mIoU of each seed."}}
 standard = exp.arm("standard")
 steps = pd.concat(
     [run.frame("steps").assign(seed=run.config.seed) for run in standard]
@@ -511,20 +579,36 @@ for column, what in metrics.items():
          "key": column}
     )
 multiscale = pd.Series(
-    [100 * run.test_multiscale["miou"] for run in standard if run.test_multiscale]
+    [
+        100 * run.test_multiscale["miou"]
+        for run in standard
+        if run.test_multiscale
+    ]
 )
 scales_text = ", ".join(f"{x:g}" for x in r.test_scales)
 rows.append(
-    {"metric": f"mean IoU, scales {scales_text} + flips", "mean %": multiscale.mean(),
-     "std %": multiscale.std(), "n": len(multiscale), "key": "multi-scale test mIoU"}
+    {
+        "metric": f"mean IoU, scales {scales_text} + flips",
+        "mean %": multiscale.mean(),
+        "std %": multiscale.std(),
+        "n": len(multiscale),
+        "key": "multi-scale test mIoU",
+    }
 )
 summary = study.save_table(pd.DataFrame(rows), "test_summary")
 view = summary.drop(columns="key").assign(
-    **{"mean ± std %": [stats.pm(results[k]) for k in metrics] + [stats.pm(multiscale)]}
+    **{
+        "mean ± std %": [stats.pm(results[k]) for k in metrics]
+        + [stats.pm(multiscale)]
+    }
 )[["metric", "mean ± std %", "n"]]
 study.glue("test_ms", stats.pm(multiscale))
-study.glue("ms_gain", stats.interval_text(stats.welch(multiscale, results["test mIoU"]))
-           if len(multiscale) > 1 else "(not measured)")
+study.glue(
+    "ms_gain",
+    stats.interval_text(stats.welch(multiscale, results["test mIoU"]))
+    if len(multiscale) > 1
+    else "(not measured)",
+)
 test_miou = stats.summarize(results["test mIoU"])
 study.glue("test_miou", stats.pm(results["test mIoU"]))
 study.glue("test_biou", stats.pm(results["test boundary IoU"]))
@@ -592,7 +676,7 @@ styled(comparison, caption(study, "CamVid test mIoU, published and ours."))
 # Mean over seeds with the standard deviation as error bar; the thin classes
 # are drawn in their own colour.
 
-# %%
+# %% mystnb={"figure": {"caption": "Test IoU of each class for the standard model: the mean over the seeds, with the standard deviation as error bar; the thin classes in red.", "name": "fig-03-per-class"}, "image": {"alt": "A bar chart with one bar per class on a scale of 0 to 100 percent, the thin classes in red and the others in blue, each bar with an error bar."}}
 names = study.data("val", dc.size, n=1).class_names
 per_class = []
 for c in names:
@@ -627,6 +711,8 @@ ax.set_title("test IoU per class (mean ± std over seeds)")
 fig.tight_layout()
 study.save_figure(fig, "per_class")
 plt.show()
+
+# %%
 styled(per_class, caption(study, "Test IoU per class, mean ± std."))
 
 # %% [markdown]
@@ -636,7 +722,10 @@ styled(per_class, caption(study, "Test IoU per class, mean ± std."))
 
 # %%
 if study.synthetic:
-    print("Measured on the generator: there is no published CamVid row to set it beside.")
+    print(
+        "Measured on the generator: there is no published CamVid row to set "
+        "it beside."
+    )
 else:
     overall = {m["method"]: m["test mIoU %"] for m in PUBLISHED_CAMVID}
     side = pd.DataFrame(PUBLISHED_CAMVID_PER_CLASS).loc[names]
@@ -648,7 +737,10 @@ else:
     study.save_table(side, "published_per_class")
     display(styled(
         side,
-        caption(study, "CamVid test IoU % per class, ours (mean ± std) and published."),
+        caption(
+            study,
+            "CamVid test IoU % per class, ours (mean ± std) and published.",
+        ),
         wrap=False,
     ))
 
@@ -657,7 +749,7 @@ else:
 # test split, summed over the seeds: each row is a true class and shows
 # where its pixels went, in percent of that row.
 
-# %%
+# %% mystnb={"figure": {"caption": "Confusion matrix of the test split, summed over the seeds: each row is a true class and shows where its pixels went, in % of the row; the diagonal is what the model gets right.", "name": "fig-03-confusion"}, "image": {"alt": "A square heat map in shades of blue, true classes down the left side and predicted classes along the bottom, every cell labelled with a percentage."}}
 confusion = sum(
     np.asarray(run.test["confusion"], dtype=float)
     for run in standard
@@ -698,14 +790,20 @@ study.glue("confused_pct", float(off[t, p]))
 
 # %%
 def sequences(split):
-    """Frames per video sequence (the file-name prefix, e.g. 0016E5) of ``split``."""
+    """Frames per video sequence (the file-name prefix, e.g. 0016E5) of
+    ``split``."""
     names = pd.Series(study.data(split, dc.size).names)
     return names.str.split("_").str[0].value_counts()
 
 
 if study.synthetic:
-    print("The generator has no video sequences: this comparison is about CamVid.")
-    study.glue("sequence_sentence", Markdown("(not applicable to the generator)"))
+    print(
+        "The generator has no video sequences: this comparison is about "
+        "CamVid."
+    )
+    study.glue(
+        "sequence_sentence", Markdown("(not applicable to the generator)")
+    )
 else:
     seq = pd.DataFrame({s: sequences(s) for s in ("train", "val", "test")})
     seq = seq.fillna(0).astype(int).rename_axis("sequence").reset_index()
@@ -718,11 +816,13 @@ else:
         Markdown(
             f"{val_seen} of the {int(seq.val.sum())} validation frames come "
             "from sequences that training frames also show, while "
-            f"{test_unseen} of the {int(seq.test.sum())} test frames come from "
-            "a sequence that no training frame shows"
+            f"{test_unseen} of the {int(seq.test.sum())} test frames come "
+            "from a sequence that no training frame shows"
         ),
     )
-    display(styled(seq, caption(study, "Frames per video sequence and split.")))
+    display(
+        styled(seq, caption(study, "Frames per video sequence and split."))
+    )
 
 # %% [markdown]
 # So {glue:md}`sequence_sentence`. The validation score measures a model on
@@ -758,7 +858,9 @@ if weights != "none":
     study.glue("cw_test_diff", stats.interval_text(d))
     study.glue(
         "cw_val_diff",
-        stats.interval_text(stats.welch(results["val mIoU"], plain_records["val mIoU"])),
+        stats.interval_text(
+            stats.welch(results["val mIoU"], plain_records["val mIoU"])
+        ),
     )
     if d[2] < 0:
         verdict = "on the test split the weights cost more than they gain"
@@ -769,12 +871,20 @@ if weights != "none":
     study.glue("cw_test_verdict", Markdown(verdict))
     display(styled(
         cw_test,
-        caption(study, f"Class weights at the chosen rate {lr:g}, test split."),
+        caption(
+            study, f"Class weights at the chosen rate {lr:g}, test split."
+        ),
         wrap=False,
     ))
 else:
-    print("This profile trains with the plain cross-entropy (loss.class_weights: none).")
-    study.glue("cw_test_diff", "(not measured: the profile's loss is the plain cross-entropy)")
+    print(
+        "This profile trains with the plain cross-entropy "
+        "(loss.class_weights: none)."
+    )
+    study.glue(
+        "cw_test_diff",
+        "(not measured: the profile's loss is the plain cross-entropy)",
+    )
     study.glue("cw_val_diff", "(not measured)")
     study.glue("cw_test_verdict", Markdown("there is nothing to compare"))
 
@@ -799,8 +909,8 @@ usable = [run for run in standard if not run.diverged]
 if not usable:
     raise RuntimeError("every standard run diverged: lower the learning rates")
 shown_run = usable[0]
-# The ledger keeps the run's predictions of these test images (indexed PNGs at the
-# size of the labels it was scored on) and its per-image test scores.
+# The ledger keeps the run's predictions of these test images (indexed PNGs
+# at the size of the labels it was scored on) and its per-image test scores.
 label_size = tuple(shown_run.prediction(shown_run.examples[0]).shape)
 test_raw = study.data("test", label_size, n=r.scenes or 64)
 palette, ignore = test_raw.palette, test_raw.ignore_index
@@ -858,7 +968,7 @@ def panel(indices, title):
     return fig
 
 
-# %%
+# %% mystnb={"figure": {"caption": "Test images spread over the split, as the standard model of the first seed that trained predicts them: the image, the true labels, the prediction, and the wrong pixels in red on the image in grey.", "name": "fig-03-predictions"}, "image": {"alt": "A grid with one row per test image and four columns: the picture, its colour-coded true labels, the model's colour-coded prediction, and a grey copy of the picture with the wrongly labelled pixels painted red; a legend of the class colours below."}}
 fig = panel(shown_run.examples, lambda i: f"test image {i}")
 study.save_figure(fig, "predictions")
 plt.show()
@@ -870,7 +980,7 @@ plt.show()
 # mean IoU over the classes present in its truth or its prediction) and show
 # the lowest-scoring ones.
 
-# %%
+# %% mystnb={"figure": {"caption": "The per-image test mIoU of that model over the test split; the red lines mark the worst images, shown in the next figure.", "name": "fig-03-per-image"}, "image": {"alt": "A histogram of the per-image mIoU in percent, with a few red vertical lines at its low end."}}
 per_image = shown_run.per_image()
 per_image["mIoU %"] = 100 * per_image["miou"]
 worst = per_image.set_index("image").loc[shown_run.failures].reset_index()
@@ -889,7 +999,7 @@ study.glue("pool_size", len(per_image))
 study.glue("median_image", float(per_image["mIoU %"].median()))
 study.glue("worst_image", float(worst["mIoU %"].min()))
 
-# %%
+# %% mystnb={"figure": {"caption": "The test images that model gets most wrong, with the same four columns: image, true labels, prediction and the wrong pixels in red; each row names the image and its mIoU.", "name": "fig-03-failures"}, "image": {"alt": "A grid with one row per badly predicted test image and four columns: the picture, its true labels, the prediction and the red error map."}}
 score_of = dict(zip(per_image["image"], per_image["mIoU %"]))
 fig = panel(
     list(worst["image"]), lambda i: f"image {i}\n{score_of[i]:.0f}% mIoU"
@@ -905,3 +1015,62 @@ plt.show()
 # and whole regions in red (the class is wrong, which is a matter of
 # recognition, not of resolution). Notebooks 4 to 6 ask which parts of the
 # architecture the scores depend on.
+
+# %% [markdown]
+# ## Summary
+#
+# - The pilot compared whole recipes on the validation split only and, by a
+#   rule fixed before its runs, chose **{glue:text}`pilot_choice`**.
+# - The learning rate was chosen on the validation split as well:
+#   {glue:text}`chosen_lr:g`, with a validation mIoU of
+#   {glue:text}`chosen_val`%.
+# - On the test split, untouched until then, the standard model reaches
+#   {glue:text}`test_miou`% mean IoU and {glue:text}`test_biou`% boundary
+#   IoU; the thin classes reach {glue:text}`thin_miou`%.
+# - On CamVid the validation score flatters the model: the validation
+#   frames come from drives that training shows, most test frames from one
+#   it never shows.
+# - The errors are of two kinds: seams along outlines (the prediction is too
+#   coarse) and whole regions of the wrong class (recognition).
+#
+# ## Exercises
+#
+# The commands run from the repository root. The runs of the `smoke`
+# profile train in minutes on two cores; train them and execute its pages
+# first (`results/smoke/` is not committed):
+#
+# ```bash
+# refinenet study run --profile smoke
+# ```
+#
+# **1. A tighter pilot budget** (`pilot_budget_minutes`). Run this page for
+# the smoke profile with no time for any recipe:
+#
+# ```bash
+# jupytext --to ipynb notebooks/03_training.py -o out/03_training.ipynb
+# papermill out/03_training.ipynb out/03_budget.ipynb \
+#     -f results/smoke/03_training/parameters.yaml \
+#     -p pilot_budget_minutes 0 -p output_dir out/03_budget
+# ```
+#
+# Expect the pilot to choose no recipe, and its reason to say that none
+# fits the budget; the rest of the page does not change, because the
+# profile, not the pilot's table, fixes the recipe the study trains
+# (`study.adopted`).
+#
+# **2. Class weights on or off** (the `plain cross-entropy` arm of `arms`
+# switches `loss.class_weights`). Train the smoke config both ways:
+#
+# ```bash
+# for weights in none median_frequency; do
+#   refinenet train configs/smoke.yaml loss.class_weights=$weights \
+#       out_dir=out/runs
+# done
+# ```
+#
+# Each run prints its validation mIoU, pixel accuracy and mean class
+# accuracy, and writes every class's IoU into `metrics.json` in its folder
+# under `out/runs/`. Expect the weighted run to give more pixels to the
+# rare classes: a higher mean class accuracy, perhaps a lower pixel
+# accuracy. With one seed and a minute of training a small difference may
+# be noise: train `seed=1` as well before reading anything into it.

@@ -48,7 +48,7 @@
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
-profile = "cpu"  # the profile whose runs and settings this page shows (name or .yaml path)
+profile = "cpu"  # whose runs and settings the page shows (name or .yaml)
 device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
@@ -61,7 +61,8 @@ arms = {
     "ReLU off, N = 0": {"model.crp_relu": False, "model.crp_blocks": 0},
     "N = 4": {"model.crp_blocks": 4},
 }
-sweeps = ["standard", "ReLU off", "N = 0", "ReLU off, N = 0"]  # at every rate of the grid
+# The arms also trained at every rate of the grid:
+sweeps = ["standard", "ReLU off", "N = 0", "ReLU off, N = 0"]
 
 # %%
 import matplotlib.pyplot as plt
@@ -72,7 +73,14 @@ from refinenet.study import analysis, stats
 from refinenet.study.notebook import start
 from refinenet.study.experiments import Experiments
 from refinenet.study.claims import failure_table, study_scores
-from refinenet.study.report import ablation_section, caption, failure_text, plot_rate_sweep, styled
+from refinenet.study.report import (
+    ablation_tables,
+    caption,
+    failure_text,
+    plot_rate_sweep,
+    show_ablation_figure,
+    styled,
+)
 
 study = start(
     "04_ablation_crp",
@@ -97,7 +105,12 @@ r = exp.design
 runs = {name: exp.arm(name) for name in arms}
 base = "standard"
 study.glue("n_seeds", len(r.seeds))
-records = ablation_section(study, exp, runs, baseline=base, title="Chained residual pooling")
+records = ablation_tables(
+    study, exp, runs, baseline=base, title="Chained residual pooling"
+)
+
+# %% mystnb={"figure": {"caption": "The chained residual pooling variants against the standard model (two pooling blocks, with the ReLU), on the test split. Left: every seed's mIoU (grey dots) and the mean \u00b1 std (blue). Right: each variant's difference to the standard model with its 95% Welch interval; red when the interval lies below 0, green when above, grey otherwise.", "name": "fig-04-ablation"}, "image": {"alt": "Two panels with one row per variant. Left: grey dots for the seeds and a blue diamond with error bars for the mean test mIoU. Right: a dot with a horizontal interval for each variant's difference to the standard model, around a vertical line at zero."}}
+show_ablation_figure(study, records, baseline=base)
 
 # %% [markdown]
 # The standard model has two pooling blocks and the ReLU. Every row is
@@ -120,15 +133,36 @@ def scores(name, column="test mIoU"):
     return records.loc[records.variant == name, column]
 
 
-for key, (a, b) in {"pooling": (base, "N = 0"), "relu": (base, "ReLU off"), "n4": ("N = 4", base)}.items():
-    study.glue(f"{key}_diff", stats.interval_text(stats.welch(scores(a), scores(b))))
-# C2 as an interaction, from this page's five arms: (N=2 - ReLU off) - (N=0 - ReLU off, N=0)
+for key, (a, b) in {
+    "pooling": (base, "N = 0"),
+    "relu": (base, "ReLU off"),
+    "n4": ("N = 4", base),
+}.items():
+    study.glue(
+        f"{key}_diff", stats.interval_text(stats.welch(scores(a), scores(b)))
+    )
+# C2 as an interaction, from this page's five arms:
+# (N=2 - ReLU off) - (N=0 - ReLU off, N=0)
 page_fit = analysis.fit(study_scores(records))
-inter = analysis.contrast(page_fit, {base: 1, "ReLU off, N = 0": 1}, {"ReLU off": 1, "N = 0": 1})
-study.glue("interaction", stats.interval_text((inter.estimate, *inter.interval(0.95))))
+inter = analysis.contrast(
+    page_fit,
+    {base: 1, "ReLU off, N = 0": 1},
+    {"ReLU off": 1, "N = 0": 1},
+)
+study.glue(
+    "interaction",
+    stats.interval_text((inter.estimate, *inter.interval(0.95))),
+)
 failed = records.groupby("variant")["diverged"].sum().astype(int).to_dict()
-study.glue("relu_failures", Markdown(", ".join(f"{failure_text(failed[v], int((records.variant == v).sum()))} {v}"
-                                               for v in arms)))
+study.glue(
+    "relu_failures",
+    Markdown(
+        ", ".join(
+            f"{failure_text(failed[v], int((records.variant == v).sum()))} {v}"
+            for v in arms
+        )
+    ),
+)
 
 # %% [markdown]
 # Chained pooling (N = 2 against N = 0): {glue:text}`pooling_diff` mIoU
@@ -155,19 +189,32 @@ study.glue("relu_failures", Markdown(", ".join(f"{failure_text(failed[v], int((r
 
 # %%
 sweep_runs = pd.concat(
-    [exp.records({name: [x for v in exp.sweep(arm).values() for x in v]}, test=False)
-     for name, arm in (("ReLU on", base), ("ReLU off", "ReLU off"))],
+    [
+        exp.records(
+            {name: [x for v in exp.sweep(arm).values() for x in v]},
+            test=False,
+        )
+        for name, arm in (("ReLU on", base), ("ReLU off", "ReLU off"))
+    ],
     ignore_index=True,
 )
 study.save_table(sweep_runs, "lr_sweep_runs")
-failures, p_more = failure_table(sweep_runs, arm="ReLU off", reference="ReLU on")
+failures, p_more = failure_table(
+    sweep_runs, arm="ReLU off", reference="ReLU on"
+)
 study.save_table(failures, "lr_failures")
 study.glue("n_grid_seeds", len(r.grid_seeds))
 study.glue("p_more", f"{p_more:.2f}")
-styled(failures.round(1), caption(study, "Failed runs per rate, exact 95% intervals (val split)."), wrap=False)
+styled(
+    failures.round(1),
+    caption(study, "Failed runs per rate, exact 95% intervals (val split)."),
+    wrap=False,
+)
 
-# %%
-ax = plot_rate_sweep(sweep_runs, r.lrs, hue={"ReLU on": "C0", "ReLU off": "C1"})
+# %% mystnb={"figure": {"caption": "Validation mIoU at every rate of the grid with the CRP ReLU on (blue) and off (orange): the mean \u00b1 std over the seeds, and every seed as a faint dot; the rate axis is logarithmic.", "name": "fig-04-lr-sensitivity"}, "image": {"alt": "A chart with a logarithmic learning-rate axis and two lines with error bars, blue for the ReLU on and orange for the ReLU off, each with faint dots for the single seeds around it."}}
+ax = plot_rate_sweep(
+    sweep_runs, r.lrs, hue={"ReLU on": "C0", "ReLU off": "C1"}
+)
 ax.set_title("val mIoU per rate: mean ± std over seeds; dots: seeds")
 study.save_figure(ax.figure, "lr_sensitivity")
 plt.show()
@@ -196,5 +243,73 @@ plt.show()
 # page says.
 
 # %% tags=["hide-input"]
-check = study.save_table(exp.rate_check([a for a in sweeps if a != base]), "rate_check")
-styled(check.round(1), caption(study, "The common rate against each arm's best, val split."), wrap=False)
+check = study.save_table(
+    exp.rate_check([a for a in sweeps if a != base]), "rate_check"
+)
+styled(
+    check.round(1),
+    caption(study, "The common rate against each arm's best, val split."),
+    wrap=False,
+)
+
+# %% [markdown]
+# ## Summary
+#
+# - Five models that differ only in chained residual pooling, each trained
+#   with {glue:text}`n_seeds` seeds at the same learning rate, were compared
+#   on the test split with the standard model.
+# - Chained pooling (two blocks against none) changes the test mIoU by
+#   {glue:text}`pooling_diff` points, the ReLU at its entrance by
+#   {glue:text}`relu_diff`, four pooling blocks instead of two by
+#   {glue:text}`n4_diff` (95% Welch intervals).
+# - The ReLU's gain with pooling beyond its gain without (claim C2, an
+#   interaction) is {glue:text}`interaction` points.
+# - Over the learning-rate grid, the one-sided p that the model without the
+#   ReLU fails more often (claim C7) is {glue:text}`p_more`.
+# - These intervals describe this page's runs; chapter 7 gives the
+#   verdicts, from one model of every arm with Holm's correction.
+#
+# ## Exercises
+#
+# The commands run from the repository root. The runs of the `smoke`
+# profile train in minutes on two cores; train them and execute its pages
+# first (`results/smoke/` is not committed):
+#
+# ```bash
+# refinenet study run --profile smoke
+# ```
+#
+# **1. The smoke profile** (`profile`). Open the page it wrote,
+# `results/smoke/04_ablation_crp.ipynb`, beside this one. Expect the same
+# tables and figures from tiny models trained for a few steps, with far
+# wider intervals: the number of seeds and the length of training, not the
+# code, set how much a page can tell.
+#
+# **2. No pooling, by hand** (the `N = 0` arm of `arms` sets
+# `model.crp_blocks`). Two seeds with and without pooling on the smoke
+# config:
+#
+# ```bash
+# for n in 0 2; do for seed in 0 1; do
+#   refinenet train configs/smoke.yaml model.crp_blocks=$n seed=$seed \
+#       out_dir=out/runs
+# done; done
+# ```
+#
+# Expect the two seeds of one setting to differ about as much as the two
+# settings do: on a run this short the seed-to-seed spread hides the effect,
+# which is why the study trains several seeds and reports intervals.
+#
+# **3. The ReLU at a high rate** (the `ReLU off` arm sets
+# `model.crp_relu`):
+#
+# ```bash
+# for relu in true false; do
+#   refinenet train configs/smoke.yaml model.crp_relu=$relu \
+#       optim.lr=0.01 out_dir=out/runs
+# done
+# ```
+#
+# Look at whether a run diverges or ends up predicting one class
+# everywhere: that is what claim C7 counts over the grid of rates, not the
+# score of a single run.

@@ -38,7 +38,7 @@
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
-profile = "cpu"  # the profile whose runs and settings this page shows (name or .yaml path)
+profile = "cpu"  # whose runs and settings the page shows (name or .yaml)
 device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
@@ -47,7 +47,8 @@ output_dir = None  # tables and figures (None: results/interactive/...)
 arms = {
     "standard": {},
     "2 scales": {"model.scales": [1.2, 0.6]},
-    # two backbones at one scale: the 2-scale model's capacity without its scales
+    # two backbones at one scale: the 2-scale model's capacity without its
+    # scales
     "capacity control": {"model.scales": [1.0, 1.0]},
 }
 sweeps = ["2 scales"]  # also at the grid's rates: is the common rate its own?
@@ -59,7 +60,12 @@ import pandas as pd
 from refinenet.study import stats
 from refinenet.study.notebook import start
 from refinenet.study.experiments import Experiments
-from refinenet.study.report import ablation_section, caption, styled
+from refinenet.study.report import (
+    ablation_tables,
+    caption,
+    show_ablation_figure,
+    styled,
+)
 
 study = start(
     "06_ablation_scales",
@@ -84,7 +90,12 @@ h, w = exp.eval_size
 one, two = "standard", "2 scales"
 runs = {name: exp.arm(name) for name in arms}
 study.glue("n_seeds", len(r.seeds))
-records = ablation_section(study, exp, runs, baseline=one, title="Input scales")
+records = ablation_tables(
+    study, exp, runs, baseline=one, title="Input scales"
+)
+
+# %% mystnb={"figure": {"caption": "Two input scales and the capacity control against the standard single-scale model, on the test split. Left: every seed's mIoU (grey dots) and the mean \u00b1 std (blue). Right: each model's difference to the standard model with its 95% Welch interval; red when the interval lies below 0, green when above, grey otherwise.", "name": "fig-06-ablation"}, "image": {"alt": "Two panels with one row per model. Left: grey dots for the seeds and a blue diamond with error bars for the mean test mIoU. Right: a dot with a horizontal interval for each model's difference to the standard model, around a vertical line at zero."}}
+show_ablation_figure(study, records, baseline=one)
 
 # %% [markdown]
 # The standard model has one input scale; "2 scales" feeds the
@@ -100,8 +111,15 @@ def scores(name, column="test mIoU"):
     return records.loc[records.variant == name, column]
 
 
-study.glue("claim_diff", stats.interval_text(stats.welch(scores(two), scores(one))))
-study.glue("scales_vs_capacity", stats.interval_text(stats.welch(scores(two), scores("capacity control"))))
+study.glue(
+    "claim_diff", stats.interval_text(stats.welch(scores(two), scores(one)))
+)
+study.glue(
+    "scales_vs_capacity",
+    stats.interval_text(
+        stats.welch(scores(two), scores("capacity control"))
+    ),
+)
 cost = records.groupby("variant")[["GMACs", "parameters (M)", "training s"]]
 ratio = cost.mean().loc[two] / cost.mean().loc[one]
 study.glue("macs_ratio", float(ratio["GMACs"]))
@@ -129,7 +147,6 @@ study.glue("size_small", f"{round(h * scales[1])} × {round(w * scales[1])}")
 # once: the input scales and the capacity (a second backbone). The capacity
 # control separates them: against it, only the scales differ.
 # ```
-
 #
 # ## Is the common rate the 2-scale model's own?
 #
@@ -140,4 +157,64 @@ study.glue("size_small", f"{round(h * scales[1])} × {round(w * scales[1])}")
 
 # %% tags=["hide-input"]
 check = study.save_table(exp.rate_check(sweeps), "rate_check")
-styled(check.round(1), caption(study, "The common rate against the 2-scale model's best, val split."), wrap=False)
+styled(
+    check.round(1),
+    caption(
+        study,
+        "The common rate against the 2-scale model's best, val split.",
+    ),
+    wrap=False,
+)
+
+# %% [markdown]
+# ## Summary
+#
+# - Two input scales against one change the test mIoU by
+#   {glue:text}`claim_diff` points; against the capacity control, which has
+#   the same two backbones at one scale, by {glue:text}`scales_vs_capacity`
+#   (95% Welch intervals of this page's runs; chapter 7 gives the verdict).
+# - The price: {glue:text}`params_ratio:.1f` times the parameters,
+#   {glue:text}`macs_ratio:.1f` times the multiply-accumulates and
+#   {glue:text}`time_ratio:.1f` times the training time of one scale.
+# - The capacity control separates the two things that a second scale
+#   changes at once: the input scales and the size of the model.
+#
+# ## Exercises
+#
+# The commands run from the repository root. The runs of the `smoke`
+# profile train in minutes on two cores; train them and execute its pages
+# first (`results/smoke/` is not committed):
+#
+# ```bash
+# refinenet study run --profile smoke
+# ```
+#
+# **1. What a second scale costs** (the `2 scales` arm sets
+# `model.scales`). Parameters and multiply-accumulates, without training:
+#
+# ```bash
+# refinenet model --backbone resnet18 --scales 1.0 --depth 0
+# refinenet model --backbone resnet18 --scales 1.2,0.6 --depth 0
+# refinenet model --backbone resnet18 --scales 1.0,1.0 --depth 0
+# ```
+#
+# Expect the parameters of both two-scale models to be nearly double those
+# of one scale (a backbone and adaptations per scale), and their MACs to
+# follow the pixels their backbones see: the capacity control costs more
+# than the 1.2 and 0.6 pair.
+#
+# **2. Two scales, by hand**:
+#
+# ```bash
+# for scales in "[1.0]" "[1.2,0.6]" "[1.0,1.0]"; do
+#   refinenet train configs/smoke.yaml "model.scales=$scales" \
+#       out_dir=out/runs
+# done
+# ```
+#
+# Expect the two-scale runs to take longer per step; whether they score
+# higher is not something one seed and a minute of training can say.
+#
+# **3. The smoke profile** (`profile`). Open
+# `results/smoke/06_ablation_scales.ipynb` beside this page: the same
+# tables and figures, with far wider intervals.

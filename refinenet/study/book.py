@@ -117,8 +117,10 @@ def _announcement(profile: str, metas: list[dict]) -> str:
 
 
 def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -> str:
-    machines = {describe_hardware(m.get("hardware", {})) for m in metas.values() if m}
-    one_machine = len(machines) == 1  # the usual case: one column fewer, said once above
+    machines: dict[str, list[str]] = {}  # hardware -> the notebooks that ran on it
+    for name in names:
+        if metas.get(name):
+            machines.setdefault(describe_hardware(metas[name].get("hardware", {})), []).append(name)
     first = next((m for m in metas.values() if m), {})
     frozen = bool(first.get("frozen"))
     made_by = first.get("profile", profile) if frozen else profile  # a record keeps its profile's name
@@ -139,25 +141,30 @@ def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -
         "does not mean a cheap notebook: each page's tables give the training time per run.",
         "",
     ]
-    if one_machine:
-        lines += [f"All of them ran on {machines.pop()}.", ""]
-    hardware = "" if one_machine else " hardware |"
+    if len(machines) == 1:
+        lines += [f"All of them ran on {next(iter(machines))}.", ""]
+    elif machines:
+        # A table of its own rather than a column of the one below: a hardware column makes
+        # that table wider than the page.
+        lines += ["They ran on several machines:", "", "| hardware | notebooks |", "|---|---|"]
+        lines += [f"| {machine} | {', '.join(ran)} |" for machine, ran in machines.items()]
+        lines.append("")
     lines += [
-        f"| notebook | status | data |{hardware} wall time | finished | commit |",
-        "|---|---|---|" + ("" if one_machine else "---|") + "---|---|---|",
+        "| notebook | status | data | wall time | finished | commit |",
+        "|---|---|---|---|---|---|",
     ]
     for name in names:
         meta = metas.get(name)
         if not meta:
-            lines.append(f"| {name} | not run | |{'' if one_machine else ' |'} | | |")
+            lines.append(f"| {name} | not run | | | | |")
             continue
         git = meta.get("git") or {}
-        commit = (git.get("commit") or "?")[:10] + (" (modified)" if git.get("dirty") else "")
-        machine = "" if one_machine else f" {describe_hardware(meta.get('hardware', {}))} |"
+        # "(modified)" outside the code span: it may wrap below the hash.
+        commit = f"`{(git.get('commit') or '?')[:10]}`" + (" (modified)" if git.get("dirty") else "")
         finished = str(meta.get("finished", "?")).replace("T", " ").replace("+00:00", " UTC")
         lines.append(
-            f"| {name} | {meta.get('status')} | {meta.get('dataset', '?')} |{machine} "
-            f"{meta.get('wall_time_s', 0):.0f} s | {finished} | `{commit}` |"
+            f"| {name} | {meta.get('status')} | {meta.get('dataset', '?')} | "
+            f"{meta.get('wall_time_s', 0):.0f} s | {finished} | {commit} |"
         )
     versions = first.get("versions", {})
     if versions:

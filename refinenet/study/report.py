@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from . import stats
 
 __all__ = [
-    "ablation_section",
     "ablation_table",
+    "ablation_tables",
+    "show_ablation_figure",
     "failure_text",
     "thin_table",
     "ablation_figure",
@@ -224,13 +225,12 @@ def failure_text(failed: int, total: int) -> str:
     return f"{failed} of {total} [{100 * low:.0f}%, {100 * high:.0f}%]"
 
 
-def ablation_section(study, exp, runs, *, baseline: str = "standard", title: str = ""):
-    """The part every ablation page shares: one row per run (``tables/runs.csv``), the
-    comparison with ``baseline`` (``ablation.csv``), the thin classes (``thin_classes.csv``),
-    and the figure (``figures/ablation.png``), each displayed. Returns the per-run frame.
-
-    ``runs``: ``{arm: ledger entries}`` (:meth:`Experiments.arm`)."""
-    import matplotlib.pyplot as plt
+def ablation_tables(study, exp, runs, *, baseline: str = "standard", title: str = ""):
+    """The tables every ablation page shares: one row per run (``tables/runs.csv``), the
+    comparison with ``baseline`` (``ablation.csv``) and the thin classes (``thin_classes.csv``),
+    the last two displayed. ``runs``: ``{arm: ledger entries}`` (:meth:`Experiments.arm`).
+    Returns the per-run frame; :func:`show_ablation_figure` shows the figure in a cell of its own, so that the
+    cell's figure caption (MyST-NB's ``mystnb.figure`` metadata) applies to it alone."""
     from IPython.display import display
 
     records = exp.records(runs)
@@ -239,10 +239,15 @@ def ablation_section(study, exp, runs, *, baseline: str = "standard", title: str
     display(styled(table, caption(study, f"{title}, test split.".lstrip(", ")), wrap=False))
     thin = study.save_table(thin_table(records, exp.thin_classes, baseline=baseline), "thin_classes")
     display(styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI]).")))
-    fig = ablation_figure(records, baseline=baseline)
-    study.save_figure(fig, "ablation")
-    plt.show()
     return records
+
+
+def show_ablation_figure(study, records, *, baseline: str = "standard") -> None:
+    """The ablation figure of a page (``figures/ablation.png``), shown."""
+    import matplotlib.pyplot as plt
+
+    study.save_figure(ablation_figure(records, baseline=baseline), "ablation")
+    plt.show()
 
 
 def plot_rate_sweep(runs, lrs: Sequence[float], *, hue: Mapping[str, str], ax=None):
