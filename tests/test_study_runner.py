@@ -259,3 +259,18 @@ def test_gathering_a_page_that_is_not_in_the_study_is_an_error(tmp_path):
     root, profile = _study(tmp_path, {"01_tiny": TINY, "03_gathers": GATHERS}, {"01_tiny": {}, "03_gathers": {}})
     with pytest.raises(StudyError, match="notebook 03_gathers gathers 02_runs, which are not notebooks of the study"):
         run_study(profile, root=root, train=False, echo=None)
+
+
+def test_injected_parameters_are_wrapped_to_the_books_column():
+    import ast
+
+    from refinenet.study.runner import wrap_assignments
+
+    pilot = {f"recipe {i}": {"optim.lr": 0.001 * i, "schedule.steps": 2800, "data.size": [180, 240]} for i in range(4)}
+    source = f'# Parameters\nprofile = "cpu"\npilot = {pilot!r}\n'
+    assert max(map(len, source.splitlines())) > 79
+    wrapped = wrap_assignments(source)
+    assert max(map(len, wrapped.splitlines())) <= 79
+    values = {t.targets[0].id: ast.literal_eval(t.value) for t in ast.parse(wrapped).body}
+    assert values == {"profile": "cpu", "pilot": pilot} and list(values["pilot"]) == list(pilot)
+    assert wrapped.splitlines()[:2] == ["# Parameters", 'profile = "cpu"']

@@ -444,15 +444,41 @@ def _append_kernel_stderr(log, path: Path) -> None:
 
 def _tidy_executed(path: Path, nbformat, lock: dict | None = None) -> None:
     """Fold away papermill's injected-parameters cell in the book (it stays in the notebook),
-    and record the environment lock the notebook ran with in its metadata."""
+    wrap its values to the book's column, and record the environment lock file the notebook
+    ran with in its metadata."""
     nb = nbformat.read(path, as_version=4)
     if lock is not None:
-        nb.metadata["refinenet"] = {"requirements_lock": lock}
+        nb.metadata.setdefault("refinenet", {})["requirements_lock"] = lock
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            tags.append("hide-input")
+        if "injected-parameters" in tags:
+            cell.source = wrap_assignments(cell.source)
+            if "hide-input" not in tags:
+                tags.append("hide-input")
     nbformat.write(nb, path)
+
+
+def wrap_assignments(source: str, width: int = 79) -> str:
+    """``source`` with each ``name = <literal>`` that is wider than ``width`` rewritten over
+    several lines (pprint, keys in their order), so that it fits the book's column (papermill
+    writes every parameter on one line). Other lines are kept as they are."""
+    import pprint
+
+    out = []
+    for line in source.splitlines():
+        name, eq, value = line.partition(" = ")
+        if len(line) <= width or not eq or not name.isidentifier():
+            out.append(line)
+            continue
+        try:
+            literal = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out.append(line)
+            continue
+        indent = " " * (len(name) + 3)
+        text = pprint.pformat(literal, width=width - len(indent), sort_dicts=False)
+        out.append(f"{name} = " + text.replace("\n", "\n" + indent))
+    return "\n".join(out)
 
 
 def run_study(
