@@ -247,3 +247,18 @@ def test_exercise_commands_write_into_out(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_no_absolute_machine_path_in_a_notebook(path):
     assert machine_paths(path) == []
+
+
+def test_code_blocks_of_the_book_pages_fit_the_column():
+    """The book's own pages (book/*.md): every line of a fenced code block at most 79
+    characters, like the notebooks' code."""
+    root = Path(__file__).resolve().parents[1]
+    wide = []
+    for page in sorted((root / "book").glob("*.md")):
+        inside = False
+        for n, line in enumerate(page.read_text().splitlines(), 1):
+            if line.lstrip().startswith("```"):
+                inside = not inside
+            elif inside and len(line) > 79:
+                wide.append(f"{page.name}:{n} ({len(line)} characters)")
+    assert not wide, wide
