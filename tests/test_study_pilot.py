@@ -48,19 +48,13 @@ def test_sequence_check_ranks_each_recipe_on_both_validations():
         sequence_check(records([("E, held-out 0001TP", 0, 1.0, 1.0, False, "train:-0001TP", "train:0001TP")]))
 
 
-def _wall_minutes(entry):
-    """The plain measure: the run's own training, validation and scoring seconds."""
-    seconds = entry.summary["train_seconds"] + entry.frame("evals")["seconds"].sum() + entry.data["score_seconds"]
-    return seconds * entry.machine["threads"] / entry.machine["cpu_count"] / 60
-
-
 def test_machine_minutes_equal_the_measured_seconds_on_an_idle_machine():
     """The first pilot round trained on an otherwise idle machine: there, the robust measure
     (median step x STEP_SKEW) agrees with the runs' own seconds within 2%."""
     from pathlib import Path
 
     from refinenet.study.ledger import Ledger
-    from refinenet.study.pilot import machine_minutes
+    from refinenet.study.pilot import machine_minutes, measured_minutes
 
     ledger = Ledger(Path(__file__).resolve().parents[1] / "results" / "cpu" / "runs")
     first_round = [e for e in ledger if e.data["arm"] in {
@@ -68,7 +62,9 @@ def test_machine_minutes_equal_the_measured_seconds_on_an_idle_machine():
         "pilot: AdamW cosine, lr 0.001", "pilot: SGD poly, lr 0.02", "pilot: SGD poly, lr 0.01, 2000 steps"}]
     assert len(first_round) == 6
     for e in first_round:
-        assert machine_minutes(e) == pytest.approx(_wall_minutes(e), rel=0.02), e.data["arm"]
+        by_hand = (e.summary["train_seconds"] + e.frame("evals")["seconds"].sum() + e.data["score_seconds"]) / 2 / 60
+        assert measured_minutes(e) == pytest.approx(by_hand)
+        assert machine_minutes(e) == pytest.approx(by_hand, rel=0.02), e.data["arm"]
 
 
 def test_machine_minutes_do_not_count_steps_slowed_by_other_work(tmp_path):
@@ -96,3 +92,10 @@ def test_machine_minutes_do_not_count_steps_slowed_by_other_work(tmp_path):
     idle, loaded = machine_minutes(entry(False)), machine_minutes(entry(True))
     assert loaded == pytest.approx(idle)
     assert idle == pytest.approx((1000 * 0.4 * STEP_SKEW + 4.0 + 20.0) / 2 / 60)
+
+
+def test_pilot_families_hold_the_candidates_by_optimiser():
+    from refinenet.study.pilot import pilot_families
+
+    rows = PILOT.assign(optimiser=["sgd", "sgd", "adamw", "sgd", "adamw", "adamw", "adamw", "sgd"])
+    assert pilot_families(rows) == {"SGD": ["A", "C"], "AdamW": ["B", "D"]}  # held-out runs left out

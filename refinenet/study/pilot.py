@@ -12,7 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 __all__ = ["machine_minutes", "pilot_records", "pilot_table", "pilot_curves", "choose_recipe", "plot_pilot_curves",
-           "sequence_check", "HELD_OUT", "TIE", "STEP_SKEW"]
+           "sequence_check", "HELD_OUT", "TIE", "STEP_SKEW",
+           "measured_minutes", "pilot_families"]
 
 #: The suffix of a pilot recipe that trains without a sequence of the training split and
 #: validates on it (notebook 03): a check of how val ranks recipes, not a candidate.
@@ -25,31 +26,48 @@ HELD_OUT = ", held-out "
 STEP_SKEW = 1.05
 
 
+def _share(entry) -> float:
+    """The run's share of the machine: a run of 1 of 2 threads on a CPU holds half of it."""
+    if entry.machine.get("device") != "cpu":
+        return 1.0
+    return min(1.0, (entry.machine.get("threads") or 1) / (entry.machine.get("cpu_count") or 1))
+
+
+def _validation_seconds(entry) -> list[float]:
+    evals = entry.frame("evals")
+    return [float(x) for x in evals["seconds"]] if "seconds" in evals else []
+
+
 def machine_minutes(entry) -> float:
     """Minutes of the whole machine one run takes: its training, every validation and its test
-    scoring, divided among the runs that trained at once (a run of 1 of 2 threads holds half
-    of it). Start-up (seconds) is left out.
+    scoring, times its share of the machine (:func:`_share`). Start-up (seconds) is left out.
 
     Training counts as its steps times the median time of one step times
     :data:`STEP_SKEW`, and the validations as their number times the median validation: other
     work on the machine while a run trained slows some of its steps, and should not count
-    against its recipe. On an idle machine this equals the run's measured seconds to about 1%
+    against its recipe. On an idle machine this equals :func:`measured_minutes` to about 1%
     (a test checks it on the ledger's first pilot runs). Without a step history: the run's
     measured training and validation seconds."""
+    import statistics
+
     train = float(entry.summary.get("train_seconds") or 0.0)
     steps = entry.frame("steps")
     if {"step", "elapsed_s"} <= set(steps.columns) and len(steps) > 2:
         per_step = (steps["elapsed_s"].diff() / steps["step"].diff())[1:]
         train = float(per_step.median()) * STEP_SKEW * int(steps["step"].iloc[-1])
-    evals = entry.frame("evals")
-    if "seconds" in evals:
-        validations = float(evals["seconds"].median()) * len(evals)
-    else:
-        validations = float(entry.summary.get("eval_seconds") or 0.0)
+    evals = _validation_seconds(entry)
+    validations = statistics.median(evals) * len(evals) if evals else float(entry.summary.get("eval_seconds") or 0.0)
     seconds = train + validations + float(entry.data.get("score_seconds") or 0.0)
-    threads, cores = entry.machine.get("threads") or 1, entry.machine.get("cpu_count") or 1
-    share = min(1.0, threads / cores) if entry.machine.get("device") == "cpu" else 1.0
-    return seconds * share / 60.0
+    return seconds * _share(entry) / 60.0
+
+
+def measured_minutes(entry) -> float:
+    """Minutes of the whole machine by the run's own seconds (training, validations, test
+    scoring), which count any other work the machine did meanwhile."""
+    evals = _validation_seconds(entry)
+    validations = sum(evals) if evals else float(entry.summary.get("eval_seconds") or 0.0)
+    seconds = float(entry.summary.get("train_seconds") or 0.0) + validations + float(entry.data.get("score_seconds") or 0.0)
+    return seconds * _share(entry) / 60.0
 
 
 def _val(entry):
@@ -81,6 +99,7 @@ def pilot_records(runs: Mapping[str, Sequence]):
                 "best val mIoU": 100 * float(best["miou"]) if best is not None else math.nan,
                 "best at step": int(best["step"]) if best is not None else None,
                 "machine minutes": machine_minutes(e) if not e.diverged else math.nan,
+                "measured minutes": measured_minutes(e) if not e.diverged else math.nan,
             })
     return pd.DataFrame(rows)
 
@@ -104,6 +123,7 @@ def pilot_table(records, chosen: str | None = None):
             "best val mIoU % (step)": f"{g['best val mIoU'].max():.1f} ({g.loc[g['best val mIoU'].idxmax(), 'best at step']})"
             if g["best val mIoU"].notna().any() else "diverged",
             "machine min / run": g["machine minutes"].mean(),
+            "measured min / run": g["measured minutes"].mean(),
             "diverged": int(g["diverged"].sum()),
             "chosen": "✔" if recipe == chosen else "",
         })
@@ -134,6 +154,17 @@ def choose_recipe(records, *, budget_minutes: float, tie: float = TIE) -> tuple[
            f"within {tie:g} point of the best ({top}, {best:.1f}%) at less cost "
            f"({fits.loc[recipe, 'minutes']:.1f} against {fits.loc[top, 'minutes']:.1f} machine minutes)")
     return recipe, why
+
+
+def pilot_families(records) -> dict[str, list[str]]:
+    """The candidate recipes (trained on the whole training split) by optimiser family,
+    ``{"SGD": [...], "AdamW": [...]}`` in the records' order, for plots that stay readable."""
+    candidates = records[records["trained on"] == "train"].drop_duplicates("recipe")
+    names = {"sgd": "SGD", "adamw": "AdamW"}
+    out: dict[str, list[str]] = {"SGD": [], "AdamW": []}
+    for recipe, optimiser in zip(candidates["recipe"], candidates["optimiser"]):
+        out.setdefault(names.get(optimiser, optimiser), []).append(recipe)
+    return out
 
 
 def pilot_curves(runs: Mapping[str, Sequence]):
