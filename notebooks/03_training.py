@@ -159,7 +159,9 @@ from refinenet.study.published import (
     PUBLISHED_CAMVID,
     PUBLISHED_CAMVID_PER_CLASS,
 )
-from refinenet.study.report import caption, failure_text, styled
+from refinenet.study.report import (
+    caption, failure_text, setting_box, styled,
+)
 
 study = start(
     "03_training",
@@ -180,6 +182,10 @@ r = exp.design  # seeds, learning-rate grid
 # The standard model's training config, before its rate and seed:
 base = exp.base
 train_images = len(study.data("train", base.data.size, n=r.scenes or 256))
+
+
+# %% tags=["hide-input"]
+setting_box(exp, exp.arm("standard"))
 
 # %% [markdown]
 # ## A recipe that converges: the pilot

@@ -74,6 +74,7 @@ from refinenet.study.notebook import start
 from refinenet.study.experiments import Experiments
 from refinenet.study.claims import failure_table, study_scores
 from refinenet.study.report import (
+    setting_box,
     ablation_tables,
     caption,
     failure_text,
@@ -91,6 +92,10 @@ study = start(
 )
 exp = Experiments(study, arms, sweeps)
 r = exp.design
+
+
+# %% tags=["hide-input"]
+setting_box(exp, exp.arm("standard"))
 
 # %% [markdown]
 # ## Five models at the chosen learning rate

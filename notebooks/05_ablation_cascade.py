@@ -70,6 +70,7 @@ from refinenet.study import stats
 from refinenet.study.notebook import start
 from refinenet.study.experiments import Experiments
 from refinenet.study.report import (
+    setting_box,
     ablation_tables,
     caption,
     show_ablation_figure,
@@ -85,6 +86,10 @@ study = start(
 )
 exp = Experiments(study, arms, sweeps)
 r = exp.design
+
+
+# %% tags=["hide-input"]
+setting_box(exp, exp.arm("standard"))
 
 # %%
 def taps(group):

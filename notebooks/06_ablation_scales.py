@@ -61,6 +61,7 @@ from refinenet.study import stats
 from refinenet.study.notebook import start
 from refinenet.study.experiments import Experiments
 from refinenet.study.report import (
+    setting_box,
     ablation_tables,
     caption,
     show_ablation_figure,
@@ -77,6 +78,10 @@ study = start(
 exp = Experiments(study, arms, sweeps)
 r = exp.design
 scales = tuple(arms["2 scales"]["model.scales"])
+
+
+# %% tags=["hide-input"]
+setting_box(exp, exp.arm("standard"))
 
 # %% [markdown]
 # ## Two models at the chosen learning rate

@@ -47,9 +47,12 @@ from refinenet.study.claims import (
     plot_verdicts,
     secondary_table,
 )
+from refinenet.study.experiments import Experiments
 from refinenet.study.notebook import start
 from refinenet.study.published import PUBLISHED_CAMVID
-from refinenet.study.report import caption, colour_verdicts, styled
+from refinenet.study.report import (
+    caption, colour_verdicts, setting_box, styled,
+)
 
 study = start(
     "07_results",
@@ -59,6 +62,10 @@ study = start(
     output_dir=output_dir,
 )
 results = study.results_dir  # results/<profile>/: the pages this one gathers
+exp = Experiments(study, {"standard": {}}, [])  # the standard model's runs
+
+# %% tags=["hide-input"]
+setting_box(exp, exp.arm("standard"))
 
 
 # %% tags=["hide-input"]

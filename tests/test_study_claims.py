@@ -111,3 +111,28 @@ def test_the_design_page_the_notebooks_and_the_claims_name_the_same_arms():
     compared = {a for c in [*CLAIMS.values(), *SECONDARY.values()] for side in (c.better, c.worse)
                 for a in ([side] if isinstance(side, str) else side)}
     assert compared <= set(declared)
+
+
+def test_the_setting_box_reads_the_profile_and_the_standard_runs():
+    from types import SimpleNamespace
+
+    from refinenet.study.design import StudyDesign
+    from refinenet.study.report import setting_box, setting_rows
+
+    design = StudyDesign.from_dict({"train": {
+        "model": {"backbone": "resnet18", "widths": [64, 32, 32, 32]},
+        "data": {"size": [180, 240], "crop_size": [128, 160], "batch_size": 8},
+        "optim": {"name": "adamw"}, "schedule": {"name": "cosine", "steps": 2800}}, "seeds": [0, 1, 2, 3]})
+    exp = SimpleNamespace(base=design.base("camvid", "cpu"), design=design, profile=SimpleNamespace(name="cpu"),
+                          study=SimpleNamespace(data=lambda split, size, n: range(367)))
+    run = lambda val, test: SimpleNamespace(  # noqa: E731
+        diverged=False, metrics={"miou": val}, test={"miou": test}, summary={"precision": {"amp": "bf16"}},
+        config=SimpleNamespace(optim=SimpleNamespace(lr=0.001)))
+    rows = dict(setting_rows(exp, [run(0.54, 0.40), run(0.56, 0.42)]))
+    assert rows["backbone"] == "resnet18, random initialisation (from scratch)"
+    assert rows["decoder widths"] == "64, 32, 32, 32"
+    assert rows["images"].startswith("180×240, random crops 128×160")
+    assert rows["training"] == "adamw, cosine schedule, 2800 steps of 8 (61 passes over 367 images)"
+    assert rows["seeds"] == "4 per arm" and rows["precision"] == "bf16 autocast"
+    assert rows["standard model, val mIoU %"] == "55.0 ± 1.4" and rows["learning rate"] == "0.001"
+    assert "<th>decoder widths</th><td>64, 32, 32, 32</td>" in setting_box(exp, None).data

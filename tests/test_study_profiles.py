@@ -83,3 +83,14 @@ def test_notebook_defaults_are_the_cpu_profile():
         given = profile.parameters_for(path.stem, set(defaults))
         for key, value in given.items():
             assert json.dumps(defaults[key]) == json.dumps(value), (path.name, key, defaults[key], value)
+
+
+def test_the_intro_states_the_cpu_profiles_network_and_image_size():
+    """The intro's list of departures names the cpu profile's backbone, decoder widths and
+    image size as the profile sets them."""
+    intro = (ROOT / "book" / "intro.md").read_text()
+    train = load_profile("cpu").study.train
+    backbone = train["model"]["backbone"]  # e.g. resnet18 -> ResNet-18
+    assert f"ResNet-{backbone.removeprefix('resnet')}" in intro
+    assert "widths " + ", ".join(map(str, train["model"]["widths"])) in intro
+    assert "{} × {}".format(*train["data"]["size"]) in intro

@@ -39,35 +39,5 @@ def test_welch_edge_cases():
     assert (same.diff, same.low, same.high) == (1.0, 1.0, 1.0)
 
 
-@pytest.mark.parametrize(
-    "low, high, verdict",
-    [
-        (0.1, 2.0, stats.SUPPORTED),
-        (-2.0, -0.1, stats.CONTRADICTED),
-        (-1.0, 1.0, stats.NOT_RESOLVED),
-        (0.0, 1.0, stats.NOT_RESOLVED),  # touching 0 is not excluding it
-        (float("nan"), 1.0, stats.NOT_RESOLVED),
-    ],
-)
-def test_verdict_rule(low, high, verdict):
-    assert stats.verdict(low, high) == verdict
-
-
-def test_spread_and_its_difference():
-    flat = {0.01: [30.0, 31.0, 29.0], 0.1: [30.5, 29.5, 30.0]}
-    steep = {0.01: [30.0, 31.0, 29.0], 0.1: [10.0, 11.0, 9.0]}
-    value, draws = stats.spread(steep, draws=2000)
-    assert value == pytest.approx(20.0)
-    assert draws.shape == (2000,)
-    d = stats.spread_difference(steep, flat, draws=4000)
-    assert d.diff == pytest.approx(20.0 - 0.0)
-    assert d.low < d.diff < d.high  # bias-corrected: centred on the measurement
-    assert stats.verdict(d.low, d.high) == stats.SUPPORTED
-    same = stats.spread_difference(flat, flat, draws=4000)
-    assert stats.verdict(same.low, same.high) == stats.NOT_RESOLVED
-    with pytest.raises(ValueError, match="2 seeds"):
-        stats.spread({0.1: [1.0], 0.2: [2.0, 3.0]})
-
-
 def test_interval_text():
     assert stats.interval_text((1.234, -0.5, 2.96)) == "+1.2 [-0.5, +3.0]"

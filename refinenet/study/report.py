@@ -19,25 +19,14 @@ __all__ = [
     "failure_text",
     "thin_table",
     "ablation_figure",
-    "claim",
-    "CLAIM_COLUMNS",
+    "plot_rate_sweep",
+    "setting_rows",
+    "setting_box",
     "styled",
     "caption",
     "colour_verdicts",
 ]
 
-CLAIM_COLUMNS = [
-    "claim",
-    "paper's evidence",
-    "measure",
-    "ours",
-    "difference",
-    "low",
-    "high",
-    "n",
-    "verdict",
-    "notebook",
-]
 
 
 def _order(records, order: Sequence[str] | None) -> list[str]:
@@ -138,36 +127,6 @@ def ablation_figure(records, *, baseline: str = "standard", order: Sequence[str]
     return fig
 
 
-def claim(text: str, evidence: str, measure: str, better: Sequence[float], worse: Sequence[float],
-          *, better_label: str, worse_label: str, notebook: str, units: str = "mIoU points",
-          diverged: tuple[int, int] = (0, 0)) -> dict:
-    """A claim row: ``better`` are the per-seed scores of what the paper says is better.
-
-    The difference ``mean(better) - mean(worse)`` is positive when the paper is right; its
-    Welch 95% interval gives the verdict (:func:`refinenet.study.stats.verdict`).
-    ``diverged``: how many of the ``better`` and ``worse`` runs diverged; they have no score
-    (the scores of the runs that trained are compared), and the row says how many failed."""
-    d = stats.welch(better, worse)
-    a, b = stats.summarize(better), stats.summarize(worse)
-    ours = f"{better_label}: {stats.pm(a)} vs {worse_label}: {stats.pm(b)} (n = {a.n} and {b.n})"
-    if any(diverged):
-        ours += (f"; diverged (no score): {failure_text(diverged[0], a.n + diverged[0])} "
-                 f"{better_label}, {failure_text(diverged[1], b.n + diverged[1])} {worse_label}")
-    return {
-        "claim": text,
-        "paper's evidence": evidence,
-        "measure": measure,
-        "ours": ours,
-        "difference": d.diff,
-        "low": d.low,
-        "high": d.high,
-        "n": min(a.n, b.n),
-        "verdict": stats.verdict(d.low, d.high),
-        "notebook": notebook,
-        "units": units,
-    }
-
-
 def styled(df, caption: str = "", *, index: bool = False, wrap: bool = True):
     """A DataFrame for display: the notebook's usual table look, at most as wide as the page,
     an optional caption (e.g. profile and hardware), no index column. ``wrap=False`` keeps
@@ -193,15 +152,17 @@ def styled(df, caption: str = "", *, index: bool = False, wrap: bool = True):
 
 
 VERDICT_COLOURS = {
-    stats.SUPPORTED: "background-color: #d8f0d8",
-    stats.CONTRADICTED: "background-color: #f6d6d6",
-    stats.NOT_RESOLVED: "background-color: #ececec",
+    "supported": "background-color: #d8f0d8",
+    "contradicted": "background-color: #f6d6d6",
+    "equivalent": "background-color: #d8e6f6",
+    "not resolved": "background-color: #ececec",
 }
 
 
 def colour_verdicts(view, column: str = "verdict"):
-    """Tint the verdict cells of a styled table: green supported, red contradicted, grey
-    not resolved."""
+    """Tint the verdict cells of a styled table (the verdicts of
+    :func:`refinenet.study.analysis.verdicts`): green supported, red contradicted, blue
+    equivalent, grey not resolved."""
     return view.map(lambda v: VERDICT_COLOURS.get(v, ""), subset=[column])
 
 
@@ -276,3 +237,46 @@ def plot_rate_sweep(runs, lrs: Sequence[float], *, hue: Mapping[str, str], ax=No
     ax.legend(frameon=False)
     ax.figure.tight_layout()
     return ax
+
+
+def setting_rows(exp, standard=None) -> list[tuple[str, str]]:
+    """``(what, value)`` rows of the setting a page's trained results come from, read from
+    its profile (``exp``: the page's :class:`~refinenet.study.experiments.Experiments`) and,
+    given ``standard`` (the standard model's ledger entries), its measured scores."""
+    base, design = exp.base, exp.design
+    d, m, o, sch = base.data, base.model, base.optim, base.schedule
+    size = "×".join(map(str, d.size)) if d.size else "native"
+    crop = "×".join(map(str, d.crop_size)) if d.crop_size else "none"
+    train_images = len(exp.study.data("train", d.size, n=design.scenes or 256))
+    rows = [
+        ("backbone", f"{m.backbone}, random initialisation (from scratch)"),
+        ("decoder widths", ", ".join(map(str, m.widths))),
+        ("images", f"{size}, random crops {crop}; scored on native labels"),
+        ("training", f"{o.name}, {sch.name} schedule, {sch.steps} steps of {d.batch_size} "
+                     f"({sch.steps * d.batch_size / train_images:.0f} passes over "
+                     f"{train_images} images)"),
+        ("seeds", f"{len(design.seeds)} per arm"),
+    ]
+    if standard:
+        amp = next((e.summary.get("precision", {}).get("amp") for e in standard if not e.diverged), None)
+        rows.append(("precision", "fp32" if amp in (None, "none") else f"{amp} autocast"))
+        rows.append(("learning rate", f"{standard[0].config.optim.lr:g}"))
+        for split in ("val", "test"):
+            scores = [100 * (e.metrics if split == "val" else e.test).get("miou", math.nan)
+                      for e in standard if not e.diverged]
+            rows.append((f"standard model, {split} mIoU %", stats.pm(scores)))
+    return rows
+
+
+def setting_box(exp, standard=None):
+    """The setting of a page's trained results as a note box (HTML, the theme's
+    admonition), from :func:`setting_rows`, so that every page says what it shows."""
+    from html import escape
+
+    from IPython.display import HTML
+
+    items = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in setting_rows(exp, standard))
+    return HTML(
+        '<div class="admonition note"><p class="admonition-title">The setting of these results '
+        f"(profile {escape(exp.profile.name)})</p><table class=\"setting\">{items}</table></div>"
+    )

@@ -1,60 +1,37 @@
-"""The statistics of the study: mean ± std over seeds, intervals for differences, verdicts.
+"""Descriptive statistics of the pages: mean ± std over seeds, Welch intervals, failure rates.
 
-Every ablation compares a variant with the standard model over several seeds (independent
-training runs). What the notebooks report, and how:
+Every ablation page compares a variant with the standard model over several seeds
+(independent training runs) and describes the comparison:
 
 - ``mean ± std (n)``: the sample mean and the sample standard deviation (``ddof=1``) of the
   per-seed scores, and how many seeds there are;
 - the difference of two means with a **Welch t interval** (95% by default): unequal
-  variances, Welch-Satterthwaite degrees of freedom. With 3 seeds a side the interval is
-  wide (t quantile about 2.8 at 4 degrees of freedom): that is the honest price of 3 seeds;
-- the spread of a score across a learning-rate grid (the range of the per-rate means), with an
-  interval from a parametric simulation: each per-rate mean is redrawn as
-  ``mean + std / sqrt(n) * T`` with ``T`` Student-t with ``n - 1`` degrees of freedom (the same
-  uncertainty as a t interval), the range is recomputed, and the interval of a difference of
-  two spreads is the bias-corrected percentile interval of the simulated differences;
-- a **verdict** from the interval of a difference oriented in the paper's direction (positive
-  = what the paper says): ``supported`` when the interval lies above 0, ``contradicted`` when
-  it lies below 0, and ``not resolved at this scale`` otherwise.
+  variances, Welch-Satterthwaite degrees of freedom;
+- the share of failed runs with an exact (Clopper-Pearson) interval.
+
+The verdicts on the paper's claims are not made here but by the analysis the study design
+page fixed (:mod:`refinenet.study.analysis`, :mod:`refinenet.study.claims`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 __all__ = [
     "LEVEL",
-    "SUPPORTED",
-    "CONTRADICTED",
-    "NOT_RESOLVED",
-    "VERDICT_RULE",
     "Summary",
     "Difference",
     "summarize",
     "welch",
-    "spread",
-    "spread_difference",
-    "percentile_interval",
     "failure_interval",
-    "verdict",
     "pm",
     "interval_text",
 ]
 
 LEVEL = 0.95
-SUPPORTED = "supported"
-CONTRADICTED = "contradicted"
-NOT_RESOLVED = "not resolved at this scale"
-VERDICT_RULE = (
-    "Each claim is turned into a difference that is positive when the paper is right "
-    "(for example: the standard model's test mIoU minus that of the model without chained "
-    "pooling), and we compute a 95% Welch t interval for it from the per-seed scores. The "
-    f"claim is **{SUPPORTED}** when the whole interval lies above 0, **{CONTRADICTED}** when "
-    f"the whole interval lies below 0, and **{NOT_RESOLVED}** when it contains 0."
-)
 
 
 class Summary(tuple):
@@ -124,73 +101,6 @@ def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Diffe
     df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
     half = float(stats.t.ppf(0.5 + level / 2, df)) * se
     return Difference(diff, diff - half, diff + half, df)
-
-
-def spread(
-    cells: Mapping[float, Sequence[float]],
-    *,
-    level: float = LEVEL,
-    draws: int = 20000,
-    seed: int = 0,
-) -> tuple[float, np.ndarray]:
-    """The range (max - min) of the per-cell means, and simulated draws of it.
-
-    ``cells`` maps a setting (a learning rate) to its per-seed scores. The draws redraw each
-    cell's mean as ``mean + std / sqrt(n) * T`` (``T`` Student-t, ``n - 1`` degrees of
-    freedom) and take the range; subtract two such arrays (same ``draws`` and ``seed`` are
-    fine: the cells differ) and take percentiles for an interval of a difference of ranges.
-    """
-    rng = np.random.default_rng(seed)
-    sims, means = [], []
-    for values in cells.values():
-        s = summarize(values)
-        if s.n < 2:
-            raise ValueError("spread needs at least 2 seeds per setting")
-        means.append(s.mean)
-        sims.append(s.mean + s.std / math.sqrt(s.n) * rng.standard_t(s.n - 1, size=draws))
-    sims = np.stack(sims)
-    return float(max(means) - min(means)), sims.max(0) - sims.min(0)
-
-
-def spread_difference(
-    cells: Mapping[float, Sequence[float]],
-    reference: Mapping[float, Sequence[float]],
-    *,
-    level: float = LEVEL,
-    draws: int = 20000,
-    seed: int = 0,
-) -> Difference:
-    """``spread(cells) - spread(reference)`` with a simulated interval at ``level``.
-
-    The range of noisy means is biased upwards (noise can only widen it on average), so
-    the simulated differences are shifted by their mean bias (simulated mean minus the
-    measured difference) before the central ``level`` percentiles are taken: a
-    bias-corrected percentile interval centred on the measurement.
-    """
-    value, sims = spread(cells, draws=draws, seed=seed)
-    ref_value, ref_sims = spread(reference, draws=draws, seed=seed + 1)
-    diff = value - ref_value
-    simulated = sims - ref_sims
-    low, high = percentile_interval(simulated - (simulated.mean() - diff), level)
-    return Difference(diff, low, high, math.nan)
-
-
-def percentile_interval(draws: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """The central ``level`` interval of simulated draws."""
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return float(low), float(high)
-
-
-def verdict(low: float, high: float) -> str:
-    """The verdict for an interval of a difference oriented so that positive = the paper's claim."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return NOT_RESOLVED
-    if low > 0:
-        return SUPPORTED
-    if high < 0:
-        return CONTRADICTED
-    return NOT_RESOLVED
 
 
 def pm(values_or_summary, digits: int = 1, scale: float = 1.0) -> str:
