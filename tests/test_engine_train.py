@@ -159,6 +159,18 @@ def test_missing_data_root_writes_nothing(tmp_path, tiny_config):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_checkpoint_older_than_a_config_field_loads_with_its_default(finished):
+    """A checkpoint written before a field existed (here: refinement) holds the field's
+    default: it loads into the model that default builds, and not into another."""
+    state = torch.load(finished.checkpoint, map_location="cpu", weights_only=False)
+    state["model_config"].pop("refinement")
+    model = refinenet("resnet18", 8, widths=(16, 8, 8, 8))
+    load_weights(model, state)
+    other = refinenet("resnet18", 8, widths=(16, 8, 8, 8), refinement=False)
+    with pytest.raises(ValueError, match=r"refinement: checkpoint True vs model False"):
+        load_weights(other, state)
+
+
 def test_checkpoint_of_another_architecture_is_refused(finished):
     model = refinenet("resnet18", 8, widths=(16, 8, 8, 8), cascade=2)
     before = {k: v.clone() for k, v in model.state_dict().items()}

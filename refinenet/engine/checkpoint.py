@@ -196,6 +196,17 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return state
 
 
+def _field_defaults(config) -> dict:
+    """The default of every field of a config dataclass that has one, as ``to_dict`` writes
+    it (tuples as lists)."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(config):
+        return {}
+    return {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+            for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+
+
 def _architecture_diff(saved: Mapping, current: Mapping) -> list[str]:
     keys = sorted(set(saved) | set(current))
     return [f"{k}: checkpoint {saved.get(k)!r} vs model {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
@@ -215,7 +226,9 @@ def load_weights(model: nn.Module, checkpoint: str | os.PathLike | dict, *, stri
     target = getattr(target, "_orig_mod", target)
     config = getattr(target, "config", None)
     if strict_config and config is not None and "model_config" in state:
-        saved = {k: v for k, v in state["model_config"].items() if k != "output"}
+        # a field added after the checkpoint was written holds its default there
+        saved = {**_field_defaults(config), **state["model_config"]}
+        saved = {k: v for k, v in saved.items() if k != "output"}
         current = {k: v for k, v in config.to_dict().items() if k != "output"}
         diff = _architecture_diff(saved, current)
         if diff:
