@@ -102,6 +102,11 @@ def test_fill_records_entries_then_trains_nothing_and_retrains_one(tmp_path):
     chosen = runs.plan().chosen_lr
     standard = [e for e in ledger if e.data["arm"] == "standard" and e.config.optim.lr == chosen]
     assert all("test_multiscale" in e.data["metrics"] for e in standard)
+    # the standard model's entries keep what its blocks did on two shown test images
+    inside = entry.inside()
+    assert [im["index"] for im in inside["images"]] == entry.examples[:2]
+    assert len(inside["blocks"]) == 4 and inside["images"][0]["prediction"].shape == (64, 64)
+    assert all(e.inside() is None for e in ledger if e.data["arm"] == "N = 0")
 
     again, why = runs.fill(say=lines.append)
     assert again == 0
@@ -229,7 +234,7 @@ def test_papermill_reexecution_from_the_ledger_reproduces_the_tables_and_trains_
     out = root / "results" / "tiny" / "05_ablation_cascade"
     ledger = root / "results" / "tiny" / "runs"
     before = {p.relative_to(ledger): p.read_bytes() for p in ledger.rglob("*") if p.is_file()}
-    assert len(list(ledger.iterdir())) == 6  # 3 arms x 2 seeds
+    assert len(list(ledger.iterdir())) == 8  # 4 arms x 2 seeds
     shutil.rmtree(root / "runs")  # no checkpoint: anything that needed training would fail
 
     params = yaml.safe_load((out / "parameters.yaml").read_text())

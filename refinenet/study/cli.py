@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .profiles import PROFILE_NAMES
-
-
-def default_profile() -> str:
-    """The profile for this machine: ``gpu`` with a CUDA device, else ``cpu``."""
-    import torch
-
-    return "gpu" if torch.cuda.is_available() else "cpu"
+from .profiles import PROFILE_NAMES, default_profile
 
 
 def register(subparsers) -> None:

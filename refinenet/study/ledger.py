@@ -143,6 +143,15 @@ class Entry:
     def examples(self) -> list[int]:
         return list(self.data.get("artefacts", {}).get("examples", []))
 
+    def inside(self) -> dict | None:
+        """What the model's blocks did on two test images (:mod:`refinenet.study.inside`), or
+        None: only the standard model's entries keep it."""
+        if not (self.dir / "inside").is_dir():
+            return None
+        from .inside import load
+
+        return load(self.dir / "inside")
+
     @property
     def failures(self) -> list[int]:
         return list(self.data.get("artefacts", {}).get("failures", []))
@@ -193,11 +202,13 @@ class Ledger:
         per_image: list[dict] | None = None,
         predictions: dict[int, Any] | None = None,
         palette: list | None = None,
+        inside: dict | None = None,
     ) -> Entry:
         """Write one entry atomically (a temporary folder, renamed when complete).
 
         ``predictions``: ``{test index: int (H, W) tensor or array of class indices}``, stored
         as indexed PNGs with ``palette`` (void/ignore values are kept as they are).
+        ``inside``: what :func:`refinenet.study.inside.capture` kept, saved under ``inside/``.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.tmp-", dir=self.folder))
@@ -213,6 +224,10 @@ class Ledger:
                 (tmp / "predictions").mkdir()
                 for index, labels in sorted(predictions.items()):
                     _write_indexed_png(tmp / "predictions" / f"test-{index:04d}.png", labels, palette)
+            if inside:
+                from .inside import save
+
+                save(tmp / "inside", inside)
             final = self.path(run_id)
             if final.exists():
                 shutil.rmtree(final)

@@ -82,6 +82,13 @@ class Profile:
         return {**common, **own}
 
 
+def default_profile() -> str:
+    """The profile for this machine: ``gpu`` with a CUDA device, else ``cpu``."""
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
 def profile_path(name_or_path: str | os.PathLike) -> Path:
     """The YAML file of a shipped profile name (``smoke``), or the given path to a custom one."""
     text = os.fspath(name_or_path)

@@ -100,12 +100,14 @@ def record_run(
     test_scales: Sequence[float] | None = None,
     retrain: bool = False,
     root=None,
+    inside: bool = False,
 ) -> Entry:
     """Train ``cfg`` (resuming its checkpoint if one exists), evaluate, write its entry.
 
     ``test_scales``: also score the test split with these scales and flips (the released
     code's multi-scale evaluation). ``retrain``: start over even if a finished run of this
-    config sits in the checkpoint folder.
+    config sits in the checkpoint folder. ``inside``: also keep what the model's blocks do
+    on the first two shown test images (:mod:`refinenet.study.inside`, under ``inside/``).
     """
     from ..engine import NonFiniteLossError, train
     from ..engine.identity import run_dir
@@ -134,7 +136,7 @@ def record_run(
             "resumed_from_step": s.get("resumed_from_step"),
         }
         scoring = time.perf_counter()
-        test, per_image, kept = _score_test(run, cfg, examples, failures)
+        test, per_image, kept = _score_test(run, cfg, examples, failures, inside=inside)
         metrics = {"val": _kept(run.metrics, cfg.data.dataset), "test": _kept(test, cfg.data.dataset)}
         if test_scales:
             metrics["test_multiscale"] = multiscale_test(cfg, test_scales)
@@ -155,6 +157,7 @@ def record_run(
         per_image=per_image if entry["status"] == "trained" else None,
         predictions=kept["predictions"] if entry["status"] == "trained" else None,
         palette=palette,
+        inside=kept.get("inside") if entry["status"] == "trained" else None,
     )
     return written
 
@@ -176,8 +179,9 @@ def _identity(cfg) -> dict:
     return run_identity(cfg)
 
 
-def _score_test(run, cfg, examples: int, failures: int):
-    """One pass over the test split on native labels: metrics, per-image scores, kept predictions."""
+def _score_test(run, cfg, examples: int, failures: int, *, inside: bool = False):
+    """One pass over the test split on native labels: metrics, per-image scores, kept
+    predictions; with ``inside``, what the blocks do on the first two shown images."""
     import numpy as np
 
     from ..engine.data import build_eval_set
@@ -211,6 +215,15 @@ def _score_test(run, cfg, examples: int, failures: int):
     names = list(getattr(dataset, "names", [])) or [str(i) for i in range(n)]
     per_image = [{"image": r["image"], "name": names[r["image"]], "miou": r["miou"], "pixel_accuracy": r["pixel_accuracy"]} for r in rows]
     kept = {"examples": shown, "failures": worst, "predictions": collect.kept}
+    if inside and shown and getattr(model, "blocks", None):
+        import torch
+
+        from .inside import capture
+
+        chosen = shown[:2]  # the same test images in every run; the book reads them from the data
+        kept["inside"] = capture(model, torch.stack([dataset[i][0] for i in chosen]), indices=chosen,
+                                 class_names=list(dataset.class_names),
+                                 palette=run.summary.get("dataset_info", {}).get("palette"))
     return test, per_image, kept
 
 

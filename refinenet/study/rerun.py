@@ -286,8 +286,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the rerun table of ``args.profile`` (see :func:`add_arguments`); a repository or
     notebook that cannot be found is a :class:`~refinenet.errors.CommandError`."""
     from ..errors import CommandError
-    from .cli import default_profile
-    from .profiles import load_profile
+    from .profiles import default_profile, load_profile
     from .runner import StudyError, find_root
 
     profile = load_profile(args.profile or default_profile())

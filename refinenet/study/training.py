@@ -16,6 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from .design import STANDARD
 from .ledger import Ledger
 from .plan import Plan, PlannedRun, estimate_seconds, fill, make_plan
 
@@ -93,20 +94,8 @@ class StudyRuns:
         return chosen
 
     def record(self, run: PlannedRun):
-        from .record import record_run
-
-        d = self.design
-        entry = record_run(
-            run.config,
-            run.run_id,
-            self.ledger,
-            arm=run.arm,
-            examples=d.examples,
-            failures=d.failures,
-            test_scales=d.test_scales if run.multiscale else None,
-            retrain=run.run_id in self._retrain,
-            root=self.root,
-        )
+        """Train and record ``run`` in this process (the same job a worker gets)."""
+        entry = _record_job(self._job(run))
         self._retrain.discard(run.run_id)
         return entry
 
@@ -150,6 +139,8 @@ class StudyRuns:
             "arm": run.arm, "examples": d.examples, "failures": d.failures,
             "test_scales": list(d.test_scales) if run.multiscale else None,
             "retrain": run.run_id in self._retrain, "root": str(self.root),
+            # the standard model's entries keep what its blocks do (refinenet.study.inside)
+            "inside": run.arm == STANDARD,
         }
 
     def add_multiscale(self, say: Callable[[str], None] = print) -> int:
@@ -257,7 +248,7 @@ def _record_job(job: dict):
     return record_run(
         TrainConfig.from_dict(job["config"]), job["run_id"], Ledger(job["ledger"]), arm=job["arm"],
         examples=job["examples"], failures=job["failures"], test_scales=job["test_scales"],
-        retrain=job["retrain"], root=Path(job["root"]),
+        retrain=job["retrain"], root=Path(job["root"]), inside=job.get("inside", False),
     )
 
 
