@@ -232,7 +232,9 @@ for ax, t, title in zip(axes, panels, titles):
     ax.set_title(title)
     ax.set_axis_off()
 h, w = feature.shape[-2:]
-fig.suptitle(f"one channel of the layer1 map ({h} × {w}) through a fresh RCU")
+fig.suptitle(
+    f"one channel of the layer1 map ({h} × {w}) through a fresh RCU"
+)
 fig.tight_layout()
 study.save_figure(fig, "rcu")
 plt.show()
@@ -776,7 +778,8 @@ study.glue(
 )
 if ratio1 < 1.5:
     verdict = (
-        "at initialisation the ResNet's own identity shortcuts already carry "
+        "at initialisation the ResNet's own identity shortcuts already "
+        "carry "
         "most of the gradient down to layer1, and the long-range paths add "
         f"{100 * (ratio1 - 1):.0f}% to it"
     )

@@ -363,7 +363,8 @@ cfg = load_profile(profile).study.base(study.dataset, "cpu").replace(
 )
 crop = cfg.data.crop_size or cfg.data.size
 study.glue(
-    "train_crop", f"{crop[0]} × {crop[1]}" if crop else "the image's own size"
+    "train_crop",
+    f"{crop[0]} × {crop[1]}" if crop else "the image's own size",
 )
 low, high = cfg.data.scale_range
 study.glue("train_scale", f"{low:g} and {high:g}")

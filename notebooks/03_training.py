@@ -37,8 +37,12 @@ device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
 # The runs this page reads from the ledger: arm -> overrides of the profile's
-# standard model, and the arms trained at every rate of the learning-rate grid.
-arms = {"standard": {}, "plain cross-entropy": {"loss.class_weights": "none"}}
+# standard model, and the arms trained at every rate of the learning-rate
+# grid.
+arms = {
+    "standard": {},
+    "plain cross-entropy": {"loss.class_weights": "none"},
+}
 sweeps = ["standard"]
 # The recipe pilot: whole recipes, each with its own rate, trained before
 # everything else and compared on val only. pilot_base names every setting
@@ -64,7 +68,8 @@ pilot = {  # the longest first: it trains beside the others
     },
     "SGD poly, lr 0.02": {"optim.lr": 0.02},
     "AdamW cosine, lr 0.0003": {
-        "optim.name": "adamw", "optim.lr": 0.0003, "optim.weight_decay": 0.01,
+        "optim.name": "adamw", "optim.lr": 0.0003,
+        "optim.weight_decay": 0.01,
         "schedule.name": "cosine",
     },
     "SGD poly, lr 0.01, 2000 steps": {
@@ -115,22 +120,27 @@ pilot = {  # the longest first: it trains beside the others
     # them, for three recipes of rounds 1 and 2.
     "SGD poly, lr 0.01, held-out 0001TP": {
         "optim.lr": 0.01,
-        "data.train_split": "train:-0001TP", "data.val_split": "train:0001TP",
+        "data.train_split": "train:-0001TP",
+        "data.val_split": "train:0001TP",
     },
     "AdamW cosine, lr 0.0003, held-out 0001TP": {
-        "optim.name": "adamw", "optim.lr": 0.0003, "optim.weight_decay": 0.01,
+        "optim.name": "adamw", "optim.lr": 0.0003,
+        "optim.weight_decay": 0.01,
         "schedule.name": "cosine",
-        "data.train_split": "train:-0001TP", "data.val_split": "train:0001TP",
+        "data.train_split": "train:-0001TP",
+        "data.val_split": "train:0001TP",
     },
     "AdamW 2800, held-out 0001TP": {
         "optim.name": "adamw", "optim.weight_decay": 0.01,
         "schedule.name": "cosine", "schedule.steps": 2800, "eval.every": 140,
         "optim.lr": 0.001,
-        "data.train_split": "train:-0001TP", "data.val_split": "train:0001TP",
+        "data.train_split": "train:-0001TP",
+        "data.val_split": "train:0001TP",
     },
 }
 pilot_seeds = [0]
-pilot_budget_minutes = 12  # budget a recipe must fit: machine minutes per run
+# The budget a recipe must fit: minutes of the whole machine per run.
+pilot_budget_minutes = 12
 
 # %%
 import matplotlib.pyplot as plt
@@ -233,6 +243,8 @@ study.glue("step_skew", f"{STEP_SKEW:g}")
 study.glue("pilot_choice", chosen_recipe or "none")
 study.glue("pilot_why", why)
 table = study.save_table(pilot_table(pilot_rows, chosen_recipe), "pilot")
+
+# %% tags=["full-width"]
 styled(
     table.round(1),
     caption(study, "The recipes of the pilot, on the validation split."),
@@ -364,7 +376,9 @@ if weights != "none":
         "(see below)"
     )
 if amp not in (None, "none"):
-    departures.append(f"{amp} arithmetic (autocast) where the paper used fp32")
+    departures.append(
+        f"{amp} arithmetic (autocast) where the paper used fp32"
+    )
 study.glue("departures", Markdown(", ".join(departures)))
 study.glue("n_seeds", len(r.seeds))
 styled(recipe_table, caption(study, "The training recipe."))
@@ -683,13 +697,15 @@ best_scratch = max(
 if study.synthetic:
     gap = (
         "Our row was measured on the synthetic generator, so the numbers "
-        "cannot be compared at all; the table only shows where CamVid results "
+        "cannot be compared at all; the table only shows where CamVid "
+        "results "
         "lie."
     )
 else:
     gap = (
         f"The best published model trained from scratch (FC-DenseNet103, "
-        f"{best_scratch:.1f}%) is {best_scratch - test_miou.mean:.1f} points "
+        f"{best_scratch:.1f}%) is "
+        f"{best_scratch - test_miou.mean:.1f} points "
         "above our standard model at this profile's scale."
     )
 study.glue("gap_sentence", Markdown(gap))  # a sentence: pasted as text
@@ -726,7 +742,8 @@ long = results.melt(
     value_name="IoU %",
 )
 long["class"] = long["class"].str.removeprefix("IoU ")
-long["kind"] = np.where(long["class"].isin(exp.thin_classes), "thin", "other")
+thin = long["class"].isin(exp.thin_classes)
+long["kind"] = np.where(thin, "thin", "other")
 fig, ax = plt.subplots(figsize=(8, 3.4))
 sns.barplot(
     data=long, x="class", y="IoU %", hue="kind", order=names, ax=ax,
@@ -880,7 +897,9 @@ if weights != "none":
                 "val mIoU %": stats.pm(rec["val mIoU"]),
                 "test mIoU %": stats.pm(rec["test mIoU"]),
                 "test thin-class mIoU %": stats.pm(rec["thin-class mIoU"]),
-                "test pixel accuracy %": stats.pm(rec["test pixel accuracy"]),
+                "test pixel accuracy %": stats.pm(
+                    rec["test pixel accuracy"]
+                ),
             }
         )
     cw_test = study.save_table(pd.DataFrame(cw_rows), "class_weights_test")
@@ -937,7 +956,9 @@ else:
 # %% tags=["hide-input"]
 usable = [run for run in standard if not run.diverged]
 if not usable:
-    raise RuntimeError("every standard run diverged: lower the learning rates")
+    raise RuntimeError(
+        "every standard run diverged: lower the learning rates"
+    )
 shown_run = usable[0]
 # The ledger keeps the run's predictions of these test images (indexed PNGs
 # at the size of the labels it was scored on) and its per-image test scores.

@@ -53,7 +53,8 @@ device = "auto"  # "auto": CUDA when present, else CPU
 dataset = "auto"  # "auto": CamVid when found, else the generator
 output_dir = None  # tables and figures (None: results/interactive/...)
 # The runs this page reads from the ledger: arm -> overrides of the profile's
-# standard model, and the arms trained at every rate of the learning-rate grid.
+# standard model, and the arms trained at every rate of the learning-rate
+# grid.
 arms = {
     "standard": {},  # N = 2, with the ReLU
     "ReLU off": {"model.crp_relu": False},
@@ -163,7 +164,8 @@ study.glue(
     "relu_failures",
     Markdown(
         ", ".join(
-            f"{failure_text(failed[v], int((records.variant == v).sum()))} {v}"
+            f"{failure_text(failed[v], int((records.variant == v).sum()))}"
+            f" {v}"
             for v in arms
         )
     ),

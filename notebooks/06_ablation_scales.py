@@ -51,7 +51,8 @@ arms = {
     # scales
     "capacity control": {"model.scales": [1.0, 1.0]},
 }
-sweeps = ["2 scales"]  # also at the grid's rates: is the common rate its own?
+# also at the grid's rates: is the common rate its own?
+sweeps = ["2 scales"]
 
 # %%
 import matplotlib.pyplot as plt

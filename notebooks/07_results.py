@@ -41,6 +41,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from refinenet.study import analysis, stats
+from refinenet.study.claims import interval_view, verdict_view
 from refinenet.study.claims import (
     claim_table,
     failure_table,
@@ -74,7 +75,8 @@ def read(notebook, table):
     path = results / notebook / "tables" / f"{table}.csv"
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} is missing: run that notebook first (refinenet study run "
+            f"{path} is missing: run that notebook first "
+            "(refinenet study run "
             f"--profile {study.profile_name} --only {notebook})"
         )
     return pd.read_csv(path)
@@ -87,32 +89,20 @@ runs = pd.concat(
 verdicts = study.save_table(claim_table(runs), "verdicts")
 
 # %% tags=["full-width"]
-shown = verdicts[
-    [
-        "claim", "the paper", "difference", "Holm low", "Holm high",
-        "Holm p", "TOST low", "TOST high", "verdict",
-    ]
-].round(
-    {
-        "difference": 1, "Holm low": 1, "Holm high": 1, "Holm p": 3,
-        "TOST low": 1, "TOST high": 1,
-    }
-)
 colour_verdicts(
     styled(
-        shown,
+        verdict_view(verdicts),
         caption(study, "The paper's claims C1 to C6: test mIoU points."),
-        wrap=False,
     )
 )
 
 # %% [markdown]
 # **How to read it.** Each difference is oriented so that a positive value
-# is what the paper says. *Holm low* and *high* bound its interval at the
-# level Holm's step-down method gives that claim (so that the six intervals
+# is what the paper says. The *Holm interval* is its interval at the level
+# Holm's step-down method gives that claim (so that the six intervals
 # together keep the 5% error rate); a claim is **supported** when that
 # interval lies above 0 and **contradicted** when it lies below 0. Otherwise
-# the 90% interval (*TOST*) decides: inside ±1 point, the effect is
+# the *90% interval* (TOST) decides: inside ±1 point, the effect is
 # **equivalent** to none at this scale; else the measurement is **not
 # resolved**: it cannot tell the two models apart, which is not evidence
 # that they are equal.
@@ -175,9 +165,8 @@ styled(
 # %% tags=["hide-input"]
 secondary = study.save_table(secondary_table(runs), "secondary")
 styled(
-    secondary.round({"difference": 1, "low": 1, "high": 1, "p": 3}),
+    interval_view(secondary),
     caption(study, "Secondary contrasts, test mIoU points, 95% intervals."),
-    wrap=False,
 )
 
 # %% [markdown]
@@ -201,7 +190,8 @@ study.glue("std_miou", float(test["mean %"]))
 study.glue("std_spread", float(test["std %"]))
 if study.synthetic:
     where = (
-        "was measured on the synthetic generator, so it cannot be set beside "
+        "was measured on the synthetic generator, so it cannot be set "
+        "beside "
         "published CamVid results"
     )
 else:
@@ -277,14 +267,14 @@ for nb in ABLATIONS:
     )
 everything = pd.concat(parts, ignore_index=True).drop_duplicates("variant")
 keep = [
-    "notebook", "variant", "n", "test mIoU %",
+    "variant", "n", "test mIoU %",
     "Δ test mIoU vs standard [95% CI]", "boundary IoU %", "params (M)",
     "GMACs", "train s / run",
 ]
 everything = study.save_table(
     everything[[c for c in keep if c in everything.columns]], "all_variants"
 )
-styled(everything, caption(study, "All variants."), wrap=False)
+styled(everything, caption(study, "All variants."))
 
 # %% [markdown]
 # ## Summary

@@ -420,7 +420,8 @@ if runs_csv.is_file():
         .hide(axis="index")
     )
     show_command(runs_meta.get("command"))
-    print("machine:", runs_meta.get("device_name"), "|", runs_meta.get("date"))
+    print("machine:", runs_meta.get("device_name"), "|",
+          runs_meta.get("date"))
 else:
     print(
         "No whole-run benchmark yet: `refinenet bench --runs --steps 500`."
@@ -461,7 +462,8 @@ study.glue("score_after", told(value("boundary", "score_s_mean"), ".0f"))
 # Each against the same run without it (path "boundary"):
 for key in ("fused", "compile"):
     study.glue(f"{key}_pace", pace(speedup(key)))
-    study.glue(f"{key}_steps_pace", pace(speedup(key, column="train_s_mean")))
+    study.glue(f"{key}_steps_pace",
+               pace(speedup(key, column="train_s_mean")))
 study.glue(
     "compile_first_step", told(value("compile", "first_step_s_mean"), ".0f")
 )
@@ -493,7 +495,8 @@ if len(whole) and len(step):
     )
     # The steps alone:
     train_ips = (
-        whole["jobs"] * whole["images"] / whole["runs"] / whole["train_s_mean"]
+        whole["jobs"] * whole["images"] / whole["runs"]
+        / whole["train_s_mean"]
     )
     fractions = pd.DataFrame({
         "run path": whole["path"],

@@ -136,3 +136,15 @@ def test_the_setting_box_reads_the_profile_and_the_standard_runs():
     assert rows["seeds"] == "4 per arm" and rows["precision"] == "bf16 autocast"
     assert rows["standard model, val mIoU %"] == "55.0 ± 1.4" and rows["learning rate"] == "0.001"
     assert "<th>decoder widths</th><td>64, 32, 32, 32</td>" in setting_box(exp, None).data
+
+
+def test_the_page_views_put_each_interval_in_one_column():
+    from refinenet.study.claims import interval_view, verdict_view
+
+    table = claim_table(records())
+    view = verdict_view(table)
+    assert list(view.columns) == ["claim", "the paper", "difference [Holm interval]", "Holm p", "90% interval", "verdict"]
+    row = table.iloc[0]
+    assert view.iloc[0, 2] == f"{row['difference']:+.1f} [{row['Holm low']:+.1f}, {row['Holm high']:+.1f}]"
+    second = secondary_table(records())
+    assert interval_view(second).iloc[0, 2].startswith(f"{second['difference'].iloc[0]:+.1f} [")

@@ -268,9 +268,9 @@ def test_injected_parameters_are_wrapped_to_the_books_column():
 
     pilot = {f"recipe {i}": {"optim.lr": 0.001 * i, "schedule.steps": 2800, "data.size": [180, 240]} for i in range(4)}
     source = f'# Parameters\nprofile = "cpu"\npilot = {pilot!r}\n'
-    assert max(map(len, source.splitlines())) > 79
+    assert max(map(len, source.splitlines())) > 77
     wrapped = wrap_assignments(source)
-    assert max(map(len, wrapped.splitlines())) <= 79
+    assert max(map(len, wrapped.splitlines())) <= 77
     values = {t.targets[0].id: ast.literal_eval(t.value) for t in ast.parse(wrapped).body}
     assert values == {"profile": "cpu", "pilot": pilot} and list(values["pilot"]) == list(pilot)
     assert wrapped.splitlines()[:2] == ["# Parameters", 'profile = "cpu"']

@@ -16,7 +16,7 @@ from typing import Union
 from . import analysis
 
 __all__ = ["Claim", "CLAIMS", "SECONDARY", "study_scores", "claim_table", "secondary_table", "failure_table",
-           "plot_verdicts"]
+           "plot_verdicts", "verdict_view", "interval_view"]
 
 Side = Union[str, Mapping[str, float]]
 
@@ -124,6 +124,37 @@ def failure_table(sweep, *, arm: str = "ReLU off", reference: str = "standard"):
         raise KeyError(f"the sweep needs runs of {arm!r} and {reference!r}; it has {sorted(set(sweep['variant']))}")
     fa, fb = int(failed[a.index].sum()), int(failed[b.index].sum())
     return table, analysis.more_failures(fa, len(a), fb, len(b))
+
+
+def _interval(estimate: float, low: float, high: float) -> str:
+    return f"{estimate:+.1f} [{low:+.1f}, {high:+.1f}]"
+
+
+def verdict_view(table):
+    """A verdict table (:func:`claim_table`) for the page: claim, the paper's words, the
+    difference with its Holm interval, the Holm p, the 90% interval of the equivalence test
+    and the verdict, as text columns narrow enough for the book."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "claim": table["claim"], "the paper": table["the paper"],
+        "difference [Holm interval]": [_interval(*r) for r in zip(table["difference"], table["Holm low"], table["Holm high"])],
+        "Holm p": [f"{p:.3f}" for p in table["Holm p"]],
+        "90% interval": [f"[{lo:+.1f}, {hi:+.1f}]" for lo, hi in zip(table["TOST low"], table["TOST high"])],
+        "verdict": table["verdict"],
+    })
+
+
+def interval_view(table):
+    """A secondary table (:func:`secondary_table`) with each difference and its 95% interval
+    in one text column."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "contrast": table["contrast"], "what it asks": table["what it asks"],
+        "difference [95% interval]": [_interval(*r) for r in zip(table["difference"], table["low"], table["high"])],
+        "p": [f"{p:.3f}" for p in table["p"]],
+    })
 
 
 def plot_verdicts(table, *, margin: float = analysis.MARGIN, ax=None):

@@ -114,11 +114,9 @@ def pilot_table(records, chosen: str | None = None):
         first = g.iloc[0]
         out.append({
             "recipe": recipe,
-            "optimiser, schedule": f"{first['optimiser']}, {first['schedule']}",
             "lr": f"{first['lr']:g}",
             "steps": int(first["steps"]),
             "validated on": first["validated on"],
-            "seeds": len(g),
             "val mIoU % (end)": g["val mIoU"].mean(),
             "best val mIoU % (step)": f"{g['best val mIoU'].max():.1f} ({g.loc[g['best val mIoU'].idxmax(), 'best at step']})"
             if g["best val mIoU"].notna().any() else "diverged",

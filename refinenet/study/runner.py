@@ -458,7 +458,7 @@ def _tidy_executed(path: Path, nbformat, lock: dict | None = None) -> None:
     nbformat.write(nb, path)
 
 
-def wrap_assignments(source: str, width: int = 79) -> str:
+def wrap_assignments(source: str, width: int = 77) -> str:
     """``source`` with each ``name = <literal>`` that is wider than ``width`` rewritten over
     several lines (pprint, keys in their order), so that it fits the book's column (papermill
     writes every parameter on one line). Other lines are kept as they are."""
