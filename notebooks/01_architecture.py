@@ -155,7 +155,8 @@ labels = torch.as_tensor(mask)[None, None].float()
 # 180 / 16 -> 12).
 meta_taps = meta_backbone(torch.empty(1, 3, *size, device="meta"))
 grids = {2 ** (i + 2): tuple(t.shape[-2:]) for i, t in enumerate(meta_taps)}
-fig, axes = plt.subplots(1, 6, figsize=(15, 2.6))
+fig, axes = plt.subplots(2, 3, figsize=(8, 4.4))
+axes = axes.ravel()
 show(axes[0], np.asarray(image.permute(1, 2, 0)), "image")
 show(axes[1], colour(mask), "labels")
 for ax, stride in zip(axes[2:], (4, 8, 16, 32)):
@@ -223,7 +224,7 @@ channel = int(feature[0].abs().mean((1, 2)).argmax())
 study.glue("rcu_ratio", float(residual.norm() / feature.norm()))
 study.glue("rcu_identity", "yes" if is_identity else "no")
 
-fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
+fig, axes = plt.subplots(1, 3, figsize=(8, 2.6))
 vmax = float(out[0, channel].abs().max())
 panels = (feature, residual, out)
 titles = ("input x", "residual F(x)", "output x + F(x)")
@@ -300,7 +301,8 @@ with torch.no_grad():
         )
         for mode in ("bilinear", "bicubic")
     }
-fig, axes = plt.subplots(1, 4, figsize=(13, 2.8))
+fig, axes = plt.subplots(2, 2, figsize=(7, 5.2))
+axes = axes.ravel()
 panels = (coarse, up["bilinear"], fine, fused)
 titles = (
     f"coarse input {tuple(coarse.shape[-2:])}",
@@ -374,7 +376,9 @@ with torch.no_grad():
         path = conv(crp.pool(path))
         outputs.append(path)
     total = crp(point)
-fig, axes = plt.subplots(1, n_blocks + 1, figsize=(13, 2.8))
+fig, axes = plt.subplots(2, 3, figsize=(8, 5.2))
+axes = axes.ravel()
+axes[-1].remove()  # five panels
 reach = [int((t[0, 0] > 0).any(0).sum()) for t in outputs]
 for i, (ax, t) in enumerate(zip(axes, outputs + [total])):
     ax.imshow(t[0, 0] > 0, cmap="Greys")
@@ -503,7 +507,8 @@ study.save_table(pd.DataFrame(rows), "cascade_shapes").set_index("block")
 # from the coarse grid of `layer4` to a quarter of the input size.
 
 # %% mystnb={"figure": {"caption": "The output of each RefineNet block for the example image, averaged over its channels (random weights): the resolution grows block by block, from the coarse grid of `layer4` to a quarter of the input size.", "name": "fig-01-cascade-outputs"}, "image": {"alt": "Four heat maps in purple, green and yellow, from a coarse grid of a few large cells on the left to a finely detailed map on the right."}}
-fig, axes = plt.subplots(1, len(trace), figsize=(13, 2.8))
+fig, axes = plt.subplots(2, 2, figsize=(7.5, 5.6))
+axes = axes.ravel()
 for ax, (i, _, output) in zip(axes, trace):
     ax.imshow(output[0].abs().mean(0).cpu(), cmap="viridis")
     h, w = output.shape[-2:]
@@ -623,7 +628,7 @@ study.glue("top_component_share", top["% MACs"])
 cost.set_index(["group", "component"]).round(2)
 
 # %% mystnb={"figure": {"caption": "Parameters (left) and multiply-accumulates (right) of each component of the network: the backbone by stage (grey), the input adaptation of each path (blue), each RefineNet block by part (green) and the classifier (red).", "name": "fig-01-cost"}, "image": {"alt": "Two horizontal bar charts sharing one list of components: the backbone's stem and stages at the top, then the adaptation of each path, the fusion, pooling and output parts of each block, and the classifier at the bottom. The left chart gives millions of parameters, the right one billions of multiply-accumulates."}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 6), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(9, 6.5), sharey=True)
 names_y = [
     c if g == "backbone" else f"{g} · {c}"
     for g, c in zip(cost.group, cost.component)
@@ -791,7 +796,7 @@ else:
 study.glue("grad_verdict", verdict)
 
 fig, axes = plt.subplots(
-    2, 1, figsize=(10, 5), sharex=True, height_ratios=(2, 1)
+    2, 1, figsize=(8.5, 4.8), sharex=True, height_ratios=(2, 1)
 )
 position = np.arange(len(grads))
 axes[0].semilogy(

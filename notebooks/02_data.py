@@ -201,7 +201,7 @@ study.save_table(stats, "class_statistics")
 stats.set_index("class").round(2)
 
 # %% mystnb={"figure": {"caption": "The share of the labelled pixels that each class takes in the training, validation and test splits, on a log scale.", "name": "fig-02-class-shares"}, "image": {"alt": "A bar chart with a group of three bars per class, for the train, val and test splits, on a logarithmic axis of percent; the large classes' bars stand far above those of the thin classes."}}
-fig, ax = plt.subplots(figsize=(10, 3.6))
+fig, ax = plt.subplots(figsize=(8.5, 3.4))
 shares = stats.set_index("class")[[f"{s} pixels %" for s in SPLITS]]
 shares.columns = list(SPLITS)
 shares.plot.bar(ax=ax, logy=True, width=0.8, color=["C0", "C1", "C2"])
@@ -298,7 +298,7 @@ ot = oracle_table.set_index("stride")
 ot[["mIoU %", "boundary IoU %"] + [f"IoU {c} %" for c in thin]].round(1)
 
 # %% mystnb={"figure": {"caption": "What resolution alone costs: the IoU of an oracle that knows the true labels but predicts one score vector per cell, for strides 2 to 32, per class (left; thick lines: the thin classes) and averaged over the classes, with the boundary IoU (right). Validation split.", "name": "fig-02-oracle"}, "image": {"alt": "Two line charts against the resolution of the prediction, from 1/2 on the left to 1/32 on the right. Left: one line per class, falling as the resolution coarsens, the thick lines of the thin classes falling fastest. Right: the mean IoU and the boundary IoU over all classes, both falling."}}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
 for c, rgb in zip(val.class_names, val.palette):
     style = dict(lw=2.2) if c in thin else dict(lw=1, alpha=0.6)
     colour = np.array(rgb) / 255

@@ -569,7 +569,7 @@ steps["loss (running mean)"] = steps.groupby("seed")["loss"].transform(
     lambda s: s.rolling(window, min_periods=1).mean()
 )
 evals["val mIoU %"] = 100 * evals["miou"]
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
+fig, axes = plt.subplots(1, 3, figsize=(8.5, 3.0))
 sns.lineplot(
     data=steps, x="step", y="loss (running mean)", hue="seed", ax=axes[0],
     palette="deep", legend=False,
