@@ -154,6 +154,7 @@ from refinenet.data.visual import colorize, legend_handles
 from refinenet.study import stats
 from refinenet.study.experiments import Experiments
 from refinenet.study.notebook import start
+from refinenet.study.inside import plot_cascade, plot_crp_stages, plot_fusion
 from refinenet.study.pilot import (
     STEP_SKEW,
     TIE,
@@ -1066,6 +1067,60 @@ plt.show()
 # and whole regions in red (the class is wrong, which is a matter of
 # recognition, not of resolution). Notebooks 4 to 6 ask which parts of the
 # architecture the scores depend on.
+#
+# ## What the trained blocks do
+#
+# Chapter 1 showed the blocks with random weights; here is the trained
+# standard model (its first seed at the chosen rate), on the first test
+# image its ledger entry keeps. When a run was recorded, one forward pass
+# with hooks kept, per block, small maps of what the block computed
+# (`refinenet.study.inside`; the checkpoint itself is not kept).
+#
+# **Coarse to fine.** The middle row shows each block's output features,
+# projected on their first three principal components (colours are only
+# comparable within one panel), at the block's own resolution. Only the
+# last block has a classifier, so the bottom row asks a different question:
+# what the whole trained model predicts when every backbone tap finer than
+# a block's is replaced by its own mean over the image, so that the later
+# blocks get no spatial detail from them. These predictions show how much
+# the later blocks rely on the finer taps; they are not what the coarse
+# features "know", and the model never saw such inputs while training.
+
+# %% mystnb={"figure": {"caption": "The trained standard model on one test image, coarse to fine: the image, its labels and the prediction; each block's output features as principal-component colours at its own resolution; and the model's prediction when only the taps down to that block's stride keep their spatial detail.", "name": "fig-03-inside-cascade"}, "image": {"alt": "Three rows of panels: a street image, its label map and the predicted label map; four feature maps in false colours from a coarse 6 by 8 grid to a detailed 45 by 60 map; four label maps that grow from nearly one class to the full prediction."}}
+inside_run = standard[0]
+inside = inside_run.inside()
+first = inside["images"][0]["index"]
+test_set = study.data("test", base.data.size, n=r.scenes or 64)
+test_image, test_labels = test_set[first]
+fig = plot_cascade(inside, image=test_image.permute(1, 2, 0).numpy(),
+                   labels=test_labels.numpy())
+study.save_figure(fig, "inside_cascade")
+plt.show()
+
+# %% [markdown]
+# **Chained residual pooling, term by term.** The pooling's output is the
+# sum of its terms: the ReLU'd input and each pooling stage. Each map shows
+# one term's magnitude (mean absolute value over channels, stretched to its
+# own maximum); each title gives the term's share of the output's mean
+# magnitude (terms can cancel, so shares add up to 1 or more).
+
+# %% mystnb={"figure": {"caption": "The trained standard model's chained residual pooling on the same test image: for each block (columns, coarse to fine), the magnitude of its ReLU'd input, of each pooling stage and of their sum, each stretched to its own maximum; titles give each term's share of the output.", "name": "fig-03-inside-crp"}, "image": {"alt": "A grid of heat maps, one column per RefineNet block and one row per pooling term, from the ReLU'd input through each pooling stage to the output; the stage maps are smoother than the input map."}}
+fig = plot_crp_stages(inside)
+study.save_figure(fig, "inside_crp")
+plt.show()
+
+# %% [markdown]
+# **Where fusion takes the finer tap.** In every block that fuses two
+# resolutions, the share of the coarser path in the fused sum, per pixel
+# (a share of magnitude, not of importance); below it, the pixels whose
+# predicted class changes when the block's finer tap gets its detail back:
+# green where the change makes them right, red where it makes them wrong.
+
+# %% mystnb={"figure": {"caption": "The trained standard model's fusion on the same test image: for each block that fuses, the share of the coarser path in the fused sum (blue: the finer tap dominates), and the pixels whose class changes when that block's tap keeps its detail (green: now right, red: now wrong).", "name": "fig-03-inside-fusion"}, "image": {"alt": "Rows of maps: the image, labels and prediction; blue-to-red maps of the coarse path's share for each fusing block, with label edges drawn over them; maps of changed pixels, mostly green along object outlines and thin objects."}}
+fig = plot_fusion(inside, image=test_image.permute(1, 2, 0).numpy(),
+                  labels=test_labels.numpy())
+study.save_figure(fig, "inside_fusion")
+plt.show()
 
 # %% [markdown]
 # ## Summary
