@@ -225,8 +225,9 @@ setting_box(exp, exp.arm("standard"))
 # run"); it was changed during the second round, whose runs shared the
 # machine with other work that slowed some of their steps: that work should
 # not count against a recipe. On the idle first round the two agree to
-# within 2% (a test checks it); the first round's AdamW cosine, lr 0.001,
-# over the budget by its own seconds, fits it by the median.
+# within 2% (a test checks it). Where other work slowed more than half of a
+# run's steps, the median is slowed too: such a run's cost is measured again
+# on an otherwise idle machine before the rule uses it.
 
 # %%
 pilot_runs = {name: exp.pilot(name) for name in pilot}
