@@ -373,6 +373,28 @@ def test_the_pilot_trains_first_and_keeps_its_run_ids_when_the_recipe_is_adopted
                   {"nb": {"pilot": {"x": {"schedule.steps": 4}}}}, root=ROOT, checkpoints=tmp_path / "ck").plan()
 
 
+def test_a_pilot_recipe_may_train_more_seeds_of_its_own(tmp_path):
+    """A recipe's "seeds" adds seeds for it alone, and changes no run id of the others or of
+    its own first seed (it is not a config key)."""
+    from refinenet.study.plan import PILOT
+
+    base = {"schedule.steps": 6, "eval.every": 2}
+    one = {"a": {"optim.lr": 0.03}, "b": {"optim.lr": 0.01}}
+    more = {"a": {"optim.lr": 0.03, "seeds": [1, 2]}, "b": {"optim.lr": 0.01}}
+
+    def pilot_runs(pilot):
+        wants = {"nb": {"pilot": pilot, "pilot_base": base, "pilot_seeds": [0]}}
+        plan = StudyRuns(_profile(tmp_path), "synthetic", "cpu", Ledger(tmp_path / "runs"), wants, root=ROOT,
+                         checkpoints=tmp_path / "ck").plan()
+        return {(r.arm, r.seed): r.run_id for r in plan.runs if r.arm.startswith(PILOT)}
+
+    before, after = pilot_runs(one), pilot_runs(more)
+    assert sorted(after) == [(PILOT + "a", 0), (PILOT + "a", 1), (PILOT + "a", 2), (PILOT + "b", 0)]
+    assert {k: after[k] for k in before} == before
+    with pytest.raises(ValueError, match="seeds must be a list of ints"):
+        pilot_runs({"a": {"optim.lr": 0.03, "seeds": 3}})
+
+
 def test_the_grid_trains_its_own_seeds_and_the_chosen_rate_every_seed(tmp_path):
     """sweep_seeds: the grid's rates train 2 of the 3 seeds; the chosen rate waits for the
     grid and then trains all 3, for the swept arms and the others alike."""

@@ -147,7 +147,9 @@ PILOT = "pilot: "
 def notebook_pilot(parameters: Mapping[str, Any], name: str) -> tuple[dict[str, dict], list[int]]:
     """``(recipes, seeds)`` of a notebook's recipe pilot: ``{recipe: overrides}``, each the
     notebook's ``pilot_base`` plus the recipe's own dotted overrides (its own ``optim.lr``
-    included: a pilot run waits for no sweep), trained for each of ``pilot_seeds``.
+    included: a pilot run waits for no sweep), trained for each of ``pilot_seeds``. A recipe
+    may name more seeds of its own under the key ``"seeds"`` (trained besides
+    ``pilot_seeds``; :func:`recipe_seeds`).
 
     ``pilot_base`` names every setting the pilot varies, so a pilot run's config (and run id)
     stays the same when the profile later adopts one of its recipes."""
@@ -164,6 +166,16 @@ def notebook_pilot(parameters: Mapping[str, Any], name: str) -> tuple[dict[str, 
     if len(set(seeds)) != len(seeds) or any(not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"notebook {name}: pilot_seeds must be distinct ints >= 0, got {seeds}")
     return recipes, seeds
+
+
+def recipe_seeds(overrides: Mapping[str, Any], seeds: Sequence[int]) -> tuple[dict, list[int]]:
+    """``(config overrides, seeds)`` of one pilot recipe: its ``"seeds"`` entry (more seeds
+    of that recipe alone, e.g. for the best ones) joins the pilot's ``seeds``."""
+    overrides = dict(overrides)
+    own = overrides.pop("seeds", [])
+    if not isinstance(own, list) or any(not isinstance(s, int) or s < 0 for s in own):
+        raise ValueError(f"a pilot recipe's seeds must be a list of ints >= 0, got {own!r}")
+    return overrides, sorted(set(seeds) | set(own))
 
 
 def choose_lr(design: StudyDesign, entries: Mapping[float, Sequence[Entry]]) -> float:
@@ -248,8 +260,10 @@ def make_plan(
         return runs[key]
 
     # 0. the recipe pilot: the profile's recipe is chosen from it, before any of its runs
-    for arm, (_, seeds) in pilots.items():
-        for seed in seeds:
+    for arm, (overrides, seeds) in list(pilots.items()):
+        config, own = recipe_seeds(overrides, seeds)
+        pilots[arm] = (config, own)
+        for seed in own:
             add(arm, None, seed)
     if not arms:
         return Plan(_dedupe(list(runs.values())), None, ledger)
