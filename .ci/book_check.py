@@ -176,7 +176,7 @@ PAGE_TEXT = """
   });
   const parts = [];
   while (walker.nextNode()) parts.push(walker.currentNode.nodeValue);
-  return parts.join("");
+  return parts.join(" ");
 }
 """
 

@@ -99,7 +99,7 @@ r = exp.design
 setting_box(exp, exp.arm("standard"))
 
 # %% [markdown]
-# ## Five models at the chosen learning rate
+# ## Five models, each at its learning rate
 #
 # The standard model (two pooling blocks, with the ReLU), the same without
 # the ReLU, with no pooling block (N = 0: the ReLU alone, the block's input

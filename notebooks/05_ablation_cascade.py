@@ -121,7 +121,7 @@ styled(layout, caption(study, "The three cascades."))
 # chained pooling and output units only once, at 1/4, to the sum of all four
 # adapted taps.
 #
-# ## Three cascades, and no refinement, at the chosen learning rate
+# ## Three cascades, and no refinement
 
 # %% tags=["full-width"]
 runs = {name: exp.arm(name) for name in arms}

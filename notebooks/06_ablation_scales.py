@@ -85,11 +85,12 @@ scales = tuple(arms["2 scales"]["model.scales"])
 setting_box(exp, exp.arm("standard"))
 
 # %% [markdown]
-# ## Two models at the chosen learning rate
+# ## Three models
 #
 # The standard single-scale model of notebook 3 (the same ledger entries),
 # the 2-scale model, and the capacity control (two backbones, both at scale
-# 1.0), trained with the same recipe, seeds and learning rate.
+# 1.0), trained with the same recipe and seeds, at the chosen learning rate
+# (the 2-scale model at its own if the last section finds it better).
 
 # %% tags=["full-width"]
 h, w = exp.eval_size

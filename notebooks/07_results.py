@@ -119,7 +119,8 @@ counts = verdicts["verdict"].value_counts()
 for verdict in ("supported", "contradicted", "equivalent", "not resolved"):
     study.glue(f"n_{verdict.replace(' ', '_')}", int(counts.get(verdict, 0)))
 study.glue("n_claims", len(verdicts))
-study.glue("n_seeds", int(runs.groupby("variant")["seed"].nunique().min()))
+scored = runs[runs["test mIoU"].notna()]  # a diverged run has no score
+study.glue("n_seeds", int(scored.groupby("variant")["seed"].nunique().min()))
 study.glue("df", int(verdicts["df"].iloc[0]))
 
 # %% [markdown]

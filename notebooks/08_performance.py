@@ -79,14 +79,14 @@ def find_bench_dir():
 MACHINE_PATHS = {
     f"{find_root()}/": "",
     f"{Path.home()}/": "~/",
-    f"{tempfile.gettempdir()}/": "out/",
+    f"{tempfile.gettempdir()}/": "$TMPDIR/",
 }
 
 
 def shown(text):
     """A path or a command as the page shows it: the repository's paths
     relative to its root, the home folder as ~, the system's scratch folder
-    (where benchmarks write what they do not keep) as out/."""
+    (where benchmarks write what they do not keep) as $TMPDIR/."""
     text = str(text)
     for path, short in MACHINE_PATHS.items():
         text = re.sub(r"(?<![\w.~/-])" + re.escape(path), short, text)

@@ -132,21 +132,26 @@ def test_bench_runs_rejects_empty_paths(capsys):
     assert "unknown" not in err
 
 
+def validations(steps: int, every: int) -> int:
+    """How many validations the trainer runs in ``steps`` steps with ``eval.every=every``:
+    one at each multiple of ``every`` before the last step, and one at the end (its rule in
+    refinenet.engine.trainer), counted by hand."""
+    return sum(1 for step in range(1, steps) if every > 0 and step % every == 0) + 1
+
+
 @pytest.mark.parametrize(
     "steps, evals, every",
     [(500, 1, 0), (500, 2, 250), (500, 3, 167), (500, 4, 125), (500, 7, 72), (10, 3, 4), (7, 7, 1), (1, 1, 0)],
 )
 def test_bench_runs_evals_means_that_many_validations(steps, evals, every):
     """``--evals N``: N validations, the last at the end (the trainer always validates there)."""
-    from refinenet.bench.runs import eval_every, validations
+    from refinenet.bench.runs import eval_every
 
     assert eval_every(steps, evals) == every
     assert validations(steps, every) == evals
 
 
 def test_bench_runs_validations_follow_the_trainer():
-    from refinenet.bench.runs import validations
-
     assert validations(500, 500 // 3) == 4  # the old steps // evals: one too many
     assert validations(500, 0) == 1  # only at the end
     assert validations(500, 500) == 1  # the step at the end is not validated twice

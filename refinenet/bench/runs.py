@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunPath", "RUN_PATHS", "run_paths", "eval_every", "validations", "main"]
+__all__ = ["RunPath", "RUN_PATHS", "run_paths", "eval_every", "main"]
 
 
 @dataclass(frozen=True)
@@ -160,15 +160,6 @@ def eval_every(steps: int, evals: int) -> int:
     (the trainer always validates at the end; 0: only there). ``ceil``, not ``//``: 500 steps
     with 3 validations validate at 167, 334 and 500, not 166, 332, 498 and 500."""
     return math.ceil(steps / evals) if evals > 1 else 0
-
-
-def validations(steps: int, every: int) -> int:
-    """How many validations the trainer runs in ``steps`` steps with ``eval.every=every``:
-    one at each multiple of ``every`` before the last step, and one at the end (its rule in
-    :mod:`refinenet.engine.trainer`). ``validations(steps, eval_every(steps, n)) == n``
-    whenever an evenly spaced ``every`` gives exactly ``n`` (at most ``n`` otherwise, e.g.
-    ``n > steps``)."""
-    return sum(1 for step in range(1, steps) if every > 0 and step % every == 0) + 1
 
 
 def _mean(values) -> float:

@@ -71,10 +71,12 @@ def _arms(side: Side) -> list[str]:
 
 
 def claim_table(records, claims: Mapping[str, Claim] = CLAIMS, *, column: str = "test mIoU"):
-    """The verdict table of the pre-registered analysis over the arms of ``records``: per
-    claim, the difference, its Holm-adjusted interval and p, the 90% TOST interval and the
-    verdict (:func:`refinenet.study.analysis.verdicts`), with the claim's words."""
-    model = _fit(records, column)
+    """The verdict table of the pre-registered analysis: one model fitted to the runs of the
+    claims' arms (the family's arms, as the design page says; other arms of ``records`` are
+    left out), then per claim the difference, its Holm-adjusted interval and p, the 90% TOST
+    interval and the verdict (:func:`refinenet.study.analysis.verdicts`), with its words."""
+    family = {a for c in claims.values() for a in _arms(c.better) + _arms(c.worse)}
+    model = _fit(records[records["variant"].isin(family)], column)
     missing = sorted({a for c in claims.values() for a in _arms(c.better) + _arms(c.worse)} - set(model.arms))
     if missing:
         raise KeyError(f"no scored run of {', '.join(missing)}: every arm of the claims must be trained "
@@ -86,8 +88,9 @@ def claim_table(records, claims: Mapping[str, Claim] = CLAIMS, *, column: str = 
 
 
 def secondary_table(records, contrasts: Mapping[str, Claim] = SECONDARY, *, column: str = "test mIoU"):
-    """Plain 95% intervals of the secondary contrasts, from the same model (arms without a
-    scored run are left out)."""
+    """Plain 95% intervals of the secondary contrasts, from one model fitted to the runs of
+    every arm of ``records`` (the design page names no model for them; contrasts whose arms
+    have no scored run are left out)."""
     import pandas as pd
 
     model = _fit(records, column)

@@ -9,10 +9,12 @@ A notebook may also declare a recipe pilot (``pilot``, ``pilot_base``, ``pilot_s
 :func:`notebook_pilot`): runs of whole recipes, each with its own rate, that choose the
 profile's recipe on val.
 
-The plan is the union over the notebooks, in a fixed order: the pilot's runs, then the standard
-arm at every learning rate of the grid (the sweep that chooses the rate, on val), then every arm at the
-chosen rate, seed by seed (so that a partial ledger holds whole seeds of every arm), then the
-other sweeps. Runs at the chosen rate wait until the sweep is in the ledger.
+The plan is the union over the notebooks, in a fixed order: the pilot's runs; the standard arm
+at every learning rate of the grid (``sweep_seeds``; the sweep that chooses the rate, on val);
+the standard arm's other seeds at the chosen rate; the other swept arms at every rate of the
+grid (is the common rate their own? :func:`arm_rate`); then every arm at its rate, seed by seed
+(so that a partial ledger holds whole seeds of every arm). Runs at the chosen rate wait until
+the standard sweep is in the ledger, a swept arm's until its own grid is.
 
 :func:`fill` trains the missing runs in that order and stops at a run boundary when the next
 run would not fit the time budget, estimated from the seconds per step that earlier entries
@@ -116,7 +118,7 @@ def declared_values(nb) -> dict:
                 name = node.targets[0].id
                 try:
                     out[name] = ast.literal_eval(node.value)
-                except ValueError:
+                except (ValueError, TypeError, SyntaxError):
                     raise ValueError(
                         f"{where}: parameter {name!r} (line {node.lineno} of its parameters cell) is not "
                         "a literal; the study plans its runs from the cell without running it, so write "

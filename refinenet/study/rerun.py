@@ -226,12 +226,12 @@ def _duration(minutes: float | None) -> str:
 
 
 def format_table(table: RerunTable) -> str:
-    """:func:`chapter_table`'s table and commands as text, every line under 80 characters
+    """:func:`chapter_table`'s table and commands as text, every line at most 77 characters
     (the width of the book's code column) but for paths longer than the profile's own."""
     chapters = table.chapters
     total = "all (distinct runs)"
     width = max(len(total), *(len(c.notebook) for c in chapters))
-    wrap = textwrap.TextWrapper(width=79, initial_indent="# ", subsequent_indent="# ", break_long_words=False,
+    wrap = textwrap.TextWrapper(width=77, initial_indent="# ", subsequent_indent="# ", break_long_words=False,
                                 break_on_hyphens=False)
     lines = wrap.wrap(f"profile {table.profile}: pages in {table.results}/, ledger in {table.results}/runs/; "
                       f"measured on {', '.join(table.machines) or 'nothing yet'}")
