@@ -92,6 +92,11 @@ def test_notebook_state_decides_what_to_skip(tmp_path):
         False, "the notebook changed since its last run")
     assert notebook_state(out, executed, runner._fingerprint(b"source", {"x": 2})) == (
         False, "its parameters changed since its last run")
+    # the runs it reads (or gathers) changed: a retrained run, a new entry
+    (out / "metadata.json").write_text(json.dumps({**meta, "ledger_sha256": "a"}))
+    assert notebook_state(out, executed, {**fingerprint, "ledger_sha256": "a"})[0] is True
+    assert notebook_state(out, executed, {**fingerprint, "ledger_sha256": "b"}) == (
+        False, "its runs in the ledger changed since its last run")
     (out / "metadata.json").write_text(json.dumps({**meta, "status": "running"}))
     assert notebook_state(out, executed, fingerprint) == (False, "the last run was interrupted")
 

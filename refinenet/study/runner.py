@@ -180,6 +180,8 @@ def notebook_state(out_dir: Path, executed: Path, fingerprint: dict) -> tuple[bo
         return False, "the notebook changed since its last run"
     if meta.get("parameters_sha256") != fingerprint["parameters_sha256"]:
         return False, "its parameters changed since its last run"
+    if "ledger_sha256" in fingerprint and meta.get("ledger_sha256") != fingerprint["ledger_sha256"]:
+        return False, "its runs in the ledger changed since its last run"
     return True, f"finished {meta.get('finished', '?')} in {meta.get('wall_time_s', 0):.0f} s"
 
 
@@ -592,7 +594,10 @@ def run_study(
             outcome.append(NotebookResult(name, "waiting", 0.0, executed, why))
             continue
         fingerprint = _fingerprint(source.read_bytes(), params[name])
-        fingerprint["ledger_sha256"] = ledger_digest(ledger, [r.run_id for r in runs])
+        # the runs it reads, and those of the pages whose tables it gathers
+        gathered = [r for g in gathered_pages(defaults[name], name, [p.stem for p in notebooks_all])
+                    for r in every_plan().for_notebook(g)]
+        fingerprint["ledger_sha256"] = ledger_digest(ledger, sorted({r.run_id for r in runs + gathered}))
         finished, why = notebook_state(out_dir, executed, fingerprint)
         if finished and not force:
             say(f"{tag}: skipped, {why} (--force runs it again)")
