@@ -246,12 +246,12 @@ def setting_rows(exp, standard=None) -> list[tuple[str, str]]:
     base, design = exp.base, exp.design
     d, m, o, sch = base.data, base.model, base.optim, base.schedule
     size = "×".join(map(str, d.size)) if d.size else "native"
-    crop = "×".join(map(str, d.crop_size)) if d.crop_size else "none"
+    crop = f"random crops {'×'.join(map(str, d.crop_size))}" if d.crop_size else "no crops"
     train_images = len(exp.study.data("train", d.size, n=design.scenes or 256))
     rows = [
         ("backbone", f"{m.backbone}, random initialisation (from scratch)"),
         ("decoder widths", ", ".join(map(str, m.widths))),
-        ("images", f"{size}, random crops {crop}; scored on native labels"),
+        ("images", f"{size}, {crop}; scored on native labels"),
         ("training", f"{o.name}, {sch.name} schedule, {sch.steps} steps of {d.batch_size} "
                      f"({sch.steps * d.batch_size / train_images:.0f} passes over "
                      f"{train_images} images)"),
