@@ -70,26 +70,12 @@ class RerunTable:
 
 
 def run_minutes(entry) -> float | None:
-    """Minutes of the machine one ledger entry took, as measured: its training
-    (``train.train_seconds``), every validation (the ``seconds`` of ``history/evals.jsonl``,
-    else ``train.eval_seconds``) and its test scoring (``score_seconds``), in the share of the
-    machine it held (two one-thread runs on two cores count half each: they trained side by
-    side). None for a run without a measured training time (one that diverged)."""
-    train = entry.summary.get("train_seconds")
-    if not train:
-        return None
-    evals = entry.dir / "history" / "evals.jsonl"
-    rows = [json.loads(line) for line in evals.read_text(encoding="utf-8").splitlines()
-            if line.strip()] if evals.is_file() else []
-    if rows and all("seconds" in r for r in rows):
-        validations = sum(float(r["seconds"]) for r in rows)
-    else:
-        validations = float(entry.summary.get("eval_seconds") or 0.0)
-    seconds = float(train) + validations + float(entry.data.get("score_seconds") or 0.0)
-    machine = entry.machine
-    threads, cores = machine.get("threads") or 1, machine.get("cpu_count") or 1
-    share = min(1.0, threads / cores) if machine.get("device") == "cpu" else 1.0
-    return seconds * share / 60.0
+    """Minutes of the machine one ledger entry took, as measured (its training, validations and
+    test scoring in the share of the machine it held: :func:`refinenet.study.pilot.measured_minutes`).
+    None for a run without a measured training time (one that diverged)."""
+    from .pilot import measured_minutes
+
+    return measured_minutes(entry) if entry.summary.get("train_seconds") else None
 
 
 def rerun_command(notebook: str, results: str, out: str = "out") -> list[str]:
