@@ -37,6 +37,22 @@ def test_the_rule_picks_the_best_within_budget_and_prefers_a_cheaper_tie():
     assert choose_recipe(PILOT, budget_minutes=1) == (None, "no recipe trained without divergence within 1 machine minutes a run")
 
 
+def test_a_recipe_costs_its_cheapest_run():
+    """Other work on the machine only slows a run: one slowed seed does not push an idle
+    recipe over the budget, and the table shows the cost the rule read."""
+    from refinenet.study.pilot import pilot_table
+
+    slowed = PILOT.copy()
+    slowed.loc[(slowed["recipe"] == "C") , "machine minutes"] = 11.5
+    slowed = pd.concat([slowed, records([("C", 1, 58.0, 14.0, False, "train", "val")])], ignore_index=True)
+    assert choose_recipe(slowed, budget_minutes=12) == ("C", "the highest val mIoU (57.0%) within 12 machine minutes a run")
+    assert choose_recipe(slowed, budget_minutes=11)[0] == "B"  # C's cheapest run, 11.5, is over 11
+    table = pilot_table(slowed.assign(lr=0.01, steps=100, **{"best val mIoU": slowed["val mIoU"], "best at step": 100,
+                                                           "measured minutes": slowed["machine minutes"]}))
+    c = table.set_index("recipe").loc["C"]
+    assert (c["seeds"], c["machine min / run"], c["measured min / run"]) == (2, 11.5, 12.75)
+
+
 def test_sequence_check_ranks_each_recipe_on_both_validations():
     frame, agree = sequence_check(PILOT)
     assert frame["recipe"].tolist() == ["A", "B"]
