@@ -53,36 +53,21 @@ grad_size = 128  # image height in the gradient experiment
 grad_batch = 2  # images in that batch
 
 # %%
-import copy
-
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
 import refinenet
-from refinenet.data.visual import colorize
 from refinenet.models import (
-    ChainedResidualPooling,
-    MultiResolutionFusion,
-    RefineNetBlock,
-    ResidualConvUnit,
-    ResNetBackbone,
-    cascade_groups,
-    draw_cascade,
-    draw_refinenet_block,
-    show_source,
+    ChainedResidualPooling, MultiResolutionFusion, RefineNetBlock,
+    ResidualConvUnit, ResNetBackbone, cascade_groups, draw_cascade,
+    draw_refinenet_block, show_source, views,
 )
 from refinenet.study.notebook import start
 
-study = start(
-    "01_architecture",
-    profile=profile,
-    device=device,
-    dataset=dataset,
-    output_dir=output_dir,
-)
+study = start("01_architecture", profile=profile, device=device,
+              dataset=dataset, output_dir=output_dir)
 dev = torch.device(study.device)
 
 # %% [markdown]
@@ -95,21 +80,6 @@ examples = study.data("val", image_size, n=4)
 image, mask = examples[0]
 size = tuple(mask.shape)
 
-
-def colour(labels):
-    """Class indices (H, W) -> RGB (H, W, 3) in the data set's colours."""
-    rgb = colorize(
-        labels, examples.palette, ignore_index=examples.ignore_index
-    )
-    return rgb.permute(1, 2, 0)
-
-
-def show(ax, picture, title):
-    ax.imshow(picture)
-    ax.set_title(title)
-    ax.set_axis_off()
-
-
 # %% [markdown]
 # ## What resolution the backbone leaves
 #
@@ -121,21 +91,15 @@ def show(ax, picture, title):
 # %%
 with torch.device("meta"):
     meta_backbone = ResNetBackbone(backbone)
-rows = []
-for h, w in [size, (360, 480)]:
-    taps = meta_backbone(torch.empty(1, 3, h, w, device="meta"))
-    for stage, t in enumerate(taps, 1):
-        rows.append(
-            {
-                "input": f"{h} × {w}",
-                "tap": f"layer{stage}",
-                "stride": 2 ** (stage + 1),
-                "channels": t.shape[1],
-                "height": t.shape[2],
-                "width": t.shape[3],
-            }
-        )
-taps_table = study.save_table(pd.DataFrame(rows), "backbone_taps")
+inputs = [size, (360, 480)]  # the example image, a full CamVid frame
+# On the meta device the backbone computes shapes, not values.
+taps = [
+    meta_backbone(torch.empty(1, 3, h, w, device="meta"))
+    for h, w in inputs
+]
+taps_table = study.save_table(
+    views.taps_table(inputs, taps), "backbone_taps"
+)
 deep = taps_table.iloc[-1]  # layer4 of the CamVid frame
 study.glue("camvid_deep_size", f"{deep.height} × {deep.width}")
 study.glue("deep_channels", int(deep.channels))
@@ -153,18 +117,13 @@ taps_table.set_index(["input", "tap"])
 labels = torch.as_tensor(mask)[None, None].float()
 # The grids the backbone's taps have for this image (a stride rounds up:
 # 180 / 16 -> 12).
-meta_taps = meta_backbone(torch.empty(1, 3, *size, device="meta"))
-grids = {2 ** (i + 2): tuple(t.shape[-2:]) for i, t in enumerate(meta_taps)}
-fig, axes = plt.subplots(2, 3, figsize=(8, 4.4))
-axes = axes.ravel()
-show(axes[0], np.asarray(image.permute(1, 2, 0)), "image")
-show(axes[1], colour(mask), "labels")
-for ax, stride in zip(axes[2:], (4, 8, 16, 32)):
-    small = F.interpolate(labels, size=grids[stride], mode="nearest")
-    back = F.interpolate(small, size=size, mode="nearest")[0, 0].long()
-    h, w = small.shape[-2:]
-    show(ax, colour(back), f"1/{stride}: {h} × {w}")
-fig.tight_layout()
+grids = [tuple(t.shape[-2:]) for t in taps[0]]
+sampled = [F.interpolate(labels, size=g, mode="nearest") for g in grids]
+# The figure enlarges each sampled map back to the image's size.
+fig = views.labels_at_strides_figure(
+    image, mask, sampled,
+    palette=examples.palette, ignore_index=examples.ignore_index,
+)
 study.save_figure(fig, "labels_at_each_stride")
 study.glue("fig_labels_at_strides", fig)  # shown in the introduction too
 plt.show()
@@ -200,44 +159,20 @@ show_source(ResidualConvUnit)
 # and of the output `x + F(x)`, all on the same colour scale.
 
 # %% mystnb={"figure": {"caption": "One channel of the `layer1` feature map of the example image through a freshly initialised residual conv unit (RCU): the input x, the residual branch F(x) and the output x + F(x), on one colour scale (red positive, blue negative).", "name": "fig-01-rcu"}, "image": {"alt": "Three heat maps side by side in red and blue: the input feature map, a fainter map of the residual, and the output, which looks much like the input."}}
-def normalise(img):
-    """uint8 (3, H, W) -> float, with the data set's mean and std."""
-    mean = torch.tensor(examples.mean)[:, None, None]
-    std = torch.tensor(examples.std)[:, None, None]
-    return (img.float() / 255 - mean) / std
-
-
-x_image = normalise(image)[None].to(dev)
-torch.manual_seed(0)
-# The model is used from here to the end of the notebook.
-model = refinenet.refinenet(backbone, examples.num_classes)
-model = model.to(dev).eval()
+x_image = views.normalise(image, mean=examples.mean, std=examples.std)
+x_image = x_image[None].to(dev)
+torch.manual_seed(0)  # the model serves to the end of the notebook
+model = refinenet.refinenet(backbone, examples.num_classes).to(dev).eval()
 with torch.no_grad():
     feature = model.backbones[0](x_image)[0]  # the layer1 tap
     rcu = ResidualConvUnit(feature.shape[1]).to(dev)
     residual = rcu.conv2(F.relu(rcu.conv1(F.relu(feature))))
     out = rcu(feature)
-    identity_rcu = copy.deepcopy(rcu)
-    identity_rcu.conv2.weight.zero_()
-    is_identity = torch.equal(identity_rcu(feature), feature)
-channel = int(feature[0].abs().mean((1, 2)).argmax())
+    rcu.conv2.weight.zero_()  # then the unit should be the identity
+    is_identity = torch.equal(rcu(feature), feature)
 study.glue("rcu_ratio", float(residual.norm() / feature.norm()))
 study.glue("rcu_identity", "yes" if is_identity else "no")
-
-fig, axes = plt.subplots(1, 3, figsize=(8, 2.6))
-vmax = float(out[0, channel].abs().max())
-panels = (feature, residual, out)
-titles = ("input x", "residual F(x)", "output x + F(x)")
-for ax, t, title in zip(axes, panels, titles):
-    ax.imshow(t[0, channel].cpu(), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-    ax.set_title(title)
-    ax.set_axis_off()
-h, w = feature.shape[-2:]
-fig.suptitle(
-    f"one channel of the layer1 map ({h} × {w}) through a fresh RCU"
-)
-fig.tight_layout()
-study.save_figure(fig, "rcu")
+study.save_figure(views.rcu_figure(feature, residual, out), "rcu")
 plt.show()
 
 # %% [markdown]
@@ -281,44 +216,20 @@ show_source(MultiResolutionFusion)
 # 1/4. The sum carries the coarse map's *what* and the fine map's *where*.
 
 # %% mystnb={"figure": {"caption": "Multi-resolution fusion with both convolutions set to the identity: the coarse input (buildings and cars averaged over 32 \u00d7 32 cells), that input upsampled bilinearly, the fine input (the label boundaries at 1/4) and the fused sum, which keeps the coarse map's regions and the fine map's sharp edges.", "name": "fig-01-fusion"}, "image": {"alt": "Four heat maps in a row: a blocky low-resolution map of bright and dark cells, a smooth blurred version of it, thin bright outlines on black, and their sum, blurred blobs with the sharp outlines drawn over them."}}
-lab = torch.as_tensor(mask).long()
 big_classes = [2, 5] if study.synthetic else [1, 8]  # building, car
-big_things = torch.isin(lab, torch.tensor(big_classes)).float()
-coarse = F.adaptive_avg_pool2d(
-    big_things[None, None], (size[0] // 32, size[1] // 32)
-)
-edges = (lab[1:, :-1] != lab[:-1, :-1]) | (lab[:-1, 1:] != lab[:-1, :-1])
-fine = F.max_pool2d(edges.float()[None, None], 4)
+# coarse: those classes averaged over 32 × 32 cells; fine: label edges, 1/4
+coarse, fine = views.fusion_inputs(mask, classes=big_classes)
 fusion = MultiResolutionFusion([1, 1])
 with torch.no_grad():
-    for conv in fusion.convs:
+    for conv in fusion.convs:  # the identity: a 1 in the kernel's centre
         conv.weight.zero_()
         conv.weight[0, 0, 1, 1] = 1.0
     fused = fusion([coarse, fine])
-    up = {
-        mode: F.interpolate(
-            coarse, size=fine.shape[-2:], mode=mode, align_corners=False
-        )
-        for mode in ("bilinear", "bicubic")
-    }
-fig, axes = plt.subplots(2, 2, figsize=(7, 5.2))
-axes = axes.ravel()
-panels = (coarse, up["bilinear"], fine, fused)
-titles = (
-    f"coarse input {tuple(coarse.shape[-2:])}",
-    "coarse, upsampled (bilinear)",
-    f"fine input {tuple(fine.shape[-2:])}",
-    "fused: the sum",
-)
-for ax, t, title in zip(axes, panels, titles):
-    ax.imshow(t[0, 0], cmap="magma")
-    ax.set_title(title)
-    ax.set_axis_off()
-fig.tight_layout()
-study.save_figure(fig, "fusion")
+study.save_figure(views.fusion_figure(coarse, fine, fused), "fusion")
 plt.show()
-gap = (up["bicubic"] - up["bilinear"]).abs().max()
-study.glue("bicubic_diff", 100 * float(gap / coarse.abs().max()))
+# Bicubic against bilinear upsampling of the coarse map (% of its range):
+gap = views.upsampling_gap(coarse, size=fine.shape[-2:])
+study.glue("bicubic_diff", gap)
 
 # %% [markdown]
 # ```{admonition} Departure from the released code: bilinear, not bicubic
@@ -364,30 +275,17 @@ show_source(ChainedResidualPooling)
 # pooling) plus 2 (the convolution).
 
 # %% mystnb={"figure": {"caption": "How far chained residual pooling reaches: the area that each of four chained pooling blocks (5 \u00d7 5 max-pooling, then a 3 \u00d7 3 averaging convolution) reaches from a single non-zero input position, and that of their sum. Each block widens the square.", "name": "fig-01-crp-reach"}, "image": {"alt": "Five panels, each a black square on a white background, the squares growing from left to right; the last panel, the sum of all blocks, is as large as the fourth."}}
-n_blocks = 4
 point = torch.zeros(1, 1, 41, 41)
-point[0, 0, 20, 20] = 1.0
-crp = ChainedResidualPooling(1, blocks=n_blocks)
-with torch.no_grad():
-    for conv in crp.convs:
+point[0, 0, 20, 20] = 1.0  # a single non-zero position
+crp = ChainedResidualPooling(1, blocks=4)
+with torch.no_grad(), views.recording(crp.convs) as calls:
+    for conv in crp.convs:  # a 3 × 3 average
         conv.weight.fill_(1 / 9)
-    path, outputs = crp.relu(point), []
-    for conv in crp.convs:
-        path = conv(crp.pool(path))
-        outputs.append(path)
     total = crp(point)
-fig, axes = plt.subplots(2, 3, figsize=(8, 5.2))
-axes = axes.ravel()
-axes[-1].remove()  # five panels
-reach = [int((t[0, 0] > 0).any(0).sum()) for t in outputs]
-for i, (ax, t) in enumerate(zip(axes, outputs + [total])):
-    ax.imshow(t[0, 0] > 0, cmap="Greys")
-    last = i == n_blocks
-    side = reach[i] if not last else reach[-1]
-    ax.set_title("sum of all" if last else f"block {i + 1}: {side} × {side}")
-    ax.set_axis_off()
-fig.tight_layout()
-study.save_figure(fig, "crp_reach")
+outputs = [c.output for c in calls]  # each conv's output: h_1, ..., h_4
+# Reach: the side of the square where a block's output is not 0.
+reach = [int((h[0, 0] > 0).any(0).sum()) for h in outputs]
+study.save_figure(views.crp_reach_figure(outputs, total), "crp_reach")
 plt.show()
 for n in (2, 4):
     study.glue(f"crp_reach_{n}", reach[n - 1])
@@ -427,15 +325,11 @@ x_prev = torch.randn(1, 512, 8, 10)
 x_tap = torch.randn(1, 256, 16, 20)
 with torch.no_grad():
     y = block([x_prev, x_tap])
-parts = {
-    part: sum(p.numel() for p in getattr(block, part).parameters())
-    for part in ("fusion", "crp", "output")
-}
-parts["whole block"] = sum(p.numel() for p in block.parameters())
-block_table = pd.DataFrame(
-    {"part": list(parts), "parameters": list(parts.values())}
+parts = ["fusion", "crp", "output"]
+block_table = study.save_table(
+    views.parameter_table(block, parts, total="whole block"),
+    "one_block_parameters",
 )
-study.save_table(block_table, "one_block_parameters")
 study.glue("block_out_shape", " × ".join(str(s) for s in y.shape[1:]))
 block_table.set_index("part")
 
@@ -471,35 +365,11 @@ plt.show()
 # We trace the shapes through the model for the example image.
 
 # %%
-trace = []
-
-
-def record(i):
-    def hook(module, inputs, output):
-        shapes = [tuple(t.shape[1:]) for t in inputs[0]]
-        trace.append((i, shapes, output))
-
-    return hook
-
-
-hooks = [
-    b.register_forward_hook(record(i)) for i, b in enumerate(model.blocks)
-]
-with torch.no_grad():
+# Record what each block takes and returns during one forward pass.
+with torch.no_grad(), views.recording(model.blocks) as calls:
     logits = model(x_image)
-for h in hooks:
-    h.remove()
-rows = [
-    {
-        "block": f"RefineNet-{4 - i}",
-        "inputs (C, H, W)": " + ".join(str(s) for s in shapes),
-        "output (C, H, W)": str(tuple(output.shape[1:])),
-        # RefineNet-4 at layer4's stride 32, each next block at half
-        "stride": 2 ** (5 - i),
-    }
-    for i, shapes, output in trace
-]
-study.save_table(pd.DataFrame(rows), "cascade_shapes").set_index("block")
+shapes = views.cascade_shapes_table(calls, image_size=size)
+study.save_table(shapes, "cascade_shapes").set_index("block")
 
 # %% [markdown]
 # Each block's output, averaged over channels: with random weights the maps
@@ -507,15 +377,8 @@ study.save_table(pd.DataFrame(rows), "cascade_shapes").set_index("block")
 # from the coarse grid of `layer4` to a quarter of the input size.
 
 # %% mystnb={"figure": {"caption": "The output of each RefineNet block for the example image, averaged over its channels (random weights): the resolution grows block by block, from the coarse grid of `layer4` to a quarter of the input size.", "name": "fig-01-cascade-outputs"}, "image": {"alt": "Four heat maps in purple, green and yellow, from a coarse grid of a few large cells on the left to a finely detailed map on the right."}}
-fig, axes = plt.subplots(2, 2, figsize=(7.5, 5.6))
-axes = axes.ravel()
-for ax, (i, _, output) in zip(axes, trace):
-    ax.imshow(output[0].abs().mean(0).cpu(), cmap="viridis")
-    h, w = output.shape[-2:]
-    ax.set_title(f"RefineNet-{4 - i}: {h} × {w}")
-    ax.set_axis_off()
-fig.tight_layout()
-study.save_figure(fig, "cascade_outputs")
+outputs = [call.output for call in calls]  # deepest block first
+study.save_figure(views.block_outputs_figure(outputs), "cascade_outputs")
 plt.show()
 
 # %% [markdown]
@@ -529,25 +392,17 @@ plt.show()
 # ```
 
 # %%
-def taps_of(group):
-    return "{" + ", ".join(f"layer{4 - t}" for t in group) + "}"
-
-
 rows = []
 for c in (1, 2, 4):
     with torch.device("meta"):
         m = refinenet.refinenet(backbone, examples.num_classes, cascade=c)
     macs = refinenet.count_macs(m, (1, 3, macs_size, macs_size))
-    rows.append(
-        {
-            "cascade": c,
-            "taps fused, block by block": " → ".join(
-                map(taps_of, cascade_groups(c))
-            ),
-            "parameters (M)": sum(p.numel() for p in m.parameters()) / 1e6,
-            f"GMACs at {macs_size}²": macs / 1e9,
-        }
-    )
+    rows.append({
+        "cascade": c,
+        "taps fused, block by block": views.taps_fused(cascade_groups(c)),
+        "parameters (M)": sum(p.numel() for p in m.parameters()) / 1e6,
+        f"GMACs at {macs_size}²": macs / 1e9,
+    })
 study.save_table(pd.DataFrame(rows), "cascade_variants")
 pd.DataFrame(rows).set_index("cascade").round(2)
 
@@ -579,42 +434,20 @@ study.glue("macs_size", macs_size)
 macs = refinenet.count_macs(
     model, (1, 3, macs_size, macs_size), by_module=True
 )
-stem = ["backbones.0.conv1", "backbones.0.bn1"]
-components = [("backbone", "stem", stem)]
-components += [
-    ("backbone", f"layer{i}", [f"backbones.0.layer{i}"]) for i in range(1, 5)
-]
-components += [
-    ("adaptation", f"path {4 - t} (layer{4 - t})", [f"adapters.0.{t}"])
-    for t in range(4)
-]
-components += [
-    (f"RefineNet-{4 - i}", part, [f"blocks.{i}.{part}"])
-    for i in range(4)
-    for part in ("fusion", "crp", "output")
-]
-components.append(("classifier", "dropout + conv", ["classifier"]))
-named = dict(model.named_modules())
-rows = []
-for group, part, names in components:
-    params = sum(p.numel() for n in names for p in named[n].parameters())
-    rows.append(
-        {
-            "group": group,
-            "component": part,
-            "parameters (M)": params / 1e6,
-            "GMACs": sum(macs.get(n, 0) for n in names) / 1e9,
-        }
-    )
-cost = pd.DataFrame(rows)
+# One row per component: the backbone's stem and stages, each path's
+# adaptation, each block's fusion, CRP and output, and the classifier.
+cost = views.cost_per_component(model, macs)
 total_params = sum(p.numel() for p in model.parameters())
 # Every parameter and every MAC belongs to exactly one component:
 assert abs(cost["parameters (M)"].sum() * 1e6 - total_params) < 1
 assert abs(cost["GMACs"].sum() * 1e9 - macs[""]) < 1e6
-cost["% parameters"] = 100 * cost["parameters (M)"] / total_params * 1e6
-cost["% MACs"] = 100 * cost["GMACs"] / cost["GMACs"].sum()
 study.save_table(cost, "cost_per_component")
+cost.set_index(["group", "component"]).round(2)
 
+# %% mystnb={"figure": {"caption": "Parameters (left) and multiply-accumulates (right) of each component of the network: the backbone by stage (grey), the input adaptation of each path (blue), each RefineNet block by part (green) and the classifier (red).", "name": "fig-01-cost"}, "image": {"alt": "Two horizontal bar charts sharing one list of components: the backbone's stem and stages at the top, then the adaptation of each path, the fusion, pooling and output parts of each block, and the classifier at the bottom. The left chart gives millions of parameters, the right one billions of multiply-accumulates."}}
+fig = views.cost_figure(cost, macs_size=macs_size, backbone=backbone)
+study.save_figure(fig, "cost_per_component")
+plt.show()
 is_backbone = cost.group == "backbone"
 backbone_params = cost.loc[is_backbone, "parameters (M)"].sum()
 top = cost.sort_values("GMACs", ascending=False).iloc[0]
@@ -625,28 +458,6 @@ study.glue("total_gmacs", macs[""] / 1e9)
 study.glue("decoder_share_macs", 100 - cost.loc[is_backbone, "% MACs"].sum())
 study.glue("top_component", f"{top.component} of {top.group}")
 study.glue("top_component_share", top["% MACs"])
-cost.set_index(["group", "component"]).round(2)
-
-# %% mystnb={"figure": {"caption": "Parameters (left) and multiply-accumulates (right) of each component of the network: the backbone by stage (grey), the input adaptation of each path (blue), each RefineNet block by part (green) and the classifier (red).", "name": "fig-01-cost"}, "image": {"alt": "Two horizontal bar charts sharing one list of components: the backbone's stem and stages at the top, then the adaptation of each path, the fusion, pooling and output parts of each block, and the classifier at the bottom. The left chart gives millions of parameters, the right one billions of multiply-accumulates."}}
-fig, axes = plt.subplots(1, 2, figsize=(9, 6.5), sharey=True)
-names_y = [
-    c if g == "backbone" else f"{g} · {c}"
-    for g, c in zip(cost.group, cost.component)
-]
-palette = {"backbone": "0.5", "adaptation": "C0", "classifier": "C3"}
-colours = [palette.get(g, "C2") for g in cost.group]
-axes[0].barh(names_y, cost["parameters (M)"], color=colours)
-axes[0].set_xlabel("parameters (M)")
-axes[1].barh(names_y, cost["GMACs"], color=colours)
-axes[1].set_xlabel(f"GMACs at {macs_size} × {macs_size}")
-axes[0].invert_yaxis()
-fig.suptitle(
-    f"RefineNet on {backbone}: grey backbone, blue adaptation, "
-    "green blocks, red classifier"
-)
-fig.tight_layout()
-study.save_figure(fig, "cost_per_component")
-plt.show()
 
 # %% [markdown]
 # The model has {glue:text}`total_params_m:.2f` M parameters:
@@ -666,28 +477,18 @@ plt.show()
 
 # %%
 released = {  # millions of parameters (DESIGN.md, section 1)
-    ("resnet50", 2): 90.80,
-    ("resnet50", 4): 99.06,
-    ("resnet101", 2): 109.79,
-    ("resnet101", 4): 118.05,
-    ("resnet152", 2): 125.44,
-    ("resnet152", 4): 133.70,
+    ("resnet50", 2): 90.80, ("resnet50", 4): 99.06,
+    ("resnet101", 2): 109.79, ("resnet101", 4): 118.05,
+    ("resnet152", 2): 125.44, ("resnet152", 4): 133.70,
 }
-rows = []
-for (name, crp_blocks), reference in released.items():
+ours = {}
+for name, crp_blocks in released:
     with torch.device("meta"):
         m = refinenet.refinenet(name, 21, crp_blocks=crp_blocks)
-    ours = sum(p.numel() for p in m.parameters()) / 1e6
-    rows.append(
-        {
-            "backbone": name,
-            "CRP blocks": crp_blocks,
-            "ours (M)": round(ours, 2),
-            "released (M)": reference,
-            "difference (M)": round(ours - reference, 2),
-        }
-    )
-check = study.save_table(pd.DataFrame(rows), "parameter_check")
+    ours[name, crp_blocks] = sum(p.numel() for p in m.parameters()) / 1e6
+check = study.save_table(
+    views.parameter_check(ours, released), "parameter_check"
+)
 study.glue("max_param_diff", float(check["difference (M)"].abs().max()))
 check.set_index(["backbone", "CRP blocks"])
 
@@ -713,8 +514,7 @@ check.set_index(["backbone", "CRP blocks"])
 
 # %%
 def forward(model, x, long_range=True):
-    """RefineNet's forward pass (one scale), optionally cutting the
-    long-range gradient paths of layer1 to layer3."""
+    """RefineNet's forward (one scale); long_range=False cuts layer1-3."""
     taps = model.backbones[0](x)[::-1]  # deepest first: layer4 ... layer1
     adapted = [
         adapt(t if i == 0 or long_range else t.detach())
@@ -730,26 +530,12 @@ def forward(model, x, long_range=True):
     )
 
 
-# %% mystnb={"figure": {"caption": "The gradient that reaches each residual unit of the backbone, for one batch at initialisation, with the long-range paths (blue) and with the taps of layer1 to layer3 detached (orange), on a log scale; below, their ratio. The gradient above a ratio of 1 is what the long-range paths add.", "name": "fig-01-gradient-norms"}, "image": {"alt": "Top: two lines, the gradient norm of every residual unit of the backbone on a log scale, from layer1 on the left to layer4 on the right, one with the long-range paths and one without. Bottom: the ratio of the two lines, with a grey line at 1; in layer4 the two lines meet and the ratio is 1."}}
-grad_hw = (grad_size, grad_size * size[1] // size[0])
-
-
-def resized(i):
-    img, lab = examples[i]
-    img = F.interpolate(
-        img[None].float(), size=grad_hw, mode="bilinear", align_corners=False
-    )
-    lab = F.interpolate(lab[None, None].float(), size=grad_hw)
-    return normalise(img[0]), lab[0, 0].long()
-
-
-batch = [resized(i) for i in range(grad_batch)]
-x = torch.stack([b[0] for b in batch]).to(dev)
-y = torch.stack([b[1] for b in batch]).to(dev)
+# %%
+x, y = views.resized_batch(examples, grad_batch, height=grad_size)
+x, y = x.to(dev), y.to(dev)
 net = model.train()  # the model built above, in training mode
-# Only the backbone's gradients are measured: the decoder's weights need
-# none of their own (the gradient still flows through the decoder to the
-# backbone), which halves the work.
+# Only the backbone's gradients are measured: the gradient still flows
+# through the decoder, whose weights need none of their own (half the work).
 for part in (net.adapters, net.blocks, net.classifier):
     part.requires_grad_(False)
 norms = {}
@@ -759,63 +545,23 @@ for long_range in (True, False):
     logits = forward(net, x, long_range)
     loss = F.cross_entropy(logits, y, ignore_index=examples.ignore_index)
     loss.backward()
-    norms[long_range] = {
-        f"layer{s}.{b}": float(
-            torch.sqrt(sum((p.grad**2).sum() for p in unit.parameters()))
-        )
-        for s in range(1, 5)
-        for b, unit in enumerate(getattr(net.backbones[0], f"layer{s}"))
-    }
-grads = pd.DataFrame(
-    {
-        "unit": list(norms[True]),
-        "with long-range paths": list(norms[True].values()),
-        "without": list(norms[False].values()),
-    }
-)
-grads["ratio"] = grads["with long-range paths"] / grads["without"]
+    norms[long_range] = views.unit_gradient_norms(net.backbones[0])
+
+# %% [markdown]
+# Both passes compute the same loss from the same values; only the routes of
+# the gradient differ. For every residual unit of the backbone, the norm of
+# its gradient in each pass, and their ratio:
+
+# %% mystnb={"figure": {"caption": "The gradient that reaches each residual unit of the backbone, for one batch at initialisation, with the long-range paths (blue) and with the taps of layer1 to layer3 detached (orange), on a log scale; below, their ratio. The gradient above a ratio of 1 is what the long-range paths add.", "name": "fig-01-gradient-norms"}, "image": {"alt": "Top: two lines, the gradient norm of every residual unit of the backbone on a log scale, from layer1 on the left to layer4 on the right, one with the long-range paths and one without. Bottom: the ratio of the two lines, with a grey line at 1; in layer4 the two lines meet and the ratio is 1."}}
+grads = views.gradient_table(norms[True], norms[False])
 study.save_table(grads, "gradient_norms")
 stage = grads.unit.str.split(".").str[0]
 ratio1 = float(grads.loc[stage == "layer1", "ratio"].mean())
+ratio4 = float(grads.loc[stage == "layer4", "ratio"].mean())
 study.glue("grad_ratio_layer1", ratio1)
-study.glue(
-    "grad_ratio_layer4", float(grads.loc[stage == "layer4", "ratio"].mean())
-)
-if ratio1 < 1.5:
-    verdict = (
-        "at initialisation the ResNet's own identity shortcuts already "
-        "carry "
-        "most of the gradient down to layer1, and the long-range paths add "
-        f"{100 * (ratio1 - 1):.0f}% to it"
-    )
-else:
-    verdict = (
-        "the long-range paths multiply the gradient that reaches layer1 by "
-        f"{ratio1:.1f}"
-    )
-study.glue("grad_verdict", verdict)
-
-fig, axes = plt.subplots(
-    2, 1, figsize=(8.5, 4.8), sharex=True, height_ratios=(2, 1)
-)
-position = np.arange(len(grads))
-axes[0].semilogy(
-    position, grads["with long-range paths"], ".-", label="long-range paths"
-)
-axes[0].semilogy(position, grads["without"], ".-", label="layer1-3 detached")
-axes[0].set_ylabel("gradient norm")
-axes[0].legend(frameon=False)
-axes[1].plot(position, grads["ratio"], ".-", color="C2")
-axes[1].axhline(1, color="0.6", lw=1)
-axes[1].set_ylabel("ratio")
-starts = [i for i, u in enumerate(grads.unit) if u.endswith(".0")]
-axes[1].set_xticks(starts, [grads.unit[i].split(".")[0] for i in starts])
-axes[1].set_xlabel("residual unit of the backbone, input side on the left")
-for ax in axes:
-    for s in starts[1:]:
-        ax.axvline(s - 0.5, color="0.85", lw=1)
-fig.tight_layout()
-study.save_figure(fig, "gradient_norms")
+study.glue("grad_ratio_layer4", ratio4)
+study.glue("grad_verdict", views.gradient_verdict(ratio1))
+study.save_figure(views.gradient_figure(grads), "gradient_norms")
 plt.show()
 
 # %% [markdown]

@@ -45,30 +45,22 @@ num_augmented = 5  # augmented versions of one training image
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from refinenet.data import build_dataset
-from refinenet.data.visual import (
-    colorize,
-    denormalize,
-    legend_handles,
-    overlay,
+from refinenet.data import survey
+from refinenet.data.augmentation import (
+    augmentation_figure, describe_augmentation,
 )
+from refinenet.data.oracle import oracle_figure, oracle_scores
+from refinenet.data.visual import denormalize, example_figure
 from refinenet.engine.data import SeededSamples, build_train_set
-from refinenet.engine.metrics import SegmentationMetrics
 from refinenet.study.notebook import start
 from refinenet.study.profiles import load_profile
 
-study = start(
-    "02_data",
-    profile=profile,
-    device=device,
-    dataset=dataset,
-    output_dir=output_dir,
-)
+study = start("02_data", profile=profile, device=device,
+              dataset=dataset, output_dir=output_dir)
 
 # %%
 SPLITS = ("train", "val", "test")
@@ -77,30 +69,13 @@ THIN = {
     "synthetic": ["pole", "wire"],
 }
 
-
-def load(name, split):
-    """A split of data set ``name`` at the study's resolution."""
-    kwargs = {} if image_size is None else {"size": tuple(image_size)}
-    if name == "synthetic":
-        kwargs["n"] = generator_scenes
-    return build_dataset(name, split, **kwargs)
-
-
-def picture(t):
-    """uint8 (3, H, W) -> (H, W, 3) for imshow."""
-    return t.permute(1, 2, 0).numpy()
-
-
-def subset(n_total, limit):
-    """Evenly spread indices: all of them, or ``limit`` of them."""
-    if limit is None or limit >= n_total:
-        return list(range(n_total))
-    spread = np.linspace(0, n_total - 1, limit).round().astype(int)
-    return sorted(set(spread.tolist()))
-
-
 names = [study.dataset] + ([] if study.synthetic else ["synthetic"])
-sets = {name: {s: load(name, s) for s in SPLITS} for name in names}
+sets = {
+    name: survey.load_splits(
+        name, SPLITS, size=image_size, scenes=generator_scenes
+    )
+    for name in names
+}
 main = sets[study.dataset]
 info = main["train"]
 
@@ -108,20 +83,8 @@ info = main["train"]
 # ## The data sets
 
 # %%
-rows = []
-for name, splits in sets.items():
-    ds = splits["train"]
-    h, w = ds[0][1].shape
-    rows.append(
-        {
-            "data set": name,
-            "classes": ds.num_classes,
-            "ignore label": ds.ignore_index,
-            **{f"{s} images": len(splits[s]) for s in SPLITS},
-            "loaded at (H × W)": f"{h} × {w}",
-        }
-    )
-study.save_table(pd.DataFrame(rows), "datasets").set_index("data set")
+table = survey.datasets_table(sets)
+study.save_table(table, "datasets").set_index("data set")
 
 # %% [markdown]
 # Examples from the validation split of the data this page runs on, with
@@ -130,29 +93,9 @@ study.save_table(pd.DataFrame(rows), "datasets").set_index("data set")
 # loss and of every score.
 
 # %% mystnb={"figure": {"caption": "Validation images of the data this page runs on (top row) and their labels laid over them (bottom row), in the class colours of the legend. Black marks pixels without a label, which no loss or score counts.", "name": "fig-02-examples"}, "image": {"alt": "Two rows of street scenes: the pictures on top and, below each, the same picture tinted with the colours of its labels; a legend of the classes and their colours on the right."}}
-def example_grid(ds, count, title):
-    idx = subset(len(ds), count)
-    fig, axes = plt.subplots(
-        2, len(idx), figsize=(3.2 * len(idx), 5.0), squeeze=False
-    )
-    for col, i in enumerate(idx):
-        image, mask = ds[i]
-        blend = overlay(
-            image, mask, ds.palette, alpha=0.6, ignore_index=ds.ignore_index
-        )
-        axes[0, col].imshow(picture(image))
-        axes[1, col].imshow(picture(blend))
-        for ax in axes[:, col]:
-            ax.set_axis_off()
-    handles = legend_handles(ds.class_names, ds.palette)
-    fig.legend(handles=handles, loc="center right", frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, 0.86, 1))
-    return fig
-
-
-fig = example_grid(
-    main["val"], num_examples, f"{study.dataset}: images and labels"
+shown = survey.spread_indices(len(main["val"]), num_examples)
+fig = example_figure(
+    main["val"], shown, title=f"{study.dataset}: images and labels"
 )
 study.save_figure(fig, f"examples_{study.dataset}")
 plt.show()
@@ -168,7 +111,8 @@ plt.show()
 # %% mystnb={"figure": {"caption": "The procedural scene generator beside CamVid: generated scenes of its validation split (top row) and their labels laid over them (bottom row).", "name": "fig-02-generator-examples"}, "image": {"alt": "Two rows of simple generated street scenes with sky, ground, buildings, poles, wires, cars, a balloon and a ball: the pictures on top and, below each, the same picture tinted with the colours of its labels; a legend of the classes on the right."}}
 if not study.synthetic:
     generator = sets["synthetic"]["val"]
-    fig = example_grid(generator, num_examples, "the generator")
+    shown = survey.spread_indices(len(generator), num_examples)
+    fig = example_figure(generator, shown, title="the generator")
     study.save_figure(fig, "examples_synthetic")
     plt.show()
 
@@ -179,37 +123,19 @@ if not study.synthetic:
 # and the share of images in which it appears at all.
 
 # %%
-counts, presence = {}, {}
+pixels, images = {}, {}
 for split in SPLITS:
     ds = main[split]
-    n_bins = max(ds.num_classes, ds.ignore_index + 1)
-    total = torch.zeros(n_bins, dtype=torch.float64)
-    seen = torch.zeros(ds.num_classes, dtype=torch.float64)
-    idx = subset(len(ds), stats_limit)
-    for i in idx:
-        c = torch.bincount(ds[i][1].flatten(), minlength=n_bins).double()
-        total += c
-        seen += (c[: ds.num_classes] > 0).double()
-    counts[split] = total[: ds.num_classes]
-    presence[split] = seen / len(idx)
-stats = pd.DataFrame({"class": info.class_names})
-for s in SPLITS:
-    stats[f"{s} pixels %"] = (100 * counts[s] / counts[s].sum()).numpy()
-for s in SPLITS:
-    stats[f"{s} images %"] = (100 * presence[s]).numpy()
+    idx = survey.spread_indices(len(ds), stats_limit)
+    count, seen = survey.class_counts(ds, idx)  # per class, ignore left out
+    pixels[f"{split} pixels %"] = 100 * count / count.sum()
+    images[f"{split} images %"] = 100 * seen
+stats = pd.DataFrame({"class": info.class_names, **pixels, **images})
 study.save_table(stats, "class_statistics")
 stats.set_index("class").round(2)
 
 # %% mystnb={"figure": {"caption": "The share of the labelled pixels that each class takes in the training, validation and test splits, on a log scale.", "name": "fig-02-class-shares"}, "image": {"alt": "A bar chart with a group of three bars per class, for the train, val and test splits, on a logarithmic axis of percent; the large classes' bars stand far above those of the thin classes."}}
-fig, ax = plt.subplots(figsize=(8.5, 3.4))
-shares = stats.set_index("class")[[f"{s} pixels %" for s in SPLITS]]
-shares.columns = list(SPLITS)
-shares.plot.bar(ax=ax, logy=True, width=0.8, color=["C0", "C1", "C2"])
-ax.set_ylabel("% of labelled pixels (log)")
-ax.set_xlabel("")
-ax.tick_params(axis="x", rotation=30)
-ax.legend(frameon=False)
-fig.tight_layout()
+fig = survey.class_share_figure(stats, SPLITS)
 study.save_figure(fig, "class_shares")
 plt.show()
 
@@ -243,10 +169,7 @@ study.glue("rarest_share", float(train_share.min()))
 # only output one vector of class scores per cell of a grid with stride *s*.
 # The best it can do is to give every class the fraction of the cell's
 # pixels that belong to it; these scores are upsampled bilinearly, like
-# RefineNet's logits, and the highest wins at each pixel. We score the result
-# against the true labels of the validation split with the study's metrics:
-# mean IoU, and boundary IoU (Cheng et al., 2021), which counts only the
-# pixels near the class boundaries, where resolution matters.
+# RefineNet's logits, and the highest wins at each pixel.
 
 # %%
 def oracle(mask, stride, num_classes, ignore_index):
@@ -261,63 +184,23 @@ def oracle(mask, stride, num_classes, ignore_index):
     return scores[0].argmax(0)
 
 
+# %% [markdown]
+# We score the result against the true labels of the validation split with
+# the study's metrics: mean IoU, and boundary IoU (Cheng et al., 2021), which
+# counts only the pixels near the class boundaries, where resolution matters.
+
+# %%
 strides = (2, 4, 8, 16, 32)
 val = main["val"]
-idx = subset(len(val), oracle_limit)
-dev = torch.device(study.device)  # boundary IoU is much faster on a GPU
-meters = {
-    s: SegmentationMetrics(
-        val.num_classes,
-        val.ignore_index,
-        class_names=val.class_names,
-        device=dev,
-    )
-    for s in strides
-}
-for i in idx:
-    mask = val[i][1].to(dev)
-    for s in strides:
-        guess = oracle(mask, s, val.num_classes, val.ignore_index)
-        meters[s].update(guess[None], mask[None])
-rows = []
-for s in strides:
-    r = meters[s].compute()
-    per_class = {
-        f"IoU {c} %": 100 * v for c, v in zip(val.class_names, r["iou"])
-    }
-    rows.append(
-        {
-            "stride": s,
-            "mIoU %": 100 * r["miou"],
-            "boundary IoU %": 100 * r["boundary_iou"],
-            **per_class,
-        }
-    )
-oracle_table = study.save_table(pd.DataFrame(rows), "oracle_by_stride")
-ot = oracle_table.set_index("stride")
+idx = survey.spread_indices(len(val), oracle_limit)
+table = oracle_scores(
+    oracle, val, idx, strides=strides, device=study.device
+)
+ot = study.save_table(table, "oracle_by_stride").set_index("stride")
 ot[["mIoU %", "boundary IoU %"] + [f"IoU {c} %" for c in thin]].round(1)
 
 # %% mystnb={"figure": {"caption": "What resolution alone costs: the IoU of an oracle that knows the true labels but predicts one score vector per cell, for strides 2 to 32, per class (left; thick lines: the thin classes) and averaged over the classes, with the boundary IoU (right). Validation split.", "name": "fig-02-oracle"}, "image": {"alt": "Two line charts against the resolution of the prediction, from 1/2 on the left to 1/32 on the right. Left: one line per class, falling as the resolution coarsens, the thick lines of the thin classes falling fastest. Right: the mean IoU and the boundary IoU over all classes, both falling."}}
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-for c, rgb in zip(val.class_names, val.palette):
-    style = dict(lw=2.2) if c in thin else dict(lw=1, alpha=0.6)
-    colour = np.array(rgb) / 255
-    axes[0].plot(
-        ot.index, ot[f"IoU {c} %"], ".-", color=colour, label=c, **style
-    )
-axes[0].set_title("oracle IoU per class (thick: thin classes)")
-axes[1].plot(ot.index, ot["mIoU %"], "o-", label="mean IoU")
-axes[1].plot(ot.index, ot["boundary IoU %"], "o-", label="boundary IoU")
-axes[1].set_title("oracle, averaged over classes")
-for ax in axes:
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(strides, [f"1/{s}" for s in strides])
-    ax.set_xlabel("resolution of the prediction")
-    ax.set_ylabel("%")
-    ax.set_ylim(0, 101)
-axes[0].legend(fontsize="small", ncol=2, frameon=False, loc="lower left")
-axes[1].legend(frameon=False)
-fig.tight_layout()
+fig = oracle_figure(ot, val.class_names, val.palette, thin=thin)
 study.save_figure(fig, "oracle_by_stride")
 plt.show()
 
@@ -361,53 +244,27 @@ options = {"n": generator_scenes} if study.synthetic else {}
 cfg = load_profile(profile).study.base(study.dataset, "cpu").replace(
     {"data.size": image_size, "data.options": options}
 )
-crop = cfg.data.crop_size or cfg.data.size
-study.glue(
-    "train_crop",
-    f"{crop[0]} × {crop[1]}" if crop else "the image's own size",
-)
-low, high = cfg.data.scale_range
-study.glue("train_scale", f"{low:g} and {high:g}")
-study.glue(
-    "train_flip",
-    "a left-right flip with probability one half"
-    if cfg.data.hflip
-    else "no flip",
-)
-jitter = cfg.data.color_jitter
-study.glue("train_jitter", (
-    f"The recipe adds a colour jitter of strength {jitter:g}: brightness, "
-    "contrast and saturation each multiplied by a factor drawn from "
-    f"[{1 - jitter:g}, {1 + jitter:g}] per image."
-) if jitter else "There is no colour jitter, as in the released code.")
+words = describe_augmentation(cfg.data)  # the settings, phrased
+study.glue("train_crop", words["crop"])
+study.glue("train_scale", words["scale"])
+study.glue("train_flip", words["flip"])
+study.glue("train_jitter", words["jitter"])
 
 # %% mystnb={"figure": {"caption": "One training image and its labels as loaded (left) and as the training loop sees them in successive epochs: the recipe's random rescaling, cropping and flipping, drawn anew each epoch from the run's seed.", "name": "fig-02-augmentation"}, "image": {"alt": "Two rows of small pictures, images on top and their colour-coded labels below: the first column as loaded, each further column the same image rescaled, cropped or mirrored differently, one column per epoch."}}
 train_set = build_train_set(cfg)
 seeded = SeededSamples(train_set, seed=0)
-index = subset(len(train_set), num_examples)[min(1, num_examples - 1)]
-raw_image, raw_mask = train_set.load(index)
-panels = [(raw_image, raw_mask, "as loaded")]
+shown = survey.spread_indices(len(train_set), num_examples)
+index = shown[min(1, num_examples - 1)]
+panels = [(*train_set.load(index), "as loaded")]
 for epoch in range(num_augmented):
     image, mask = seeded[(epoch, index)]
     image = denormalize(image, train_set.mean, train_set.std)
     panels.append((image, mask, f"epoch {epoch}"))
-fig, axes = plt.subplots(
-    2, len(panels), figsize=(2.6 * len(panels), 4.4), squeeze=False
-)
-for col, (image, mask, title) in enumerate(panels):
-    colours = colorize(
-        mask, train_set.palette, ignore_index=train_set.ignore_index
-    )
-    axes[0, col].imshow(picture(image))
-    axes[0, col].set_title(title)
-    axes[1, col].imshow(picture(colours))
-    for ax in axes[:, col]:
-        ax.set_axis_off()
-fig.tight_layout()
+fig = augmentation_figure(panels, train_set)
 study.save_figure(fig, "augmentation")
 plt.show()
-first, again = seeded[(0, index)], seeded[(0, index)]
-same = torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+# draw epoch 0 of the same image twice: same pixels, same labels?
+same = all(map(torch.equal, seeded[(0, index)], seeded[(0, index)]))
 study.glue("augment_repeatable", "yes" if same else "no")
 
 # %% [markdown]

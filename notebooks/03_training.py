@@ -146,58 +146,22 @@ pilot_budget_minutes = 12
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import seaborn as sns
-import torch
 from IPython.display import Markdown, display
 
-from refinenet.data.visual import colorize, legend_handles
-from refinenet.study import stats
+from refinenet.study import stats, training_views as views
 from refinenet.study.experiments import Experiments
 from refinenet.study.notebook import start
-from refinenet.study.inside import (
-    fusion_share_by_class, plot_cascade, plot_crp_stages, plot_fusion,
-)
 from refinenet.study.pilot import (
-    IDLE_AGREEMENT,
-    STEP_SKEW,
-    TIE,
-    choose_recipe,
-    pilot_curves,
-    pilot_families,
-    pilot_records,
-    pilot_table,
-    plot_pilot_curves,
+    IDLE_AGREEMENT, STEP_SKEW, TIE, choose_recipe, pilot_curves,
+    pilot_families, pilot_records, pilot_table, plot_pilot_curves,
     sequence_check,
 )
-from refinenet.study.published import (
-    PUBLISHED_CAMVID,
-    PUBLISHED_CAMVID_PER_CLASS,
-)
-from refinenet.study.report import (
-    caption, failure_text, setting_box, styled,
-)
+from refinenet.study.report import caption, setting_box, styled
 
-study = start(
-    "03_training",
-    profile=profile,
-    device=device,
-    dataset=dataset,
-    output_dir=output_dir,
-)
-exp = Experiments(
-    study,
-    arms,
-    sweeps,
-    pilot=pilot,
-    pilot_base=pilot_base,
-    pilot_seeds=pilot_seeds,
-)
-r = exp.design  # seeds, learning-rate grid
-# The standard model's training config, before its rate and seed:
-base = exp.base
-train_images = len(study.data("train", base.data.size, n=r.scenes or 256))
+study = start("03_training", profile=profile, device=device,
+              dataset=dataset, output_dir=output_dir)
+exp = Experiments(study, arms, sweeps, pilot=pilot,
+                  pilot_base=pilot_base, pilot_seeds=pilot_seeds)
 
 
 # %% tags=["hide-input"]
@@ -242,14 +206,11 @@ setting_box(exp, exp.arm("standard"))
 # %%
 pilot_runs = {name: exp.pilot(name) for name in pilot}
 pilot_rows = study.save_table(pilot_records(pilot_runs), "pilot_runs")
-chosen_recipe, why = choose_recipe(
-    pilot_rows, budget_minutes=pilot_budget_minutes
-)
+chosen_recipe, why = choose_recipe(pilot_rows,
+                                   budget_minutes=pilot_budget_minutes)
 study.glue("pilot_budget", pilot_budget_minutes)
-study.glue(
-    "pilot_eval_share",
-    f"{pilot_base['eval.every'] / pilot_base['schedule.steps']:.0%}",
-)
+eval_share = pilot_base["eval.every"] / pilot_base["schedule.steps"]
+study.glue("pilot_eval_share", f"{eval_share:.0%}")
 study.glue("pilot_tie", f"{TIE:g}")
 study.glue("step_skew", f"{STEP_SKEW:g}")
 study.glue("idle_agreement", f"{IDLE_AGREEMENT:.0%}")
@@ -264,6 +225,9 @@ styled(
 )
 
 # %% mystnb={"figure": {"caption": "The pilot's SGD recipes: the validation mIoU of each during its run, against the passes over the training images, one line per recipe and seed. The test split plays no part.", "name": "fig-03-pilot-curves"}, "image": {"alt": "A line chart of validation mIoU in percent against passes over the training images, one coloured line per SGD recipe of the pilot; the lines have different lengths, and most rise quickly, then level off."}}
+# Images of the training split, to count passes over them:
+train_images = len(study.data("train", exp.base.data.size,
+                              n=exp.design.scenes or 256))
 curves = pilot_curves(pilot_runs)
 families = pilot_families(pilot_rows)
 ax = plot_pilot_curves(curves[curves.recipe.isin(families["SGD"])],
@@ -289,7 +253,12 @@ plt.show()
 # fixed before they trained: if they rank the three recipes as val does, val
 # keeps deciding (it has more frames); if not, the choice is not made
 # on val, and the recipes within 2 points of the best on val are trained
-# held-out and the held-out score decides.
+# held-out and the held-out score decides (a lone recipe within 2 points
+# stands: no held-out score could change the choice).
+#
+# Sequence 0001TP is a drive at dusk, much darker than the other training
+# sequences, so a run that never saw it is tested on a change of light as
+# much as on new streets: its held-out scores are far below val's.
 
 # %%
 check, orders_agree = sequence_check(pilot_rows)
@@ -317,6 +286,12 @@ styled(
 # falls, so a longer run is a different recipe, not a later point of the
 # same curve.
 #
+# The study adopts the chosen recipe: the profile's training config holds
+# its settings (`study.adopted` names it, and the runner checks that they
+# agree), at the learning rates of the sweep below. The study's runs
+# validate 4 times rather than every 5% of their steps, which makes them
+# new runs: a run's validation schedule is part of its identity.
+#
 # ## The recipe, and how it departs from the paper
 #
 # The paper fine-tunes a ResNet-101 pre-trained on ImageNet, at full
@@ -327,71 +302,16 @@ styled(
 # authors' released code).
 
 # %% tags=["hide-input"]
-h, w = exp.eval_size
-dc, mc, oc, sch = base.data, base.model, base.optim, base.schedule
+base, r = exp.base, exp.design  # standard config; seeds, rate grid
 weights = base.loss.class_weights
-crop = f"{dc.crop_size[0]} × {dc.crop_size[1]}" if dc.crop_size else "none"
-images_per_run = sch.steps * dc.batch_size
-epochs = images_per_run / train_images
 first_run = exp.sweep()[r.lrs[0]][0]  # the precision the runs trained in
-amp = (
-    first_run.summary.get("precision", {}).get("amp", "none")
-    if not first_run.diverged
-    else "none"
+amp = views.precision_of(first_run)
+recipe_table = study.save_table(
+    views.recipe_table(exp, train_images=train_images, amp=amp), "recipe"
 )
-arithmetic = (
-    "fp32" if amp in (None, "none") else f"{amp} autocast, channels_last"
-)
-settings = [
-    ("backbone", "ResNet-101 (also 50, 152)", mc.backbone),
-    ("initialisation", "ImageNet pre-trained", "random (from scratch)"),
-    ("decoder widths, deepest first", "512, 256, 256, 256",
-     ", ".join(map(str, mc.widths))),
-    ("image size", "CamVid 360 × 480", f"{h} × {w}"),
-    ("scored on", "360 × 480 labels", "360 × 480 labels (logits upsampled)"
-     if study.dataset == "camvid" else f"{h} × {w} labels"),
-    ("training crops", "400 × 400 (VOC)", crop),
-    ("images per batch", "1", str(dc.batch_size)),
-    ("optimiser", "SGD, momentum 0.9, wd 5e-4",
-     f"{oc.name.upper()}, momentum {oc.momentum}, wd {oc.weight_decay:g}"),
-    ("learning rate", "5e-4 (backbone 0.1×)",
-     f"{', '.join(f'{x:g}' for x in r.lrs)}, chosen on val (backbone 1×)"),
-    ("schedule", "constant, lowered by hand",
-     f"{sch.name} (power {sch.power:g}), {sch.warmup_steps} warm-up steps"),
-    ("training length", "until it plateaus",
-     f"{sch.steps} steps = {images_per_run} images ≈ {epochs:.1f} epochs"),
-    ("loss", "cross-entropy",
-     "cross-entropy" if weights == "none"
-     else f"cross-entropy, {weights.replace('_', ' ')} class weights"),
-    ("arithmetic", "fp32", arithmetic),
-    ("seeds per setting", "1", str(len(r.seeds))),
-]
-recipe_table = pd.DataFrame(
-    settings, columns=["setting", "paper / released code", "this page"]
-)
-study.save_table(recipe_table, "recipe")
 # Distinct runs of the whole study: every notebook's arms and sweeps.
 study.glue("run_count", len(exp.study_plan().runs))
-departures = [
-    f"a {mc.backbone} trained from random weights instead of a pre-trained "
-    "ResNet-101"
-]
-if tuple(mc.widths) != (512, 256, 256, 256):
-    departures.append("narrower decoder paths")
-if (h, w) != (360, 480):
-    departures.append(f"images of {h} × {w} instead of 360 × 480")
-if dc.crop_size:
-    departures.append(f"training on random {crop} crops")
-departures.append(f"only about {epochs:.1f} passes over the training images")
-if weights != "none":
-    departures.append(
-        f"a cross-entropy with {weights.replace('_', ' ')} class weights "
-        "(see below)"
-    )
-if amp not in (None, "none"):
-    departures.append(
-        f"{amp} arithmetic (autocast) where the paper used fp32"
-    )
+departures = views.departures(exp, train_images=train_images, amp=amp)
 study.glue("departures", Markdown(", ".join(departures)))
 study.glue("n_seeds", len(r.seeds))
 styled(recipe_table, caption(study, "The training recipe."))
@@ -424,57 +344,18 @@ sweep_runs = exp.records(
     {f"{x:g}": runs for x, runs in sweep.items()}, test=False
 )
 study.save_table(sweep_runs, "lr_sweep_runs")
-rows = []
-for x, group in sweep_runs.groupby("lr", sort=True):
-    rows.append(
-        {
-            "learning rate": f"{x:g}",
-            "n": len(group),
-            "val mIoU %": stats.pm(group["val mIoU"]),
-            "val boundary IoU %": stats.pm(group["val boundary IoU"]),
-            "diverged runs [95% CI]": failure_text(
-                int(group["diverged"].sum()), len(group)
-            ),
-            "chosen": "✔" if x == lr else "",
-        }
-    )
-sweep_table = study.save_table(pd.DataFrame(rows), "lr_sweep")
+sweep_table = study.save_table(
+    views.sweep_table(sweep_runs, chosen=lr), "lr_sweep"
+)
 study.glue("chosen_lr", lr)
 chosen = sweep_runs[sweep_runs.lr == lr]["val mIoU"]
 study.glue("chosen_val", stats.pm(chosen))
-if len(r.lrs) < 2:
-    edge = "the only rate of the grid"
-elif lr == max(r.lrs):
-    edge = (
-        "the largest rate of the grid, so a larger one might do better: "
-        "extend the grid (the profile's study.lrs) before trusting it"
-    )
-else:
-    above = min(x for x in r.lrs if x > lr)
-    best_above = sweep_runs[sweep_runs.lr == above]["val mIoU"]
-    edge = (
-        f"inside the grid: the next rate up, {above:g}, scores "
-        f"{stats.pm(best_above)}% (runs that collapse, predicting one class "
-        "everywhere, score a few percent)"
-    )
+edge = views.rate_edge(sweep_runs, chosen=lr, lrs=r.lrs)
 study.glue("edge", Markdown(edge))  # a clause: pasted as text
 styled(sweep_table, caption(study, "Val mIoU per rate."), wrap=False)
 
 # %% mystnb={"figure": {"caption": "The learning-rate sweep on the validation split: every seed's mIoU (grey dots) and the mean \u00b1 std over the seeds (blue diamonds) at each rate of the grid.", "name": "fig-03-lr-sweep"}, "image": {"alt": "A dot plot with one column per learning rate: grey dots for the seeds and a blue diamond with error bars for their mean, the diamonds joined from rate to rate."}}
-fig, ax = plt.subplots(figsize=(6, 3.4))
-order = [f"{x:g}" for x in sorted(r.lrs)]
-sns.stripplot(
-    data=sweep_runs, x="variant", y="val mIoU", order=order, ax=ax,
-    color="0.55", size=6, jitter=0.08,
-)
-sns.pointplot(
-    data=sweep_runs, x="variant", y="val mIoU", order=order, ax=ax,
-    errorbar="sd", color="C0", markers="D", capsize=0.15,
-)
-ax.set_xlabel("learning rate")
-ax.set_ylabel("val mIoU % (dots: seeds)")
-ax.set_title("the learning-rate sweep (mean ± std over seeds)")
-fig.tight_layout()
+fig = views.sweep_figure(sweep_runs, lrs=r.lrs)
 study.save_figure(fig, "lr_sweep")
 plt.show()
 
@@ -498,63 +379,19 @@ plt.show()
 # %% tags=["full-width"]
 if weights != "none":
     plain = exp.arm("plain cross-entropy")
-    weighted = sweep[lr]
-
-    def thin_iou(run):
-        names = run.metrics["class_names"]
-        return np.mean(
-            [run.metrics["iou"][names.index(c)] for c in exp.thin_classes]
-        )
-
-    def loss_row(label, runs):
-        runs = [run for run in runs if not run.diverged]
-        val = pd.Series([100 * run.miou for run in runs])
-        thin = pd.Series([100 * thin_iou(run) for run in runs])
-        mca = pd.Series(
-            [100 * run.metrics["mean_class_accuracy"] for run in runs]
-        )
-        return {
-            "loss": label,
-            "n": len(runs),
-            "val mIoU %": stats.pm(val),
-            "val thin-class mIoU %": stats.pm(thin),
-            "val mean class accuracy %": stats.pm(mca),
-            "val pixel accuracy %": stats.pm(
-                pd.Series(
-                    [100 * run.metrics["pixel_accuracy"] for run in runs]
-                )
-            ),
-        }
-
+    losses = {f"{weights.replace('_', ' ')} weights": sweep[lr],
+              "plain cross-entropy (the paper)": plain}
     loss_table = study.save_table(
-        pd.DataFrame(
-            [
-                loss_row(f"{weights.replace('_', ' ')} weights", weighted),
-                loss_row("plain cross-entropy (the paper)", plain),
-            ]
-        ),
+        views.loss_table(losses, thin_classes=exp.thin_classes),
         "class_weights",
     )
-    study.glue(
-        "plain_val", stats.pm(pd.Series([100 * run.miou for run in plain]))
-    )
-    display(styled(
-        loss_table,
-        caption(
-            study,
-            f"Class weights at the chosen rate {lr:g}, validation split.",
-        ),
-        wrap=False,
-    ))
+    study.glue("plain_val", stats.pm([100 * run.miou for run in plain]))
+    what = f"Class weights at the chosen rate {lr:g}, validation split."
+    display(styled(loss_table, caption(study, what), wrap=False))
 else:
-    print(
-        "This profile trains with the plain cross-entropy "
-        "(loss.class_weights: none)."
-    )
-    study.glue(
-        "plain_val",
-        "(not trained: the profile's loss is the plain cross-entropy)",
-    )
+    print(views.PLAIN_LOSS_NOTE)
+    study.glue("plain_val", "(not trained: the profile's loss is the "
+               "plain cross-entropy)")
 
 # %% [markdown]
 # With the plain cross-entropy the validation mIoU is
@@ -571,34 +408,9 @@ else:
 
 # %% mystnb={"figure": {"caption": "Training of the standard model, one line per seed: the training loss (running mean), the learning rate (a warm-up, then the schedule's decay) and the validation mIoU measured during training.", "name": "fig-03-curves"}, "image": {"alt": "Three line charts side by side against the training step: the training loss of each seed, falling; the learning rate, rising through a short warm-up and then decaying; and the validation mIoU of each seed."}}
 standard = exp.arm("standard")
-steps = pd.concat(
-    [run.frame("steps").assign(seed=run.config.seed) for run in standard]
-)
-evals = pd.concat(
-    [run.frame("evals").assign(seed=run.config.seed) for run in standard]
-)
-window = max(1, sch.steps // 20)
-steps["loss (running mean)"] = steps.groupby("seed")["loss"].transform(
-    lambda s: s.rolling(window, min_periods=1).mean()
-)
-evals["val mIoU %"] = 100 * evals["miou"]
-fig, axes = plt.subplots(1, 3, figsize=(8.5, 3.0))
-sns.lineplot(
-    data=steps, x="step", y="loss (running mean)", hue="seed", ax=axes[0],
-    palette="deep", legend=False,
-)
-axes[0].set_title("training loss")
-first = steps[steps.seed == r.seeds[0]]
-axes[1].plot(first["step"], first["lr"], color="C4")
-axes[1].set_title("learning rate")
-axes[1].set_xlabel("step")
-sns.lineplot(
-    data=evals, x="step", y="val mIoU %", hue="seed", ax=axes[2],
-    palette="deep", marker="o",
-)
-axes[2].set_title("validation mIoU")
-axes[2].legend(title="seed", frameon=False)
-fig.tight_layout()
+window = max(1, base.schedule.steps // 20)  # steps of the running mean
+steps, evals = views.training_history(standard, window=window)
+fig = views.curves_figure(steps, evals)
 study.save_figure(fig, "curves")
 plt.show()
 last = steps.groupby("seed").tail(window).groupby("seed")["loss"].mean()
@@ -621,57 +433,19 @@ study.glue("window", window)
 # %%
 results = exp.records({"standard": standard})
 study.save_table(results, "standard_runs")
-metrics = {
-    "test mIoU": "mean IoU over classes",
-    "test boundary IoU": "boundary IoU (Cheng et al. 2021)",
-    "test pixel accuracy": "pixel accuracy",
-    "thin-class mIoU": "mean IoU of the thin classes",
-    "val mIoU": "validation mIoU (for comparison)",
-}
-rows = []
-for column, what in metrics.items():
-    s = stats.summarize(results[column])
-    rows.append(
-        {"metric": what, "mean %": s.mean, "std %": s.std, "n": s.n,
-         "key": column}
-    )
-multiscale = pd.Series(
-    [
-        100 * run.test_multiscale["miou"]
-        for run in standard
-        if run.test_multiscale
-    ]
-)
-scales_text = ", ".join(f"{x:g}" for x in r.test_scales)
-rows.append(
-    {
-        "metric": f"mean IoU, scales {scales_text} + flips",
-        "mean %": multiscale.mean(),
-        "std %": multiscale.std(),
-        "n": len(multiscale),
-        "key": "multi-scale test mIoU",
-    }
-)
-summary = study.save_table(pd.DataFrame(rows), "test_summary")
-view = summary.drop(columns="key").assign(
-    **{
-        "mean ± std %": [stats.pm(results[k]) for k in metrics]
-        + [stats.pm(multiscale)]
-    }
-)[["metric", "mean ± std %", "n"]]
+multiscale = views.multiscale_scores(standard)  # scales and flips, %
+summary = study.save_table(views.standard_summary(
+    results, multiscale, scales=r.test_scales), "test_summary")
 study.glue("test_ms", stats.pm(multiscale))
-study.glue(
-    "ms_gain",
-    stats.interval_text(stats.welch(multiscale, results["test mIoU"]))
-    if len(multiscale) > 1
-    else "(not measured)",
-)
-test_miou = stats.summarize(results["test mIoU"])
+gain = (stats.interval_text(stats.welch(multiscale, results["test mIoU"]))
+        if len(multiscale) > 1 else "(not measured)")
+study.glue("ms_gain", gain)
 study.glue("test_miou", stats.pm(results["test mIoU"]))
 study.glue("test_biou", stats.pm(results["test boundary IoU"]))
 study.glue("thin_miou", stats.pm(results["thin-class mIoU"]))
 study.glue("thin_names", ", ".join(exp.thin_classes))
-styled(view, caption(study, "The standard model on the test split."))
+styled(views.summary_view(summary),
+       caption(study, "The standard model on the test split."))
 
 # %% [markdown]
 # On the test split the standard model reaches {glue:text}`test_miou`% mean
@@ -689,38 +463,16 @@ styled(view, caption(study, "The standard model on the test split."))
 # generator it is not even the same data.
 
 # %%
-published = pd.DataFrame(PUBLISHED_CAMVID)
-published["from scratch"] = published["from scratch"].map(
-    {True: "yes", False: "no (ImageNet)"}
-)
-published["test mIoU %"] = published["test mIoU %"].map("{:.1f}".format)
-ours_name = f"RefineNet, {mc.backbone}, {h} × {w} (this page)"
+h, w = exp.eval_size
+ours = f"RefineNet, {base.model.backbone}, {h} × {w} (this page)"
+score = stats.pm(results["test mIoU"])
 if study.synthetic:
-    ours_score = f"{stats.pm(results['test mIoU'])} (generator, not CamVid)"
-else:
-    ours_score = stats.pm(results["test mIoU"])
-ours = pd.DataFrame(
-    [{"method": ours_name, "test mIoU %": ours_score, "from scratch": "yes"}]
+    score += " (generator, not CamVid)"
+comparison = study.save_table(
+    views.published_comparison(ours, score), "published_comparison"
 )
-comparison = pd.concat([published, ours], ignore_index=True)
-study.save_table(comparison, "published_comparison")
-best_scratch = max(
-    m["test mIoU %"] for m in PUBLISHED_CAMVID if m["from scratch"]
-)
-if study.synthetic:
-    gap = (
-        "Our row was measured on the synthetic generator, so the numbers "
-        "cannot be compared at all; the table only shows where CamVid "
-        "results "
-        "lie."
-    )
-else:
-    gap = (
-        f"The best published model trained from scratch (FC-DenseNet103, "
-        f"{best_scratch:.1f}%) is "
-        f"{best_scratch - test_miou.mean:.1f} points "
-        "above our standard model at this profile's scale."
-    )
+test_miou = stats.summarize(results["test mIoU"])
+gap = views.gap_sentence(test_miou.mean, synthetic=study.synthetic)
 study.glue("gap_sentence", Markdown(gap))  # a sentence: pasted as text
 styled(comparison, caption(study, "CamVid test mIoU, published and ours."))
 
@@ -736,39 +488,10 @@ styled(comparison, caption(study, "CamVid test mIoU, published and ours."))
 # are drawn in their own colour.
 
 # %% mystnb={"figure": {"caption": "Test IoU of each class for the standard model: the mean over the seeds, with the standard deviation as error bar; the thin classes in red.", "name": "fig-03-per-class"}, "image": {"alt": "A bar chart with one bar per class on a scale of 0 to 100 percent, the thin classes in red and the others in blue, each bar with an error bar."}}
-names = study.data("val", dc.size, n=1).class_names
-per_class = []
-for c in names:
-    per_class.append(
-        {
-            "class": c,
-            "thin": "yes" if c in exp.thin_classes else "",
-            "IoU %": stats.pm(results[f"IoU {c}"]),
-            "boundary IoU %": stats.pm(results[f"boundary IoU {c}"]),
-        }
-    )
-per_class = study.save_table(pd.DataFrame(per_class), "per_class")
-long = results.melt(
-    id_vars="seed",
-    value_vars=[f"IoU {c}" for c in names],
-    var_name="class",
-    value_name="IoU %",
-)
-long["class"] = long["class"].str.removeprefix("IoU ")
-thin = long["class"].isin(exp.thin_classes)
-long["kind"] = np.where(thin, "thin", "other")
-fig, ax = plt.subplots(figsize=(8, 3.4))
-sns.barplot(
-    data=long, x="class", y="IoU %", hue="kind", order=names, ax=ax,
-    errorbar="sd", dodge=False, palette={"thin": "C3", "other": "C0"},
-    capsize=0.2,
-)
-ax.set_xlabel("")
-ax.set_ylim(0, 100)
-ax.tick_params(axis="x", rotation=30)
-ax.legend(frameon=False, title="")
-ax.set_title("test IoU per class (mean ± std over seeds)")
-fig.tight_layout()
+names = study.data("val", base.data.size, n=1).class_names
+per_class = study.save_table(views.per_class_table(
+    results, names, thin_classes=exp.thin_classes), "per_class")
+fig = views.per_class_figure(results, names, thin_classes=exp.thin_classes)
 study.save_figure(fig, "per_class")
 plt.show()
 
@@ -787,22 +510,11 @@ if study.synthetic:
         "it beside."
     )
 else:
-    overall = {m["method"]: m["test mIoU %"] for m in PUBLISHED_CAMVID}
-    side = pd.DataFrame(PUBLISHED_CAMVID_PER_CLASS).loc[names]
-    side.loc["mean (mIoU)"] = [overall[method] for method in side.columns]
-    side = side.map("{:.1f}".format)
-    side.insert(0, "ours", per_class.set_index("class")["IoU %"])
-    side.loc["mean (mIoU)", "ours"] = stats.pm(results["test mIoU"])
-    side = side.rename_axis("class").reset_index()
-    study.save_table(side, "published_per_class")
-    display(styled(
-        side,
-        caption(
-            study,
-            "CamVid test IoU % per class, ours (mean ± std) and published.",
-        ),
-        wrap=False,
-    ))
+    side = study.save_table(views.published_per_class(
+        per_class, ours_miou=stats.pm(results["test mIoU"])
+    ), "published_per_class")
+    what = "CamVid test IoU % per class, ours (mean ± std) and published."
+    display(styled(side, caption(study, what), wrap=False))
 
 # %% [markdown]
 # Which classes does the model take for which? The confusion matrix of the
@@ -810,30 +522,15 @@ else:
 # where its pixels went, in percent of that row.
 
 # %% mystnb={"figure": {"caption": "Confusion matrix of the test split, summed over the seeds: each row is a true class and shows where its pixels went, in % of the row; the diagonal is what the model gets right.", "name": "fig-03-confusion"}, "image": {"alt": "A square heat map in shades of blue, true classes down the left side and predicted classes along the bottom, every cell labelled with a percentage."}}
-confusion = sum(
-    np.asarray(run.test["confusion"], dtype=float)
-    for run in standard
-    if not run.diverged
-)
-rows_pct = 100 * confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
-fig, ax = plt.subplots(figsize=(7.5, 6))
-sns.heatmap(
-    rows_pct, annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100,
-    xticklabels=names, yticklabels=names, cbar=False, ax=ax,
-    annot_kws={"size": 8},
-)
-ax.set_xlabel("predicted")
-ax.set_ylabel("true")
-ax.set_title("test confusion, % of each true class")
-fig.tight_layout()
+confusion = views.summed_confusion(standard)  # (true, predicted) pixels
+rows_pct = 100 * confusion / confusion.sum(1, keepdims=True).clip(min=1)
+fig = views.confusion_figure(rows_pct, names)
 study.save_figure(fig, "confusion")
 plt.show()
-off = rows_pct.copy()
-np.fill_diagonal(off, 0)
-t, p = np.unravel_index(off.argmax(), off.shape)
+t, p, pct = views.largest_confusion(rows_pct)  # off the diagonal
 study.glue("confused_true", names[t])
 study.glue("confused_pred", names[p])
-study.glue("confused_pct", float(off[t, p]))
+study.glue("confused_pct", pct)
 
 # %% [markdown]
 # The largest confusion: {glue:text}`confused_pct:.0f`% of the
@@ -849,37 +546,17 @@ study.glue("confused_pct", float(off[t, p]))
 # splits share them unevenly:
 
 # %%
-def sequences(split):
-    """Frames per video sequence (the file-name prefix, e.g. 0016E5) of
-    ``split``."""
-    names = pd.Series(study.data(split, dc.size).names)
-    return names.str.split("_").str[0].value_counts()
-
-
 if study.synthetic:
-    print(
-        "The generator has no video sequences: this comparison is about "
-        "CamVid."
-    )
-    study.glue(
-        "sequence_sentence", Markdown("(not applicable to the generator)")
-    )
+    print("The generator has no video sequences: this comparison is "
+          "about CamVid.")
+    study.glue("sequence_sentence",
+               Markdown("(not applicable to the generator)"))
 else:
-    seq = pd.DataFrame({s: sequences(s) for s in ("train", "val", "test")})
-    seq = seq.fillna(0).astype(int).rename_axis("sequence").reset_index()
-    study.save_table(seq, "sequences")
-    seen = set(seq.sequence[seq.train > 0])
-    val_seen = int(seq.val[seq.sequence.isin(seen)].sum())
-    test_unseen = int(seq.test[~seq.sequence.isin(seen)].sum())
-    study.glue(
-        "sequence_sentence",
-        Markdown(
-            f"{val_seen} of the {int(seq.val.sum())} validation frames come "
-            "from sequences that training frames also show, while "
-            f"{test_unseen} of the {int(seq.test.sum())} test frames come "
-            "from a sequence that no training frame shows"
-        ),
-    )
+    frames = {split: study.data(split, base.data.size).names
+              for split in ("train", "val", "test")}
+    seq = study.save_table(views.sequence_table(frames), "sequences")
+    sentence = views.sequence_sentence(seq)
+    study.glue("sequence_sentence", Markdown(sentence))
     display(
         styled(seq, caption(study, "Frames per video sequence and split."))
     )
@@ -896,59 +573,21 @@ else:
 # table shows, or the test score would become a selection score.
 
 # %% tags=["full-width"]
+plain_records = None
 if weights != "none":
     plain_records = exp.records({"plain cross-entropy": plain})
-    cw_rows = []
-    for label, rec in (
-        (f"{weights.replace('_', ' ')} weights (the recipe)", results),
-        ("plain cross-entropy (the paper)", plain_records),
-    ):
-        cw_rows.append(
-            {
-                "loss": label,
-                "n": len(rec),
-                "val mIoU %": stats.pm(rec["val mIoU"]),
-                "test mIoU %": stats.pm(rec["test mIoU"]),
-                "test thin-class mIoU %": stats.pm(rec["thin-class mIoU"]),
-                "test pixel accuracy %": stats.pm(
-                    rec["test pixel accuracy"]
-                ),
-            }
-        )
-    cw_test = study.save_table(pd.DataFrame(cw_rows), "class_weights_test")
-    d = stats.welch(results["test mIoU"], plain_records["test mIoU"])
-    study.glue("cw_test_diff", stats.interval_text(d))
-    study.glue(
-        "cw_val_diff",
-        stats.interval_text(
-            stats.welch(results["val mIoU"], plain_records["val mIoU"])
-        ),
-    )
-    if d[2] < 0:
-        verdict = "on the test split the weights cost more than they gain"
-    elif d[1] > 0:
-        verdict = "the weights help on the test split too"
-    else:
-        verdict = "on the test split the two losses are not told apart"
-    study.glue("cw_test_verdict", Markdown(verdict))
-    display(styled(
-        cw_test,
-        caption(
-            study, f"Class weights at the chosen rate {lr:g}, test split."
-        ),
-        wrap=False,
-    ))
+    losses = {f"{weights.replace('_', ' ')} weights (the recipe)": results,
+              "plain cross-entropy (the paper)": plain_records}
+    cw_table = study.save_table(views.loss_test_table(losses),
+                                "class_weights_test")
+    what = f"Class weights at the chosen rate {lr:g}, test split."
+    display(styled(cw_table, caption(study, what), wrap=False))
 else:
-    print(
-        "This profile trains with the plain cross-entropy "
-        "(loss.class_weights: none)."
-    )
-    study.glue(
-        "cw_test_diff",
-        "(not measured: the profile's loss is the plain cross-entropy)",
-    )
-    study.glue("cw_val_diff", "(not measured)")
-    study.glue("cw_test_verdict", Markdown("there is nothing to compare"))
+    print(views.PLAIN_LOSS_NOTE)
+cw = views.weights_difference(results, plain_records)
+study.glue("cw_test_diff", cw["test"])
+study.glue("cw_val_diff", cw["val"])
+study.glue("cw_test_verdict", Markdown(cw["verdict"]))
 
 # %% [markdown]
 # On the test split the weighted loss minus the plain one is
@@ -977,63 +616,11 @@ shown_run = usable[0]
 # at the size of the labels it was scored on) and its per-image test scores.
 label_size = tuple(shown_run.prediction(shown_run.examples[0]).shape)
 test_raw = study.data("test", label_size, n=r.scenes or 64)
-palette, ignore = test_raw.palette, test_raw.ignore_index
-
-
-def predict(i):
-    """(uint8 image, true labels, stored prediction) of test image ``i``."""
-    image, truth = test_raw[i]
-    return image, truth, shown_run.prediction(i)
-
-
-def rgb(t):
-    return t.permute(1, 2, 0).numpy()
-
-
-def error_map(image, truth, pred):
-    """The image in grey, wrong pixels in red (void pixels left grey)."""
-    grey = image.float().mean(0, keepdim=True).repeat(3, 1, 1) / 255
-    wrong = (pred != truth) & (truth != ignore)
-    grey[:, wrong] = torch.tensor([0.85, 0.1, 0.1])[:, None]
-    return grey.permute(1, 2, 0).numpy()
-
-
-def panel(indices, title):
-    """One row per test image: image, truth, prediction, errors."""
-    columns = ("image", "truth", "prediction", "errors (red)")
-    side = 9.0 / len(columns)
-    height = side * label_size[0] / label_size[1]
-    fig, axes = plt.subplots(
-        len(indices), len(columns), squeeze=False,
-        figsize=(9.0, height * len(indices) + 0.9),
-    )
-    for row, i in enumerate(indices):
-        image, truth, pred = predict(i)
-        pictures = (
-            rgb(image),
-            rgb(colorize(truth, palette, ignore_index=ignore)),
-            rgb(colorize(pred, palette, ignore_index=ignore)),
-            error_map(image, truth, pred),
-        )
-        for col, picture in enumerate(pictures):
-            ax = axes[row, col]
-            ax.imshow(picture)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(columns[col])
-        axes[row, 0].set_ylabel(title(i))
-    fig.legend(
-        handles=legend_handles(test_raw.class_names, palette),
-        loc="lower center", frameon=False, fontsize="small",
-        ncol=min(6, len(test_raw.class_names)),
-    )
-    fig.tight_layout(rect=(0, 0.7 / fig.get_size_inches()[1], 1, 1))
-    return fig
-
 
 # %% mystnb={"figure": {"caption": "Test images spread over the split, as the standard model of the first seed that trained predicts them: the image, the true labels, the prediction, and the wrong pixels in red on the image in grey.", "name": "fig-03-predictions"}, "image": {"alt": "A grid with one row per test image and four columns: the picture, its colour-coded true labels, the model's colour-coded prediction, and a grey copy of the picture with the wrongly labelled pixels painted red; a legend of the class colours below."}}
-fig = panel(shown_run.examples, lambda i: f"test image {i}")
+fig = views.prediction_panel(test_raw, shown_run.prediction,
+                             shown_run.examples,
+                             title=lambda i: f"test image {i}")
 study.save_figure(fig, "predictions")
 plt.show()
 
@@ -1049,14 +636,7 @@ per_image = shown_run.per_image()
 per_image["mIoU %"] = 100 * per_image["miou"]
 worst = per_image.set_index("image").loc[shown_run.failures].reset_index()
 study.save_table(per_image, "per_image_scores")
-
-fig, ax = plt.subplots(figsize=(6, 2.8))
-sns.histplot(per_image["mIoU %"], bins=20, ax=ax, color="C0")
-for v in worst["mIoU %"]:
-    ax.axvline(v, color="C3", lw=1)
-ax.set_xlabel("per-image mIoU % (red: the images shown below)")
-ax.set_ylabel("test images")
-fig.tight_layout()
+fig = views.per_image_figure(per_image["mIoU %"], marked=worst["mIoU %"])
 study.save_figure(fig, "per_image_scores")
 plt.show()
 study.glue("pool_size", len(per_image))
@@ -1065,8 +645,9 @@ study.glue("worst_image", float(worst["mIoU %"].min()))
 
 # %% mystnb={"figure": {"caption": "The test images that model gets most wrong, with the same four columns: image, true labels, prediction and the wrong pixels in red; each row names the image and its mIoU.", "name": "fig-03-failures"}, "image": {"alt": "A grid with one row per badly predicted test image and four columns: the picture, its true labels, the prediction and the red error map."}}
 score_of = dict(zip(per_image["image"], per_image["mIoU %"]))
-fig = panel(
-    list(worst["image"]), lambda i: f"image {i}\n{score_of[i]:.0f}% mIoU"
+fig = views.prediction_panel(
+    test_raw, shown_run.prediction, list(worst["image"]),
+    title=lambda i: f"image {i}\n{score_of[i]:.0f}% mIoU",
 )
 study.save_figure(fig, "failures")
 plt.show()
@@ -1099,6 +680,8 @@ plt.show()
 # features "know", and the model never saw such inputs while training.
 
 # %% mystnb={"figure": {"caption": "The trained standard model on one test image, coarse to fine: the image, its labels and the prediction; each block's output features as principal-component colours at its own resolution; and the model's prediction when only the taps down to that block's stride keep their spatial detail.", "name": "fig-03-inside-cascade"}, "image": {"alt": "Three rows of panels: a street image, its label map and the predicted label map; four feature maps in false colours from a coarse 6 by 8 grid to a detailed 45 by 60 map; four label maps that grow from nearly one class to the full prediction."}}
+from refinenet.study.inside import plot_cascade
+
 inside_run = next(e for e in standard if e.inside() is not None)
 inside = inside_run.inside()
 first = inside["images"][0]["index"]
@@ -1117,6 +700,8 @@ plt.show()
 # magnitude (terms can cancel, so shares add up to 1 or more).
 
 # %% mystnb={"figure": {"caption": "The trained standard model's chained residual pooling on the same test image: for each block (columns, coarse to fine), the magnitude of its ReLU'd input, of each pooling stage and of their sum, each stretched to its own maximum; titles give each term's share of the output.", "name": "fig-03-inside-crp"}, "image": {"alt": "A grid of heat maps, one column per RefineNet block and one row per pooling term, from the ReLU'd input through each pooling stage to the output; the stage maps are smoother than the input map."}}
+from refinenet.study.inside import plot_crp_stages
+
 fig = plot_crp_stages(inside)
 study.save_figure(fig, "inside_crp")
 plt.show()
@@ -1129,6 +714,8 @@ plt.show()
 # green where the change makes them right, red where it makes them wrong.
 
 # %% mystnb={"figure": {"caption": "The trained standard model's fusion on the same test image: for each block that fuses, the share of the coarser path in the fused sum (blue: the finer tap dominates), and the pixels whose class changes when that block's tap keeps its detail (green: now right, red: now wrong).", "name": "fig-03-inside-fusion"}, "image": {"alt": "Rows of maps: the image, labels and prediction; blue-to-red maps of the coarse path's share for each fusing block, with label edges drawn over them; maps of changed pixels, mostly green along object outlines and thin objects."}}
+from refinenet.study.inside import plot_fusion
+
 fig = plot_fusion(inside, image=test_image.permute(1, 2, 0).numpy(),
                   labels=test_labels.numpy())
 study.save_figure(fig, "inside_fusion")
@@ -1140,12 +727,12 @@ plt.show()
 # from the finer backbone tap (the thin classes are marked).
 
 # %%
+from refinenet.study.inside import fusion_share_by_class
+
 truth = [test_set[im["index"]][1].numpy() for im in inside["images"]]
-shares = pd.DataFrame(fusion_share_by_class(inside, truth)).mul(100).round(0)
-shares.index = [f"{c} (thin)" if c in exp.thin_classes else c
-                for c in shares.index]
-styled(study.save_table(shares.rename_axis("class").reset_index(),
-                        "inside_fusion_by_class"),
+shares = fusion_share_by_class(inside, truth)  # {block: {class: share}}
+table = views.share_table(shares, thin_classes=exp.thin_classes)
+styled(study.save_table(table, "inside_fusion_by_class"),
        caption(study, "Coarser path's share of the fused sum, % per class."))
 
 # %% [markdown]

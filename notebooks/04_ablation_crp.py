@@ -67,22 +67,11 @@ sweeps = ["standard", "ReLU off", "N = 0", "ReLU off, N = 0"]
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import Markdown
 
-from refinenet.study import analysis, stats
-from refinenet.study.notebook import start
+from refinenet.study import claims, report
 from refinenet.study.experiments import Experiments
-from refinenet.study.claims import failure_table, study_scores
-from refinenet.study.report import (
-    setting_box,
-    ablation_tables,
-    caption,
-    failure_text,
-    plot_rate_sweep,
-    show_ablation_figure,
-    styled,
-)
+from refinenet.study.notebook import start
 
 study = start(
     "04_ablation_crp",
@@ -96,7 +85,7 @@ r = exp.design
 
 
 # %% tags=["hide-input"]
-setting_box(exp, exp.arm("standard"))
+report.setting_box(exp, exp.arm("standard"))
 
 # %% [markdown]
 # ## Five models, each at its learning rate
@@ -111,12 +100,12 @@ setting_box(exp, exp.arm("standard"))
 runs = {name: exp.arm(name) for name in arms}
 base = "standard"
 study.glue("n_seeds", len(r.seeds))
-records = ablation_tables(
+records = report.ablation_tables(
     study, exp, runs, baseline=base, title="Chained residual pooling"
 )
 
 # %% mystnb={"figure": {"caption": "The chained residual pooling variants against the standard model (two pooling blocks, with the ReLU), on the test split. Left: every seed's mIoU (grey dots) and the mean \u00b1 std (blue). Right: each variant's difference to the standard model with its 95% Welch interval; red when the interval lies below 0, green when above, grey otherwise.", "name": "fig-04-ablation"}, "image": {"alt": "Two panels with one row per variant. Left: grey dots for the seeds and a blue diamond with error bars for the mean test mIoU. Right: a dot with a horizontal interval for each variant's difference to the standard model, around a vertical line at zero."}}
-show_ablation_figure(study, records, baseline=base)
+report.show_ablation_figure(study, records, baseline=base)
 
 # %% [markdown]
 # The standard model has two pooling blocks and the ReLU. Every row is
@@ -135,41 +124,20 @@ show_ablation_figure(study, records, baseline=base)
 
 
 # %% tags=["hide-input"]
-def scores(name, column="test mIoU"):
-    return records.loc[records.variant == name, column]
-
-
-for key, (a, b) in {
-    "pooling": (base, "N = 0"),
-    "relu": (base, "ReLU off"),
-    "n4": ("N = 4", base),
-}.items():
-    study.glue(
-        f"{key}_diff", stats.interval_text(stats.welch(scores(a), scores(b)))
-    )
-# C2 as an interaction, from this page's five arms:
+# Mean of a minus mean of b, with its 95% Welch interval:
+pairs = {"pooling": (base, "N = 0"), "relu": (base, "ReLU off")}
+pairs["n4"] = ("N = 4", base)
+for key, (a, b) in pairs.items():
+    study.glue(f"{key}_diff", report.welch_text(records, a, b))
+# C2 as an interaction, from a linear model of this page's five arms:
 # (N=2 - ReLU off) - (N=0 - ReLU off, N=0)
-page_fit = analysis.fit(study_scores(records))
-inter = analysis.contrast(
-    page_fit,
-    {base: 1, "ReLU off, N = 0": 1},
-    {"ReLU off": 1, "N = 0": 1},
+inter = claims.contrast_text(
+    records, {base: 1, "ReLU off, N = 0": 1}, {"ReLU off": 1, "N = 0": 1}
 )
-study.glue(
-    "interaction",
-    stats.interval_text((inter.estimate, *inter.interval(0.95))),
-)
-failed = records.groupby("variant")["diverged"].sum().astype(int).to_dict()
-study.glue(
-    "relu_failures",
-    Markdown(
-        ", ".join(
-            f"{failure_text(failed[v], int((records.variant == v).sum()))}"
-            f" {v}"
-            for v in arms
-        )
-    ),
-)
+study.glue("interaction", inter)
+# "1 of 3 [1%, 91%] standard, ...": diverged runs per arm
+failed = report.failure_counts_text(records, list(arms))
+study.glue("relu_failures", Markdown(failed))
 
 # %% [markdown]
 # Chained pooling (N = 2 against N = 0): {glue:text}`pooling_diff` mIoU
@@ -195,31 +163,23 @@ study.glue(
 # often over the grid (one-sided Fisher exact test of the pooled counts).
 
 # %%
-sweep_runs = pd.concat(
-    [
-        exp.records(
-            {name: [x for v in exp.sweep(arm).values() for x in v]},
-            test=False,
-        )
-        for name, arm in (("ReLU on", base), ("ReLU off", "ReLU off"))
-    ],
-    ignore_index=True,
-)
+# Every run of the grid, named for the ReLU: all rates, the grid's seeds
+sweep = {"ReLU on": base, "ReLU off": "ReLU off"}
+sweep_runs = report.sweep_records(exp, sweep)
 study.save_table(sweep_runs, "lr_sweep_runs")
-failures, p_more = failure_table(
+failures, p_more = claims.failure_table(
     sweep_runs, arm="ReLU off", reference="ReLU on"
 )
 study.save_table(failures, "lr_failures")
 study.glue("n_grid_seeds", len(r.grid_seeds))
 study.glue("p_more", f"{p_more:.2f}")
-styled(
-    failures.round(1),
-    caption(study, "Failed runs per rate, exact 95% intervals (val split)."),
-    wrap=False,
+what = "Failed runs per rate, exact 95% intervals (val split)."
+report.styled(
+    failures.round(1), report.caption(study, what), wrap=False
 )
 
 # %% mystnb={"figure": {"caption": "Validation mIoU at every rate of the grid with the CRP ReLU on (blue) and off (orange): the mean \u00b1 std over the seeds, and every seed as a faint dot; the rate axis is logarithmic.", "name": "fig-04-lr-sensitivity"}, "image": {"alt": "A chart with a logarithmic learning-rate axis and two lines with error bars, blue for the ReLU on and orange for the ReLU off, each with faint dots for the single seeds around it."}}
-ax = plot_rate_sweep(
+ax = report.plot_rate_sweep(
     sweep_runs, r.lrs, hue={"ReLU on": "C0", "ReLU off": "C1"}
 )
 ax.set_title("val mIoU per rate: mean ± std over seeds; dots: seeds")
@@ -253,9 +213,11 @@ plt.show()
 check = study.save_table(
     exp.rate_check([a for a in sweeps if a != base]), "rate_check"
 )
-styled(
+report.styled(
     check.round(1),
-    caption(study, "The common rate against each arm's best, val split."),
+    report.caption(
+        study, "The common rate against each arm's best, val split."
+    ),
     wrap=False,
 )
 

@@ -62,20 +62,10 @@ arms = {
 sweeps = ["cascade 2", "cascade 1"]
 
 # %%
-import matplotlib.pyplot as plt
-import pandas as pd
-
 from refinenet.models import cascade_groups
-from refinenet.study import stats
-from refinenet.study.notebook import start
+from refinenet.study import report
 from refinenet.study.experiments import Experiments
-from refinenet.study.report import (
-    setting_box,
-    ablation_tables,
-    caption,
-    show_ablation_figure,
-    styled,
-)
+from refinenet.study.notebook import start
 
 study = start(
     "05_ablation_cascade",
@@ -89,30 +79,16 @@ r = exp.design
 
 
 # %% tags=["hide-input"]
-setting_box(exp, exp.arm("standard"))
+report.setting_box(exp, exp.arm("standard"))
 
 # %%
-def taps(group):
-    """Tap indices (0 = deepest) -> "layer4 + layer3"."""
-    return " + ".join(f"layer{4 - t}" for t in group)
-
-
 labels = {4: "standard", 2: "cascade 2", 1: "cascade 1"}
 names = {4: "4-cascade (standard)", 2: "2-cascade", 1: "single block"}
-rows = []
-for c, name in names.items():
-    groups = cascade_groups(c)
-    rows.append(
-        {
-            "model": name,
-            "blocks": c,
-            "taps fused by each block, first to last": " → ".join(
-                f"[{taps(g)}]" for g in groups
-            ),
-        }
-    )
-layout = study.save_table(pd.DataFrame(rows), "cascade_layout")
-styled(layout, caption(study, "The three cascades."))
+# The backbone taps (0 = deepest) of each of the c blocks, first to last:
+# cascade_groups(2) == [[0, 1], [2, 3]]
+groups = {name: cascade_groups(c) for c, name in names.items()}
+layout = study.save_table(report.cascade_layout(groups), "cascade_layout")
+report.styled(layout, report.caption(study, "The three cascades."))
 
 # %% [markdown]
 # Every cascade ends at 1/4 of the input resolution, where `layer1` joins:
@@ -127,12 +103,12 @@ styled(layout, caption(study, "The three cascades."))
 runs = {name: exp.arm(name) for name in arms}
 base = labels[4]
 study.glue("n_seeds", len(r.seeds))
-records = ablation_tables(
+records = report.ablation_tables(
     study, exp, runs, baseline=base, title="Cascade depth and no refinement"
 )
 
 # %% mystnb={"figure": {"caption": "The shorter cascades and no refinement against the standard 4-cascade, on the test split. Left: every seed's mIoU (grey dots) and the mean \u00b1 std (blue). Right: each variant's difference to the 4-cascade with its 95% Welch interval; red when the interval lies below 0, green when above, grey otherwise.", "name": "fig-05-ablation"}, "image": {"alt": "Two panels with one row per variant. Left: grey dots for the seeds and a blue diamond with error bars for the mean test mIoU. Right: a dot with a horizontal interval for each variant's difference to the 4-cascade, around a vertical line at zero."}}
-show_ablation_figure(study, records, baseline=base)
+report.show_ablation_figure(study, records, baseline=base)
 
 # %% [markdown]
 # The standard model is the 4-cascade; "no refinement" is the FCN-32s
@@ -144,25 +120,17 @@ show_ablation_figure(study, records, baseline=base)
 
 
 # %% tags=["hide-input"]
-def scores(name, column="test mIoU"):
-    return records.loc[records.variant == name, column]
-
-
-for i, (a, b) in enumerate([(labels[4], labels[2]), (labels[2], labels[1])]):
-    study.glue(
-        f"claim{i}_diff",
-        stats.interval_text(stats.welch(scores(a), scores(b))),
-    )
-decoder = stats.welch(scores(labels[4]), scores("no refinement"))
-study.glue("decoder_gain", stats.interval_text(decoder))
-boundary = "test boundary IoU"
-if min(scores(labels[c], boundary).notna().sum() for c in (4, 1)) >= 2:
-    biou = stats.welch(
-        scores(labels[4], boundary), scores(labels[1], boundary)
-    )
-    study.glue("biou_4_vs_1", stats.interval_text(biou))
-else:  # eval.boundary=false in this profile
-    study.glue("biou_4_vs_1", "(not measured)")
+# Mean of a minus mean of b, with its 95% Welch interval:
+pairs = [(labels[4], labels[2]), (labels[2], labels[1])]  # C3, C5
+for i, (a, b) in enumerate(pairs):
+    study.glue(f"claim{i}_diff", report.welch_text(records, a, b))
+gain = report.welch_text(records, labels[4], "no refinement")
+study.glue("decoder_gain", gain)
+biou = report.welch_text(
+    records, labels[4], labels[1], column="test boundary IoU",
+    missing="(not measured)",  # eval.boundary=false in this profile
+)
+study.glue("biou_4_vs_1", biou)
 cost = records.groupby("variant")[["GMACs", "parameters (M)"]].mean()
 for c in (4, 2, 1):
     study.glue(f"gmacs_{c}", float(cost.loc[labels[c], "GMACs"]))
@@ -193,9 +161,9 @@ for c in (4, 2, 1):
 
 # %% tags=["hide-input"]
 check = study.save_table(exp.rate_check(sweeps), "rate_check")
-styled(
+report.styled(
     check.round(1),
-    caption(
+    report.caption(
         study, "The common rate against each cascade's best, val split."
     ),
     wrap=False,

@@ -55,19 +55,9 @@ arms = {
 sweeps = ["2 scales"]
 
 # %%
-import matplotlib.pyplot as plt
-import pandas as pd
-
-from refinenet.study import stats
-from refinenet.study.notebook import start
+from refinenet.study import report
 from refinenet.study.experiments import Experiments
-from refinenet.study.report import (
-    setting_box,
-    ablation_tables,
-    caption,
-    show_ablation_figure,
-    styled,
-)
+from refinenet.study.notebook import start
 
 study = start(
     "06_ablation_scales",
@@ -82,7 +72,7 @@ scales = tuple(arms["2 scales"]["model.scales"])
 
 
 # %% tags=["hide-input"]
-setting_box(exp, exp.arm("standard"))
+report.setting_box(exp, exp.arm("standard"))
 
 # %% [markdown]
 # ## Three models
@@ -97,12 +87,12 @@ h, w = exp.eval_size
 one, two = "standard", "2 scales"
 runs = {name: exp.arm(name) for name in arms}
 study.glue("n_seeds", len(r.seeds))
-records = ablation_tables(
+records = report.ablation_tables(
     study, exp, runs, baseline=one, title="Input scales"
 )
 
 # %% mystnb={"figure": {"caption": "Two input scales and the capacity control against the standard single-scale model, on the test split. Left: every seed's mIoU (grey dots) and the mean \u00b1 std (blue). Right: each model's difference to the standard model with its 95% Welch interval; red when the interval lies below 0, green when above, grey otherwise.", "name": "fig-06-ablation"}, "image": {"alt": "Two panels with one row per model. Left: grey dots for the seeds and a blue diamond with error bars for the mean test mIoU. Right: a dot with a horizontal interval for each model's difference to the standard model, around a vertical line at zero."}}
-show_ablation_figure(study, records, baseline=one)
+report.show_ablation_figure(study, records, baseline=one)
 
 # %% [markdown]
 # The standard model has one input scale; "2 scales" feeds the
@@ -114,18 +104,11 @@ show_ablation_figure(study, records, baseline=one)
 
 
 # %% tags=["hide-input"]
-def scores(name, column="test mIoU"):
-    return records.loc[records.variant == name, column]
-
-
-study.glue(
-    "claim_diff", stats.interval_text(stats.welch(scores(two), scores(one)))
-)
+# Mean of a minus mean of b, with its 95% Welch interval:
+study.glue("claim_diff", report.welch_text(records, two, one))
 study.glue(
     "scales_vs_capacity",
-    stats.interval_text(
-        stats.welch(scores(two), scores("capacity control"))
-    ),
+    report.welch_text(records, two, "capacity control"),
 )
 cost = records.groupby("variant")[["GMACs", "parameters (M)", "training s"]]
 ratio = cost.mean().loc[two] / cost.mean().loc[one]
@@ -164,9 +147,9 @@ study.glue("size_small", f"{round(h * scales[1])} × {round(w * scales[1])}")
 
 # %% tags=["hide-input"]
 check = study.save_table(exp.rate_check(sweeps), "rate_check")
-styled(
+report.styled(
     check.round(1),
-    caption(
+    report.caption(
         study,
         "The common rate against the 2-scale model's best, val split.",
     ),

@@ -40,20 +40,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from refinenet.study import analysis, stats
-from refinenet.study.claims import interval_view, verdict_view
-from refinenet.study.claims import (
-    claim_table,
-    failure_table,
-    plot_verdicts,
-    secondary_table,
-)
+from refinenet.study import analysis, claims, report
 from refinenet.study.experiments import Experiments
 from refinenet.study.notebook import start
-from refinenet.study.published import PUBLISHED_CAMVID
-from refinenet.study.report import (
-    caption, colour_verdicts, setting_box, styled,
-)
 
 study = start(
     "07_results",
@@ -66,7 +55,7 @@ results = study.results_dir  # results/<profile>/: the pages this one gathers
 exp = Experiments(study, {"standard": {}}, [])  # the standard model's runs
 
 # %% tags=["hide-input"]
-setting_box(exp, exp.arm("standard"))
+report.setting_box(exp, exp.arm("standard"))
 
 
 # %% tags=["hide-input"]
@@ -86,13 +75,15 @@ ABLATIONS = ("04_ablation_crp", "05_ablation_cascade", "06_ablation_scales")
 runs = pd.concat(
     [read(nb, "runs") for nb in ABLATIONS], ignore_index=True
 )
-verdicts = study.save_table(claim_table(runs), "verdicts")
+verdicts = study.save_table(claims.claim_table(runs), "verdicts")
 
 # %% tags=["full-width"]
-colour_verdicts(
-    styled(
-        verdict_view(verdicts),
-        caption(study, "The paper's claims C1 to C6: test mIoU points."),
+report.colour_verdicts(
+    report.styled(
+        claims.verdict_view(verdicts),
+        report.caption(
+            study, "The paper's claims C1 to C6: test mIoU points."
+        ),
     )
 )
 
@@ -108,7 +99,7 @@ colour_verdicts(
 # that they are equal.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The paper's claims C1 to C6: each difference in the paper's favour (dot) with its Holm interval (thin bar) and its 90% interval (thick bar), against 0 and the equivalence margin of \u00b11 mIoU point (dashed); the colour gives the verdict.", "name": "fig-07-verdicts"}, "image": {"alt": "A forest plot with one row per claim: a dot on a thin and a thick horizontal bar, coloured by verdict, around a vertical line at zero and two dashed lines at minus and plus one."}}
-ax = plot_verdicts(verdicts)
+ax = claims.plot_verdicts(verdicts)
 ax.set_title(
     "C1 to C6: Holm interval (thin), 90% interval (thick), "
     "margin ±1 (dashed)"
@@ -141,16 +132,17 @@ study.glue("df", int(verdicts["df"].iloc[0]))
 
 # %% tags=["hide-input"]
 sweep = read("04_ablation_crp", "lr_sweep_runs")
-failures, p_more = failure_table(sweep, arm="ReLU off", reference="ReLU on")
+failures, p_more = claims.failure_table(
+    sweep, arm="ReLU off", reference="ReLU on"
+)
 study.glue("c7_p", f"{p_more:.3f}")
 study.glue(
     "c7_verdict",
     "supported" if p_more <= analysis.ALPHA else "not resolved",
 )
-styled(
-    failures.round(1),
-    caption(study, "Failed runs per rate and arm, exact 95% intervals."),
-    wrap=False,
+what = "Failed runs per rate and arm, exact 95% intervals."
+report.styled(
+    failures.round(1), report.caption(study, what), wrap=False
 )
 
 # %% [markdown]
@@ -164,11 +156,9 @@ styled(
 # the whole decoder against no refinement (FCN-32s).
 
 # %% tags=["hide-input"]
-secondary = study.save_table(secondary_table(runs), "secondary")
-styled(
-    interval_view(secondary),
-    caption(study, "Secondary contrasts, test mIoU points, 95% intervals."),
-)
+secondary = study.save_table(claims.secondary_table(runs), "secondary")
+what = "Secondary contrasts, test mIoU points, 95% intervals."
+report.styled(claims.interval_view(secondary), report.caption(study, what))
 
 # %% [markdown]
 # ## What the measurements are worth
@@ -178,36 +168,19 @@ styled(
 
 # %% tags=["hide-input"]
 summary = read("03_training", "test_summary")
-view = pd.DataFrame({
-    "metric": summary["metric"],
-    "mean ± std %": [
-        stats.pm(stats.Summary(*row[1:]))
-        for row in summary[["mean %", "std %", "n"]].itertuples()
-    ],
-    "n": summary["n"],
-})
 test = summary.set_index("key").loc["test mIoU"]
 study.glue("std_miou", float(test["mean %"]))
 study.glue("std_spread", float(test["std %"]))
-if study.synthetic:
-    where = (
-        "was measured on the synthetic generator, so it cannot be set "
-        "beside "
-        "published CamVid results"
-    )
-else:
-    best = max(
-        (r for r in PUBLISHED_CAMVID if r["from scratch"]),
-        key=lambda r: r["test mIoU %"],
-    )
-    gap = best["test mIoU %"] - float(test["mean %"])
-    where = (
-        f"is {gap:.1f} points below {best['method']} "
-        f"({best['test mIoU %']}%), the best published "
-        "CamVid model trained from scratch"
-    )
-study.glue("where", Markdown(where))  # a clause: pasted as text
-styled(view, caption(study, "The standard model (notebook 3)."))
+# "is 5.2 points below ...": beside the best published CamVid model
+# trained from scratch (none on the generator); a clause, pasted as text
+where = report.standing_text(
+    float(test["mean %"]), synthetic=study.synthetic
+)
+study.glue("where", Markdown(where))
+report.styled(
+    report.standard_view(summary),
+    report.caption(study, "The standard model (notebook 3)."),
+)
 
 # %% [markdown]
 # Its test mIoU of {glue:text}`std_miou:.1f`% {glue:md}`where`. Per class,
@@ -222,19 +195,10 @@ if study.synthetic:
     )
 else:
     side = read("03_training", "published_per_class")
+    what = "CamVid test IoU % per class, ours (mean ± std) and published."
     # display(): a value in an if-block is not the cell's result, and would
     # not be shown.
-    display(
-        styled(
-            side,
-            caption(
-                study,
-                "CamVid test IoU % per class, ours (mean ± std) and "
-                "published.",
-            ),
-            wrap=False,
-        )
-    )
+    display(report.styled(side, report.caption(study, what), wrap=False))
 
 # %% [markdown]
 # Every verdict above holds for *this* recipe: a small backbone trained
@@ -258,24 +222,11 @@ else:
 # from the ablation tables of notebooks 4 to 6.
 
 # %% tags=["full-width"]
-parts = []
-for nb in ABLATIONS:
-    t = read(nb, "ablation")
-    delta = next(c for c in t.columns if c.startswith("Δ"))
-    parts.append(
-        t.rename(columns={delta: "Δ test mIoU vs standard [95% CI]"})
-        .assign(notebook=nb)
-    )
-everything = pd.concat(parts, ignore_index=True).drop_duplicates("variant")
-keep = [
-    "variant", "n", "test mIoU %",
-    "Δ test mIoU vs standard [95% CI]", "boundary IoU %", "params (M)",
-    "GMACs", "train s / run",
-]
-everything = study.save_table(
-    everything[[c for c in keep if c in everything.columns]], "all_variants"
-)
-styled(everything, caption(study, "All variants."))
+# Each page's table against its own standard model, which all three
+# share: one row per variant, the standard model once
+tables = {nb: read(nb, "ablation") for nb in ABLATIONS}
+everything = study.save_table(report.all_variants(tables), "all_variants")
+report.styled(everything, report.caption(study, "All variants."))
 
 # %% [markdown]
 # ## Summary

@@ -41,86 +41,21 @@ output_dir = None  # tables and figures (None: results/interactive/...)
 bench_dir = None  # the CSVs of `refinenet bench` (None: results/bench)
 
 # %%
-import json
-import re
-import shlex
-import tempfile
-import textwrap
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 from IPython.display import display
 
+from refinenet.bench import report
+from refinenet.bench.results import BenchResults, command_text
 from refinenet.study.notebook import start
-from refinenet.study.runner import find_root
 
 study = start(
-    "08_performance",
-    profile=profile,
-    device=device,
-    dataset=dataset,
+    "08_performance", profile=profile, device=device, dataset=dataset,
     output_dir=output_dir,
 )
-
-
-def find_bench_dir():
-    """results/bench, from the repository root or from notebooks/."""
-    if bench_dir is not None:
-        return Path(bench_dir)
-    for base in (Path.cwd(), *Path.cwd().parents):
-        if (base / "results" / "bench").is_dir():
-            return base / "results" / "bench"
-    return Path("results") / "bench"
-
-
-# Paths of this machine, as the page shows them.
-MACHINE_PATHS = {
-    f"{find_root()}/": "",
-    f"{Path.home()}/": "~/",
-    f"{tempfile.gettempdir()}/": "$TMPDIR/",
-}
-
-
-def shown(text):
-    """A path or a command as the page shows it: the repository's paths
-    relative to its root, the home folder as ~, the system's scratch folder
-    (where benchmarks write what they do not keep) as $TMPDIR/."""
-    text = str(text)
-    for path, short in MACHINE_PATHS.items():
-        text = re.sub(r"(?<![\w.~/-])" + re.escape(path), short, text)
-    return text
-
-
-def show_command(command):
-    """Print ``command:`` and a shell command, ``\\``-continued on lines of
-    at most 79 characters (None: the benchmark did not run from the
-    command line)."""
-    if not command:
-        print("command:", command)
-        return
-    lines = ["command:"]
-    for word in map(shlex.quote, shlex.split(shown(command))):
-        if len(lines[-1]) + 1 + len(word) > 76:
-            lines[-1] += " \\"
-            lines.append("   ")
-        lines[-1] += " " + word
-    print("\n".join(lines))
-
-
-where = find_bench_dir()
-timings = sorted(
-    p
-    for p in where.glob("*.csv")
-    if p.stem != "precision_parity"
-    and not p.stem.endswith(("-loader", "-runs", "-runs-each"))
-)
-loaders = sorted(where.glob("*-loader.csv"))
-frames = [pd.read_csv(p) for p in timings]
-bench = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-files = ", ".join(p.name for p in timings) or "none"
-print(textwrap.fill(f"benchmark files in {shown(where)}: {files}", 79))
+results = BenchResults.find(bench_dir)  # results/bench, or bench_dir
+bench = results.timings()  # one row per config, mode and fast path
+print(results.describe())
 
 # %% [markdown]
 # ## The machines and the commands
@@ -134,26 +69,8 @@ if bench.empty:
         "(and `refinenet bench --parity ...`)."
     )
 else:
-    machines = bench.groupby("device", as_index=False).first()[
-        ["device", "device_name", "threads", "torch"]
-    ]
-    commands = []
-    for p in timings:
-        meta = json.loads(p.with_suffix(".json").read_text())
-        commands.append(
-            {
-                "file": p.name,
-                "command": shown(meta.get("command") or ""),
-                "wall s": meta.get("wall_s"),
-                "date": meta.get("date"),
-            }
-        )
-    display(machines.style.hide(axis="index"))
-    display(
-        pd.DataFrame(commands)
-        .style.format({"wall s": "{:.0f}"})
-        .hide(axis="index")
-    )
+    display(report.styled(report.machines_table(bench)))
+    display(report.styled(results.commands(), {"wall s": "{:.0f}"}))
 
 # %% [markdown]
 # ## Speed-ups over plain fp32
@@ -163,37 +80,13 @@ else:
 
 # %% tags=["full-width"]
 if not bench.empty:
-    bench["label"] = bench["config"] + " (" + bench["device"] + ")"
-    speed = bench.pivot_table(
-        index=["label", "mode"], columns="path", values="speedup", sort=False
-    )
+    speed = report.speedup_table(bench)  # (config, mode) x path
     study.save_table(speed.reset_index(), "speedups")
-    # On the page: no baseline column (1.00x by definition), and path names
-    # that may wrap at their "+".
-    view = speed.drop(columns="baseline", errors="ignore").rename(
-        columns=lambda path: path.replace("+", " + ")
-    )
-    display(
-        view.style.format("{:.2f}x", na_rep="—")  # —: not measured that run
-        .set_caption(
-            "Speed-up over fp32 NCHW eager, the baseline (median time ratio)"
-        )
-        .set_table_styles(
-            [{"selector": "td, th", "props": "padding: 0.1em 0.8em"}]
-        )
-    )
+    display(report.speedup_view(speed))
 
 # %% mystnb={"figure": {"caption": "Speed-up of each fast path over fp32 NCHW eager (above 1 is faster) for each model configuration, in inference (left) and training (right); the black line marks the baseline.", "name": "fig-08-speedups"}, "image": {"alt": "Two horizontal bar charts side by side, inference and training, with a group of bars per model configuration, one coloured bar per fast path, and a vertical black line at 1."}}
 if not bench.empty:
-    g = sns.catplot(
-        data=bench, x="speedup", y="label", hue="path", col="mode",
-        kind="bar", height=3.0, aspect=1.6, orient="h", legend_out=True,
-    )
-    for ax in g.axes.flat:
-        ax.axvline(1.0, color="black", lw=0.8)
-        ax.set_xlabel("speed-up over fp32 NCHW eager")
-        ax.set_ylabel("")
-    study.save_figure(g.figure, "speedups")
+    study.save_figure(report.speedups_figure(bench), "speedups")
     plt.show()
 
 # %% [markdown]
@@ -206,69 +99,13 @@ if not bench.empty:
 
 # %% tags=["full-width"]
 if not bench.empty:
-    cols = {
-        "label": "config", "mode": "mode", "path": "path", "height": "H",
-        "width": "W", "batch": "batch", "median_s": "median s",
-        "q1_s": "q1 s", "q3_s": "q3 s", "images_per_s": "images/s",
-        "achieved_tflops": "TFLOP/s", "peak_tflops": "peak TFLOP/s",
-        "fraction_of_peak": "fraction", "peak_memory_mb": "memory MiB",
-        "argmax_agreement": "argmax agreement",
-    }
-    detail = study.save_table(
-        bench[list(cols)].rename(columns=cols), "bench_detail"
-    )
-    # On the page: the input as one column (batch x H x W), the spread as
-    # q1-q3, path names that may wrap at their "+", and two tables (one
-    # would be wider than the page): the times, then the rest.
-    view = detail.assign(
-        input=detail["batch"].astype(str)
-        + " × "
-        + detail["H"].astype(str)
-        + "×"
-        + detail["W"].astype(str),
-        spread=detail["q1 s"].map("{:.3f}".format)
-        + "–"
-        + detail["q3 s"].map("{:.3f}".format),
-        path=detail["path"].str.replace("+", " + ", regex=False),
-    )
-    if bench["device"].nunique() == 1:  # the device is in the table above
-        view["config"] = bench["config"]
-    view = view.rename(
-        columns={"spread": "q1–q3 s", "argmax agreement": "agreement"}
-    )
-    formats = {
-        "median s": "{:.3f}", "images/s": "{:.2f}", "TFLOP/s": "{:.3f}",
-        "fraction": "{:.0%}", "memory MiB": "{:.0f}", "agreement": "{:.4f}",
-    }
-    key = ["config", "mode", "path"]
-    for columns, what in (
-        (["input", "median s", "q1–q3 s", "images/s"], "Time per call"),
-        (
-            ["TFLOP/s", "fraction", "memory MiB", "agreement"],
-            "Achieved FLOP/s, fraction of the peak, memory, agreement",
-        ),
-    ):
-        display(
-            view[key + columns]
-            .style.format(
-                {c: f for c, f in formats.items() if c in columns}, na_rep=""
-            )
-            .set_caption(what)
-            .hide(axis="index")
-        )
-    peaks = (
-        bench.assign(
-            precision=bench["amp"].fillna("none").replace({"none": "fp32"})
-        )
-        .groupby(["label", "precision"], sort=False)["peak_tflops"]
-        .first()
-        .unstack()
-    )
-    display(
-        peaks.style.format("{:.3f}").set_caption(
-            "The peaks: TFLOP/s of a large GEMM, measured in the same run"
-        )
-    )
+    detail = study.save_table(report.detail_table(bench), "bench_detail")
+    # Two tables (one would be wider than the page): the times, the rest.
+    for view in report.detail_views(detail, bench):
+        display(view)
+    peaks = report.peaks_table(bench)  # config x precision: TFLOP/s
+    caption = "The peaks: TFLOP/s of a large GEMM, measured in the same run"
+    display(report.styled(peaks, "{:.3f}", index=True, caption=caption))
 
 # %% [markdown]
 # ## Does the data pipeline keep up?
@@ -283,31 +120,16 @@ if not bench.empty:
 # the GPU itself.
 
 # %% tags=["full-width"]
-if loaders:
-    feed = pd.concat([pd.read_csv(p) for p in loaders], ignore_index=True)
-    feed["crop"] = (
-        feed["height"].astype(str) + " × " + feed["width"].astype(str)
-    )
-    cols = {
-        "config": "config", "pipeline": "pipeline", "crop": "crop",
-        "batch": "batch", "amp": "amp",
-        "loader_images_per_s": "loader images/s",
-        "step_images_per_s": "step images/s",
-        "loader_over_step": "loader / step", "loader_share": "loader share",
+if results.loader_files:
+    feed = report.loader_table(results.loaders())
+    study.save_table(feed, "loader")
+    formats = {
+        "loader images/s": "{:.1f}", "step images/s": "{:.1f}",
+        "loader / step": "{:.1f}x", "loader share": "{:.1%}",
     }
-    feed = study.save_table(feed[list(cols)].rename(columns=cols), "loader")
-    display(
-        feed.style.format(
-            {
-                "loader images/s": "{:.1f}", "step images/s": "{:.1f}",
-                "loader / step": "{:.1f}x", "loader share": "{:.1%}",
-            },
-            na_rep="(overlapped)",
-        ).hide(axis="index")
-    )
-    for p in loaders:
-        meta = json.loads(p.with_suffix(".json").read_text())
-        show_command(meta.get("command"))
+    display(report.styled(feed, formats, na_rep="(overlapped)"))
+    for p in results.loader_files:
+        print(command_text(results.meta(p.stem).get("command")))
 else:
     print(
         "No loader benchmark yet: "
@@ -323,35 +145,21 @@ else:
 # several seeds in fp32 and in bf16 + channels_last and compares val mIoU.
 
 # %% tags=["full-width"]
-parity_csv = where / "precision_parity.csv"
-if parity_csv.is_file():
-    parity = pd.read_csv(parity_csv)
-    meta = json.loads(parity_csv.with_suffix(".json").read_text())
-    summary = (
-        parity.groupby("precision", sort=False)["val_miou"]
-        .agg(["mean", "std", "count"])
-        .mul({"mean": 100, "std": 100, "count": 1})
-        .rename(columns={"mean": "val mIoU %", "std": "std", "count": "n"})
-    )
+meta = results.meta("precision_parity")  # None: not run
+if meta is not None:
+    summary = report.parity_summary(results.table("precision_parity"))
     study.save_table(summary.reset_index(), "precision_parity")
-    # No speeds here: these runs trained one after the other under whatever
-    # load the machine had; the step and whole-run benchmarks above time the
-    # paths side by side.
-    display(summary.style.format({"val mIoU %": "{:.2f}", "std": "{:.2f}"}))
-    verdict = meta["verdict"]
-    study.glue("parity_difference", f"{100 * verdict['difference']:+.2f}")
-    study.glue(
-        "parity_within",
-        "within" if verdict["within_seed_spread"] else "outside",
-    )
-    show_command(meta.get("command"))
+    formats = {"val mIoU %": "{:.2f}", "std": "{:.2f}"}
+    display(report.styled(summary, formats, index=True))
+    print(command_text(meta.get("command")))
 else:
-    print(
-        "No parity run yet: "
-        "`refinenet bench --parity configs/camvid-cpu.yaml ...`"
-    )
-    study.glue("parity_difference", "n/a")
-    study.glue("parity_within", "not measured")
+    print("No parity run yet: "
+          "`refinenet bench --parity configs/camvid-cpu.yaml ...`")
+verdict = meta["verdict"] if meta is not None else None
+study.glue("parity_difference",
+           f"{100 * verdict['difference']:+.2f}" if verdict else "n/a")
+study.glue("parity_within", "not measured" if not verdict
+           else "within" if verdict["within_seed_spread"] else "outside")
 
 # %% [markdown]
 # The fast path's mean val mIoU differs from fp32's by
@@ -371,26 +179,15 @@ else:
 # boundary IoU computed by one erosion per class.
 
 # %%
-from refinenet.bench.report import (
-    runs_figure,
-    runs_parity,
-    runs_table,
-    time_split,
-)
-from refinenet.bench.runs import RUN_PATHS
-
-runs_csv = where / "cpu-runs.csv"
+runs_meta = results.meta("cpu-runs")  # None: not run
 whole = (
-    pd.read_csv(runs_csv)
-    if runs_csv.is_file()
+    results.table("cpu-runs")
+    if runs_meta is not None
     else pd.DataFrame(columns=["path"])
 )
-# Each run path's row by its name (refinenet.bench.runs.RUN_PATHS), whatever
-# --paths measured.
-runs = {
-    key: whole[whole["path"] == path.name] for key, path in RUN_PATHS.items()
-}
-runs = {key: rows.iloc[0] for key, rows in runs.items() if len(rows)}
+# Each run path's row by its key in refinenet.bench.runs.RUN_PATHS
+# ("before", "jobs", ...), whatever --paths measured.
+runs = report.runs_by_key(whole)
 
 
 # %%
@@ -410,16 +207,11 @@ def value(key, column):
 
 
 # %% tags=["full-width"]
-if runs_csv.is_file():
-    each = pd.read_csv(where / "cpu-runs-each.csv")
-    runs_meta = json.loads(runs_csv.with_suffix(".json").read_text())
-    table = study.save_table(runs_table(whole), "whole_runs")
-    display(
-        table.style.format(precision=1)
-        .format({"speed-up": "{:.2f}x"})
-        .hide(axis="index")
-    )
-    show_command(runs_meta.get("command"))
+if runs_meta is not None:
+    each = results.table("cpu-runs-each")  # one row per run
+    table = study.save_table(report.runs_table(whole), "whole_runs")
+    display(report.styled(table, {"speed-up": "{:.2f}x"}, precision=1))
+    print(command_text(runs_meta.get("command")))
     print("machine:", runs_meta.get("device_name"), "|",
           runs_meta.get("date"))
 else:
@@ -428,34 +220,15 @@ else:
     )
 
 # %% mystnb={"figure": {"caption": "Where the wall time of one whole training run goes, per run path: start-up, training steps, validations and set-up, and test scoring (means over the path's runs).", "name": "fig-08-whole-runs"}, "image": {"alt": "A horizontal stacked bar chart with one bar per run path, each bar cut into four segments: start-up in grey, training steps in blue, validation and set-up in orange, and test scoring in green."}}
-if runs_csv.is_file():
-    study.save_figure(runs_figure(time_split(each)), "whole_runs")
+if runs_meta is not None:
+    split = report.time_split(each)  # run path x part: mean seconds
+    study.save_figure(report.runs_figure(split), "whole_runs")
     plt.show()
 
-
 # %%
-def told(x, spec, unit=""):
-    """``x`` for the prose, or "not measured"."""
-    return "not measured" if x is None else format(x, spec) + unit
-
-
-def pace(r):
-    """A speed ratio in words: "0.99x the speed (1.2% slower)"."""
-    if r is None:
-        return "not measured"
-    change = (
-        "no change"
-        if abs(r - 1) < 0.0005
-        else f"{abs(r - 1):.1%} {'faster' if r > 1 else 'slower'}"
-    )
-    return f"{r:.2f}x the speed ({change})"
-
-
-# %%
-study.glue(
-    "runs_steps",
-    told(int(whole["steps"].max()) if len(whole) else None, "d"),
-)
+told, pace = report.told, report.pace  # numbers in words for the prose
+steps = int(whole["steps"].max()) if len(whole) else None
+study.glue("runs_steps", told(steps, "d"))
 study.glue("runs_speedup", told(speedup("jobs", "before"), ".2f", "x"))
 study.glue("score_before", told(value("before", "score_s_mean"), ".0f"))
 study.glue("score_after", told(value("boundary", "score_s_mean"), ".0f"))
@@ -464,12 +237,9 @@ for key in ("fused", "compile"):
     study.glue(f"{key}_pace", pace(speedup(key)))
     study.glue(f"{key}_steps_pace",
                pace(speedup(key, column="train_s_mean")))
-study.glue(
-    "compile_first_step", told(value("compile", "first_step_s_mean"), ".0f")
-)
-study.glue(
-    "plain_first_step", told(value("boundary", "first_step_s_mean"), ".1f")
-)
+first = {k: value(k, "first_step_s_mean") for k in ("compile", "boundary")}
+study.glue("compile_first_step", told(first["compile"], ".0f"))
+study.glue("plain_first_step", told(first["boundary"], ".1f"))
 
 # %% [markdown]
 # ### Where the fraction of the peak stands when two runs share the machine
@@ -482,53 +252,30 @@ study.glue(
 # fraction of the machine's peak that the study's training reaches.
 
 # %% tags=["full-width"]
-step = bench if bench.empty else bench[
-    (bench["device"] == "cpu")
-    & (bench["mode"] == "train")
-    & (bench["path"] == "bf16+channels_last")
-    & bench["config"].str.endswith("-standard")
-]
-if len(whole) and len(step):
-    step = step.iloc[0]
-    flop_per_image = (
-        step["achieved_tflops"] * 1e12 * step["median_s"] / step["batch"]
-    )
-    # The steps alone:
-    train_ips = (
-        whole["jobs"] * whole["images"] / whole["runs"]
-        / whole["train_s_mean"]
-    )
-    fractions = pd.DataFrame({
-        "run path": whole["path"],
-        "training images/s": train_ips,
-        "fraction of the bf16 peak": train_ips
-        * flop_per_image
-        / (step["peak_tflops"] * 1e12),
-    })
-    study.save_table(fractions, "whole_runs_peak")
-    display(
-        fractions.style.format(
-            {
-                "training images/s": "{:.1f}",
-                "fraction of the bf16 peak": "{:.0%}",
-            }
-        ).hide(axis="index")
-    )
+step = report.standard_train_step(bench)  # None: not measured
+if len(whole) and step is not None:
+    flop_per_image = step.achieved_tflops * 1e12 * step.median_s / step.batch
+    # The steps alone, all jobs together:
+    train_ips = whole.jobs * whole.images / whole.runs / whole.train_s_mean
+    fraction = train_ips * flop_per_image / (step.peak_tflops * 1e12)
+    fractions = study.save_table(pd.DataFrame({
+        "run path": whole["path"], "training images/s": train_ips,
+        "fraction of the bf16 peak": fraction}), "whole_runs_peak")
+    formats = {"training images/s": "{:.1f}",
+               "fraction of the bf16 peak": "{:.0%}"}
+    display(report.styled(fractions, formats))
 elif len(whole):
-    print(
-        "No CPU training step of the standard model in bf16+channels_last "
-        "yet (`refinenet bench --preset study`)."
-    )
+    print("No CPU training step of the standard model in bf16+channels_last"
+          " yet (`refinenet bench --preset study`).")
 
 # %%
 if "before" in runs and "jobs" in runs:
-    verdict = runs_parity(each, runs["before"]["path"], runs["jobs"]["path"])
-    (n0, m0, s0), (n1, m1, s1) = verdict["reference"], verdict["candidate"]
-    study.glue(
-        "runs_parity",
-        f"{m1:.1f} ± {s1:.1f}% over {n1} seeds against "
-        f"{m0:.1f} ± {s0:.1f}% over {n0}",
+    verdict = report.runs_parity(
+        each, runs["before"]["path"], runs["jobs"]["path"]
     )
+    (n0, m0, s0), (n1, m1, s1) = verdict["reference"], verdict["candidate"]
+    study.glue("runs_parity", f"{m1:.1f} ± {s1:.1f}% over {n1} seeds "
+               f"against {m0:.1f} ± {s0:.1f}% over {n0}")
     study.glue(
         "runs_parity_within", "within" if verdict["within"] else "outside"
     )

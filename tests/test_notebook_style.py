@@ -14,7 +14,10 @@ building anything:
 - every chapter ends with a "Summary" and an "Exercises" section; the summary's numbers come
   from glued values (every ``{glue:...}`` role names a value the notebook glues), and the
   exercises' commands write into ``out/`` only;
-- no notebook holds an absolute path of a machine (``/tmp/``, ``/work/``, ``/home/``, ...).
+- no notebook holds an absolute path of a machine (``/tmp/``, ``/work/``, ``/home/``, ...);
+- every code cell the book shows (folded ones too) is at most 15 lines, blank lines aside:
+  plotting and table plumbing live in package helpers; the parameters cell is exempt, since
+  it shows every value the page ran with.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ jupytext = pytest.importorskip("jupytext")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 MAX_LINE = 77  # 78 monospace characters are 698 px; the column is 688 px at 1280
+MAX_CELL = 15  # lines of a shown code cell, blank lines aside
 
 # What shows a figure in a code cell: matplotlib's show, the study's figure writer, the report
 # helpers that show one, or display() of a figure object.
@@ -205,6 +209,20 @@ def machine_paths(path: Path) -> list[str]:
     ]
 
 
+def long_cells(path: Path) -> list[str]:
+    """The shown code cells of ``path`` longer than :data:`MAX_CELL` lines (blank lines
+    aside); the parameters cell and cells the book removes are exempt."""
+    out = []
+    for i, cell in enumerate(cells(path)):
+        tags = set(cell.metadata.get("tags", []))
+        if cell.cell_type != "code" or tags & {"parameters", "remove-cell", "remove-input"}:
+            continue
+        n = sum(1 for line in cell.source.splitlines() if line.strip())
+        if n > MAX_CELL:
+            out.append(f"cell {i}: {n} lines: {cell.source.strip().splitlines()[0][:60]}")
+    return out
+
+
 def test_the_notebooks_are_found():
     assert len(NOTEBOOKS) >= 8, NOTEBOOKS
 
@@ -212,6 +230,11 @@ def test_the_notebooks_are_found():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_every_code_line_fits_the_page(path):
     assert long_lines(path) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_every_shown_code_cell_is_short(path):
+    assert long_cells(path) == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)

@@ -1,7 +1,8 @@
 """Visual helpers: colourise a mask, overlay it on the image, draw a legend.
 
 All take and return uint8 tensors in ``(..., 3, H, W)`` layout (``to_pil`` converts one for
-saving or display), so they work on single samples and on batches alike.
+saving or display), so they work on single samples and on batches alike. ``example_figure``
+lays samples and their overlaid labels out in a matplotlib figure.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import torch
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont
 
-__all__ = ["colorize", "denormalize", "draw_legend", "legend_handles", "overlay", "to_pil"]
+from .base import SegmentationDataset
+
+__all__ = ["colorize", "denormalize", "draw_legend", "example_figure", "legend_handles", "overlay", "to_pil"]
 
 
 def _lut(palette: Sequence[Sequence[int]], ignore_index: int | None, ignore_color) -> torch.Tensor:
@@ -111,3 +114,27 @@ def legend_handles(class_names: Sequence[str], palette):
 def to_pil(image: torch.Tensor) -> PILImage.Image:
     """uint8 ``(3, H, W)`` -> ``PIL.Image`` (for saving or ``display``)."""
     return PILImage.fromarray(torch.as_tensor(image).permute(1, 2, 0).cpu().numpy())
+
+
+def example_figure(dataset: SegmentationDataset, indices: Sequence[int], *, title: str = "", alpha: float = 0.6):
+    """Samples ``indices`` of ``dataset`` (uint8 images, as loaded): one column each, the
+    image on top and the image with its labels overlaid (``alpha``; ignore pixels plain)
+    below, a legend of the classes on the right and ``title`` above.
+
+    Returns the matplotlib figure (``2 x len(indices)`` axes, no ticks).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(indices), figsize=(3.2 * len(indices), 5.0), squeeze=False)
+    for col, i in enumerate(indices):
+        image, mask = dataset[i]
+        blend = overlay(image, mask, dataset.palette, alpha=alpha, ignore_index=dataset.ignore_index)
+        axes[0, col].imshow(image.permute(1, 2, 0).numpy())
+        axes[1, col].imshow(blend.permute(1, 2, 0).numpy())
+        for ax in axes[:, col]:
+            ax.set_axis_off()
+    fig.legend(handles=legend_handles(dataset.class_names, dataset.palette), loc="center right",
+               frameon=False)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 0.86, 1))  # leave the right edge to the legend
+    return fig

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Union
 
 from . import analysis
+from .stats import interval_text
 
 __all__ = ["Claim", "CLAIMS", "SECONDARY", "study_scores", "claim_table", "secondary_table", "failure_table",
-           "plot_verdicts", "verdict_view", "interval_view"]
+           "plot_verdicts", "verdict_view", "interval_view", "contrast_text"]
 
 Side = Union[str, Mapping[str, float]]
 
@@ -68,6 +69,15 @@ def _fit(records, column: str):
 
 def _arms(side: Side) -> list[str]:
     return [side] if isinstance(side, str) else list(side)
+
+
+def contrast_text(records, better: Side, worse: Side, *, column: str = "test mIoU", level: float = 0.95) -> str:
+    """``"+1.2 [-0.3, +2.7]"``: the contrast ``better - worse`` (arms or ``{arm: weight}``
+    mixtures, e.g. an interaction) with its interval at ``level``, from one linear model
+    (:func:`refinenet.study.analysis.fit`) of the runs of ``records`` (a page's per-run frame:
+    only its arms, no Holm correction; chapter 7's verdicts fit every arm of the study)."""
+    d = analysis.contrast(_fit(records, column), better, worse)
+    return interval_text((d.estimate, *d.interval(level)))
 
 
 def claim_table(records, claims: Mapping[str, Claim] = CLAIMS, *, column: str = "test mIoU"):

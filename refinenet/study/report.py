@@ -25,6 +25,13 @@ __all__ = [
     "styled",
     "caption",
     "colour_verdicts",
+    "welch_text",
+    "failure_counts_text",
+    "sweep_records",
+    "cascade_layout",
+    "standard_view",
+    "standing_text",
+    "all_variants",
 ]
 
 
@@ -280,3 +287,115 @@ def setting_box(exp, standard=None):
         '<div class="admonition note"><p class="admonition-title">The setting of these results '
         f"(profile {escape(exp.profile.name)})</p><table class=\"setting\">{items}</table></div>"
     )
+
+
+# -- the numbers the pages paste into their prose ------------------------------------------
+
+
+def welch_text(records, better: str, worse: str, *, column: str = "test mIoU",
+               missing: str | None = None) -> str:
+    """``"+1.2 [-0.3, +2.7]"``: the mean ``column`` of variant ``better`` minus that of ``worse``
+    with its Welch 95% interval (:func:`refinenet.study.stats.welch`), from the per-run frame
+    ``records`` (diverged runs, NaN, left out). Given ``missing``, a side with fewer than two
+    scored runs (a column the profile does not measure, e.g. boundary IoU with
+    ``eval.boundary=false``) returns ``missing`` instead of raising."""
+    a = records.loc[records["variant"] == better, column]
+    b = records.loc[records["variant"] == worse, column]
+    if missing is not None and min(a.notna().sum(), b.notna().sum()) < 2:
+        return missing
+    return stats.interval_text(stats.welch(a, b))
+
+
+def failure_counts_text(records, variants: Sequence[str]) -> str:
+    """``"0 of 3 [0%, 71%] standard, 1 of 3 [1%, 91%] ReLU off"``: per variant, in the order
+    of ``variants``, its diverged runs out of its runs with the exact 95% interval
+    (:func:`failure_text`)."""
+    parts = []
+    for variant in variants:
+        runs = records[records["variant"] == variant]
+        parts.append(f"{failure_text(int(runs['diverged'].sum()), len(runs))} {variant}")
+    return ", ".join(parts)
+
+
+def sweep_records(exp, arms: Mapping[str, str]):
+    """Every run of the learning-rate grid (:meth:`Experiments.sweep`, all rates and the grid's
+    seeds) of each arm, as one per-run frame without test scores (:meth:`Experiments.records`,
+    ``test=False``). ``arms``: ``{name in the frame: arm}``, so that the table says what
+    differs (e.g. ``{"ReLU on": "standard"}``). Returns the frame, arms in the given order."""
+    import pandas as pd
+
+    frames = []
+    for name, arm in arms.items():
+        runs = [entry for at_rate in exp.sweep(arm).values() for entry in at_rate]
+        frames.append(exp.records({name: runs}, test=False))
+    return pd.concat(frames, ignore_index=True)
+
+
+def cascade_layout(groups: Mapping[str, Sequence[Sequence[int]]]):
+    """One row per cascade: its name, its number of blocks and the backbone taps each block
+    fuses, first to last (``"[layer4 + layer3] → [layer2 + layer1]"``). ``groups``:
+    ``{name: refinenet.models.cascade_groups(c)}``, tap indices with 0 the deepest of four."""
+    import pandas as pd
+
+    def taps(group: Sequence[int]) -> str:
+        return " + ".join(f"layer{4 - t}" for t in group)
+
+    return pd.DataFrame([
+        {"model": name, "blocks": len(blocks),
+         "taps fused by each block, first to last": " → ".join(f"[{taps(g)}]" for g in blocks)}
+        for name, blocks in groups.items()
+    ])
+
+
+# -- the results page (7): tables gathered from the other pages ---------------------------
+
+
+def standard_view(summary):
+    """The standard model's test summary (notebook 3's ``test_summary`` table: ``metric``,
+    ``mean %``, ``std %``, ``n``) for the page: metric, ``"mean ± std %"`` as text, n."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "metric": summary["metric"],
+        "mean ± std %": [stats.pm(stats.Summary(mean, std, n))
+                         for mean, std, n in zip(summary["mean %"], summary["std %"], summary["n"])],
+        "n": summary["n"],
+    })
+
+
+def standing_text(test_miou: float, *, synthetic: bool, published: Sequence[Mapping] | None = None) -> str:
+    """A clause that sets a test mIoU (%) beside the best published CamVid model trained from
+    scratch (``published``: rows of :data:`refinenet.study.published.PUBLISHED_CAMVID`, the
+    default): ``"is 36.7 points below FC-DenseNet103 (66.9%), ..."``; on the synthetic
+    generator, why no such comparison is made."""
+    if synthetic:
+        return "was measured on the synthetic generator, so it cannot be set beside published CamVid results"
+    from .published import PUBLISHED_CAMVID
+
+    rows = PUBLISHED_CAMVID if published is None else published
+    best = max((r for r in rows if r["from scratch"]), key=lambda r: r["test mIoU %"])
+    gap = best["test mIoU %"] - test_miou
+    return (f"is {gap:.1f} points below {best['method']} ({best['test mIoU %']}%), the best published "
+            "CamVid model trained from scratch")
+
+
+#: The difference column of :func:`all_variants`, whatever each page's baseline is called.
+ALL_VARIANTS_DELTA = "Δ test mIoU vs standard [95% CI]"
+#: The columns of :func:`all_variants`, where the ablation tables have them.
+ALL_VARIANTS_COLUMNS = ["variant", "n", "test mIoU %", ALL_VARIANTS_DELTA, "boundary IoU %", "params (M)",
+                        "GMACs", "train s / run"]
+
+
+def all_variants(tables: Mapping[str, object]):
+    """The ablation tables of notebooks 4 to 6 (:func:`ablation_table`, ``{notebook: table}``)
+    as one: each table's difference column renamed :data:`ALL_VARIANTS_DELTA`, a
+    variant that several pages share (the standard model) kept once, first seen first, and the
+    columns of :data:`ALL_VARIANTS_COLUMNS` that the tables have."""
+    import pandas as pd
+
+    parts = []
+    for table in tables.values():
+        delta = next(c for c in table.columns if c.startswith("Δ"))
+        parts.append(table.rename(columns={delta: ALL_VARIANTS_DELTA}))
+    everything = pd.concat(parts, ignore_index=True).drop_duplicates("variant")
+    return everything[[c for c in ALL_VARIANTS_COLUMNS if c in everything.columns]]

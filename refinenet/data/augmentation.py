@@ -1,0 +1,60 @@
+"""The training augmentation, in words and in pictures (notebook 2).
+
+:func:`describe_augmentation` phrases a recipe's data settings for the prose;
+:func:`augmentation_figure` shows one image and its labels as loaded and as augmented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .base import SegmentationDataset
+from .visual import colorize
+
+__all__ = ["augmentation_figure", "describe_augmentation"]
+
+
+def describe_augmentation(data) -> dict[str, str]:
+    """The augmentation of a training config's ``data`` section
+    (:class:`refinenet.engine.config.DataSection`: ``crop_size``, ``size``, ``scale_range``,
+    ``hflip``, ``color_jitter``), in words.
+
+    Returns ``{"crop": ..., "scale": ..., "flip": ..., "jitter": ...}``: the crop size
+    (``"H × W"``; without crop or size, the image's own size), the two scale bounds
+    (``"0.7 and 1.3"``), the flip, and a sentence on the colour jitter.
+    """
+    crop = data.crop_size or data.size  # without a crop size the engine crops to the loaded size
+    low, high = data.scale_range
+    jitter = data.color_jitter
+    return {
+        "crop": f"{crop[0]} × {crop[1]}" if crop else "the image's own size",
+        "scale": f"{low:g} and {high:g}",
+        "flip": "a left-right flip with probability one half" if data.hflip else "no flip",
+        "jitter": (
+            f"The recipe adds a colour jitter of strength {jitter:g}: brightness, "
+            "contrast and saturation each multiplied by a factor drawn from "
+            f"[{1 - jitter:g}, {1 + jitter:g}] per image."
+        ) if jitter else "There is no colour jitter, as in the released code.",
+    }
+
+
+def augmentation_figure(panels: Sequence[tuple[torch.Tensor, torch.Tensor, str]],
+                        dataset: SegmentationDataset):
+    """One column per panel ``(image, mask, title)``: the uint8 ``(3, H, W)`` image on top,
+    titled, and the int64 ``(H, W)`` mask below in ``dataset``'s palette (its ignore label
+    black). Panels may differ in size. Returns the matplotlib figure (2 x len(panels) axes).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(panels), figsize=(2.6 * len(panels), 4.4), squeeze=False)
+    for col, (image, mask, title) in enumerate(panels):
+        colours = colorize(mask, dataset.palette, ignore_index=dataset.ignore_index)
+        axes[0, col].imshow(image.permute(1, 2, 0).numpy())
+        axes[0, col].set_title(title)
+        axes[1, col].imshow(colours.permute(1, 2, 0).numpy())
+        for ax in axes[:, col]:
+            ax.set_axis_off()
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,89 @@
+"""What resolution alone costs (notebook 2): an oracle's scores at several output strides.
+
+The oracle itself (a function ``predict(mask, stride, num_classes, ignore_index) -> labels``)
+is written out in the notebook; this module scores it with the study's metrics and draws the
+result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..engine.metrics import SegmentationMetrics
+from .base import SegmentationDataset
+
+__all__ = ["oracle_figure", "oracle_scores"]
+
+#: ``predict(mask (H, W) int64, stride, num_classes, ignore_index) -> labels (H, W)``
+Predict = Callable[[Tensor, int, int, int], Tensor]
+
+
+def oracle_scores(predict: Predict, dataset: SegmentationDataset, indices: Sequence[int], *,
+                  strides: Sequence[int], device: str | torch.device = "cpu"):
+    """Score ``predict`` at each of ``strides`` against the labels of samples ``indices``.
+
+    Each sample's mask (int64 ``(H, W)``) goes to ``predict`` on ``device``; its ``(H, W)``
+    labels are scored with :class:`~refinenet.engine.metrics.SegmentationMetrics` (ignore
+    pixels left out), accumulated over the samples. Returns a ``pandas.DataFrame`` with one
+    row per stride: ``stride``, ``mIoU %``, ``boundary IoU %``, and ``IoU <class> %`` for each
+    class, in percent.
+    """
+    import pandas as pd
+
+    dev = torch.device(device)  # boundary IoU is much faster on a GPU
+    meters = {
+        s: SegmentationMetrics(dataset.num_classes, dataset.ignore_index,
+                               class_names=dataset.class_names, device=dev)
+        for s in strides
+    }
+    for i in indices:
+        mask = dataset[i][1].to(dev)
+        for s in strides:
+            guess = predict(mask, s, dataset.num_classes, dataset.ignore_index)
+            meters[s].update(guess[None], mask[None])
+    rows = []
+    for s in strides:
+        r = meters[s].compute()
+        rows.append({
+            "stride": s,
+            "mIoU %": 100 * r["miou"],
+            "boundary IoU %": 100 * r["boundary_iou"],
+            **{f"IoU {c} %": 100 * v for c, v in zip(dataset.class_names, r["iou"])},
+        })
+    return pd.DataFrame(rows)
+
+
+def oracle_figure(table, class_names: Sequence[str], palette: Sequence[Sequence[int]], *,
+                  thin: Sequence[str] = ()):
+    """Two line charts of the oracle's scores against the stride (log 2 axis, ticks ``1/s``).
+
+    ``table`` is :func:`oracle_scores`'s frame indexed by ``stride``. Left: ``IoU <class> %``
+    of each class in its palette colour (thick lines for the classes in ``thin``); right: the
+    ``mIoU %`` and ``boundary IoU %``. Returns the matplotlib figure (two axes).
+    """
+    import matplotlib.pyplot as plt
+
+    strides = list(table.index)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for c, rgb in zip(class_names, palette):
+        style = dict(lw=2.2) if c in thin else dict(lw=1, alpha=0.6)
+        axes[0].plot(strides, table[f"IoU {c} %"], ".-", color=np.array(rgb) / 255, label=c,
+                     **style)
+    axes[0].set_title("oracle IoU per class (thick: thin classes)")
+    axes[1].plot(strides, table["mIoU %"], "o-", label="mean IoU")
+    axes[1].plot(strides, table["boundary IoU %"], "o-", label="boundary IoU")
+    axes[1].set_title("oracle, averaged over classes")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(strides, [f"1/{s}" for s in strides])
+        ax.set_xlabel("resolution of the prediction")
+        ax.set_ylabel("%")
+        ax.set_ylim(0, 101)
+    axes[0].legend(fontsize="small", ncol=2, frameon=False, loc="lower left")
+    axes[1].legend(frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,63 @@
+"""The training augmentation in words and in a figure (refinenet.data.augmentation)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from refinenet.data.augmentation import augmentation_figure, describe_augmentation  # noqa: E402
+from refinenet.data.synthetic import SyntheticScenes  # noqa: E402
+from refinenet.data.visual import colorize  # noqa: E402
+from refinenet.engine.config import DataSection  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_the_released_recipe_in_words():
+    words = describe_augmentation(DataSection(size=(180, 240)))
+    assert words == {
+        "crop": "180 × 240",  # no crop size: the loaded size
+        "scale": "0.7 and 1.3",
+        "flip": "a left-right flip with probability one half",
+        "jitter": "There is no colour jitter, as in the released code.",
+    }
+
+
+def test_a_changed_recipe_in_words():
+    data = DataSection(size=(180, 240), crop_size=(96, 128), scale_range=(0.5, 2.0), hflip=False,
+                       color_jitter=0.25)
+    words = describe_augmentation(data)
+    assert words["crop"] == "96 × 128" and words["scale"] == "0.5 and 2"
+    assert words["flip"] == "no flip"
+    assert words["jitter"].startswith("The recipe adds a colour jitter of strength 0.25:")
+    assert words["jitter"].endswith("drawn from [0.75, 1.25] per image.")
+    assert describe_augmentation(DataSection())["crop"] == "the image's own size"
+
+
+def test_augmentation_figure_shows_each_panel_and_its_labels():
+    ds = SyntheticScenes(n=2, size=(32, 40))
+    image, mask = ds.load(1)
+    small = (image[:, :16, :20].as_subclass(torch.Tensor), mask[:16, :20].clone())
+    small[1][0, 0] = ds.ignore_index
+    panels = [(image, mask, "as loaded"), (*small, "epoch 0")]
+    fig = augmentation_figure(panels, ds)
+    assert len(fig.axes) == 4 and all(not ax.axison for ax in fig.axes)
+    top, bottom = fig.axes[:2], fig.axes[2:]
+    assert [ax.get_title() for ax in top] == ["as loaded", "epoch 0"]
+    for (img, labels, _), up, down in zip(panels, top, bottom):
+        (shown,) = up.get_images()
+        assert np.array_equal(shown.get_array(), img.permute(1, 2, 0).numpy())
+        (coloured,) = down.get_images()
+        want = colorize(labels, ds.palette, ignore_index=ds.ignore_index)
+        assert np.array_equal(coloured.get_array(), want.permute(1, 2, 0).numpy())
+    assert (bottom[1].get_images()[0].get_array()[0, 0] == 0).all()  # ignore: black

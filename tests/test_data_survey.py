@@ -1,0 +1,139 @@
+"""A first look at a data set: splits, spread indices, the data-set table, class counts and the
+class-share figure (refinenet.data.survey), and the example figure (refinenet.data.visual)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from refinenet.data.base import SegmentationDataset, to_sample  # noqa: E402
+from refinenet.data.survey import (  # noqa: E402
+    class_counts,
+    class_share_figure,
+    datasets_table,
+    load_splits,
+    spread_indices,
+)
+from refinenet.data.visual import example_figure, overlay  # noqa: E402
+
+PALETTE = [(200, 0, 0), (0, 200, 0), (0, 0, 200)]
+
+
+class Masks(SegmentationDataset):
+    """Three classes, ignore 255; each image a fixed grey ramp, the masks as given."""
+
+    num_classes = 3
+    ignore_index = 255
+    class_names = ["road", "pole", "sky"]
+    palette = PALETTE
+
+    def __init__(self, masks) -> None:
+        super().__init__()
+        self.masks = [torch.as_tensor(m, dtype=torch.long) for m in masks]
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    def load(self, index: int):
+        h, w = self.masks[index].shape
+        ramp = torch.arange(3 * h * w, dtype=torch.int64).reshape(3, h, w) * 7 % 256
+        return to_sample(ramp.to(torch.uint8), self.masks[index])
+
+
+MASKS = [
+    [[0, 0, 1], [0, 255, 1]],  # road 3, pole 2, ignore 1
+    [[0, 0, 0], [0, 0, 0]],  # road 6
+    [[2, 2, 0], [255, 255, 1]],  # sky 2, road 1, pole 1, ignore 2
+]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_spread_indices_keeps_both_ends_and_the_count():
+    assert spread_indices(5, None) == [0, 1, 2, 3, 4]
+    assert spread_indices(5, 5) == spread_indices(5, 9) == [0, 1, 2, 3, 4]
+    assert spread_indices(10, 3) == [0, 4, 9]
+    for n in range(2, 40):
+        for limit in range(2, n):
+            idx = spread_indices(n, limit)
+            assert len(idx) == limit and idx[0] == 0 and idx[-1] == n - 1
+            assert idx == sorted(set(idx))
+            assert max(np.diff(idx)) - min(np.diff(idx)) <= 1  # evenly spread
+
+
+def test_load_splits_sizes_the_generator():
+    splits = load_splits("synthetic", ("train", "val"), size=(40, 48), scenes=3)
+    assert list(splits) == ["train", "val"]
+    assert [len(ds) for ds in splits.values()] == [3, 3]
+    assert splits["val"].split == "val" and tuple(splits["val"][0][1].shape) == (40, 48)
+    default = load_splits("synthetic", ("val",))  # no scenes: the generator's own count
+    assert len(default["val"]) == 64 and default["val"].size == (128, 160)
+
+
+def test_datasets_table_has_one_row_per_data_set():
+    sets = {
+        "masks": {"train": Masks(MASKS), "val": Masks(MASKS[:2]), "test": Masks(MASKS[:1])},
+        "small": {"train": Masks([[[0]] * 4]), "val": Masks([]), "test": Masks([])},
+    }
+    table = datasets_table(sets)
+    assert list(table.columns) == ["data set", "classes", "ignore label", "train images",
+                                   "val images", "test images", "loaded at (H × W)"]
+    assert table.to_dict("records")[0] == {
+        "data set": "masks", "classes": 3, "ignore label": 255, "train images": 3,
+        "val images": 2, "test images": 1, "loaded at (H × W)": "2 × 3",
+    }
+    assert table["loaded at (H × W)"].tolist() == ["2 × 3", "4 × 1"]
+
+
+def test_class_counts_counts_pixels_and_presence_without_ignore():
+    ds = Masks(MASKS)
+    pixels, seen = class_counts(ds, [0, 1, 2])
+    assert pixels.dtype == seen.dtype == np.float64
+    assert pixels.tolist() == [10, 3, 2]  # the 3 ignore pixels count nowhere
+    assert seen.tolist() == pytest.approx([1, 2 / 3, 1 / 3])
+    pixels, seen = class_counts(ds, [1])
+    assert pixels.tolist() == [6, 0, 0] and seen.tolist() == [1, 0, 0]
+    with pytest.raises(ValueError, match="at least one"):
+        class_counts(ds, [])
+
+
+def test_class_share_figure_draws_each_split_on_a_log_axis():
+    stats = pd.DataFrame({
+        "class": ["road", "pole", "sky"],
+        "train pixels %": [80.0, 0.5, 19.5], "val pixels %": [70.0, 1.0, 29.0],
+        "val images %": [100.0, 50.0, 100.0],
+    })
+    fig = class_share_figure(stats, ["train", "val"])
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["road", "pole", "sky"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "val"]
+    heights = [[bar.get_height() for bar in bars] for bars in ax.containers]
+    assert heights == [[80.0, 0.5, 19.5], [70.0, 1.0, 29.0]]
+
+
+def test_example_figure_shows_images_and_their_overlaid_labels():
+    ds = Masks(MASKS)
+    fig = example_figure(ds, [0, 2], title="three classes", alpha=0.6)
+    assert len(fig.axes) == 4 and fig.get_suptitle() == "three classes"
+    top = [im for ax in fig.axes[:2] for im in ax.get_images()]
+    bottom = [im for ax in fig.axes[2:] for im in ax.get_images()]
+    for col, i in enumerate([0, 2]):
+        image, mask = ds[i]
+        blend = overlay(image, mask, PALETTE, alpha=0.6, ignore_index=255)
+        assert np.array_equal(top[col].get_array(), image.permute(1, 2, 0).numpy())
+        assert np.array_equal(bottom[col].get_array(), blend.permute(1, 2, 0).numpy())
+    assert all(not ax.axison for ax in fig.axes)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["road", "pole", "sky"]

@@ -1,0 +1,350 @@
+"""The architecture chapter's figures and tables show what they are given (``refinenet.models.views``)."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+import refinenet  # noqa: E402
+from refinenet.data.visual import colorize  # noqa: E402
+from refinenet.models import (  # noqa: E402
+    ChainedResidualPooling,
+    RefineNetBlock,
+    ResNetBackbone,
+    cascade_groups,
+    views,
+)
+
+PALETTE = [(0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255)]
+SMALL = {"widths": (32, 16, 16, 16)}  # a resnet18 RefineNet that builds in a blink
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def small_model(**switches):
+    torch.manual_seed(0)
+    return refinenet.refinenet("resnet18", 3, **{**SMALL, **switches})
+
+
+def image_of(ax) -> np.ndarray:
+    return np.asarray(ax.get_images()[0].get_array())
+
+
+class Scenes:
+    """A stand-in for a data set: uint8 images and labels of one size, mean and std."""
+
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+
+    def __init__(self, n=3, size=(40, 60)):
+        g = torch.Generator().manual_seed(0)
+        self.items = [
+            (torch.randint(0, 256, (3, *size), generator=g, dtype=torch.uint8),
+             torch.randint(0, 4, size, generator=g))
+            for _ in range(n)
+        ]
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+# --- inputs ------------------------------------------------------------------------------
+
+
+def test_normalise_scales_to_one_then_standardises_each_channel():
+    image = torch.full((3, 2, 2), 255, dtype=torch.uint8)
+    image[1] = 0
+    out = views.normalise(image, mean=(0.5, 0.5, 0.0), std=(0.5, 0.25, 2.0))
+    assert out.dtype == torch.float32 and out.shape == (3, 2, 2)
+    assert torch.allclose(out[0], torch.full((2, 2), 1.0))
+    assert torch.allclose(out[1], torch.full((2, 2), -2.0))
+    assert torch.allclose(out[2], torch.full((2, 2), 0.5))
+
+
+def test_resized_batch_keeps_the_aspect_and_the_classes():
+    data = Scenes(n=3, size=(40, 60))
+    x, y = views.resized_batch(data, 2, height=20)
+    assert x.shape == (2, 3, 20, 30) and y.shape == (2, 20, 30)
+    assert y.dtype == torch.int64
+    # Nearest neighbour: labels are sampled, never blended.
+    assert set(y.unique().tolist()) <= {0, 1, 2, 3}
+    img, lab = data[1]
+    expected = F.interpolate(img[None].float(), size=(20, 30), mode="bilinear", align_corners=False)[0]
+    assert torch.allclose(x[1], views.normalise(expected, mean=data.mean, std=data.std))
+    assert torch.equal(y[1], lab[::2, ::2])  # halving with nearest keeps every other pixel
+
+
+# --- the backbone's strides --------------------------------------------------------------
+
+
+def test_taps_table_lists_every_tap_of_every_input():
+    with torch.device("meta"):
+        backbone = ResNetBackbone("resnet18")
+    inputs = [(180, 240), (64, 64)]
+    taps = [backbone(torch.empty(1, 3, h, w, device="meta")) for h, w in inputs]
+    table = views.taps_table(inputs, taps)
+    assert list(table.columns) == ["input", "tap", "stride", "channels", "height", "width"]
+    assert len(table) == 8
+    assert table.input.tolist() == ["180 × 240"] * 4 + ["64 × 64"] * 4
+    assert table.tap.tolist()[:4] == ["layer1", "layer2", "layer3", "layer4"]
+    assert table.stride.tolist()[:4] == [4, 8, 16, 32]
+    assert table.channels.tolist()[:4] == [64, 128, 256, 512]
+    # The sizes round up: 180 / 16 -> 12 (not 11), 180 / 32 -> 6.
+    assert table.height.tolist()[:4] == [45, 23, 12, 6]
+    assert table.width.tolist()[4:] == [16, 8, 4, 2]
+
+
+def test_labels_at_strides_shows_the_image_the_labels_and_each_enlarged_grid():
+    mask = torch.arange(4).repeat_interleave(8)[None].repeat(16, 1)  # (16, 32): 4 vertical stripes
+    image = torch.randint(0, 256, (3, 16, 32), dtype=torch.uint8)
+    labels = mask[None, None].float()
+    sampled = [F.interpolate(labels, size=s, mode="nearest") for s in [(8, 16), (4, 8), (2, 4), (1, 2)]]
+    fig = views.labels_at_strides_figure(image, mask, sampled, palette=PALETTE)
+    axes = fig.axes
+    assert len(axes) == 6
+    assert [ax.get_title() for ax in axes] == [
+        "image", "labels", "1/4: 8 × 16", "1/8: 4 × 8", "1/16: 2 × 4", "1/32: 1 × 2"]
+    assert np.array_equal(image_of(axes[0]), image.permute(1, 2, 0).numpy())
+    assert np.array_equal(image_of(axes[1]), colorize(mask, PALETTE).permute(1, 2, 0).numpy())
+    # At 1/32 only two cells are left: stripes 0 and 2 survive, each twice as wide.
+    coarse = torch.tensor([0, 2]).repeat_interleave(16)[None].repeat(16, 1)
+    assert np.array_equal(image_of(axes[5]), colorize(coarse, PALETTE).permute(1, 2, 0).numpy())
+
+
+# --- the residual conv unit and fusion ---------------------------------------------------
+
+
+def test_rcu_figure_shows_the_strongest_channel_on_one_symmetric_scale():
+    x = torch.randn(1, 4, 6, 8)
+    x[0, 2] *= 10  # the channel with the largest mean |x|
+    residual = 0.1 * torch.randn(1, 4, 6, 8)
+    out = x + residual
+    fig = views.rcu_figure(x, residual, out)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["input x", "residual F(x)", "output x + F(x)"]
+    for ax, t in zip(axes, (x, residual, out)):
+        assert np.allclose(image_of(ax), t[0, 2].numpy())
+        vmax = float(out[0, 2].abs().max())
+        assert ax.get_images()[0].get_clim() == pytest.approx((-vmax, vmax))
+    assert fig._suptitle.get_text() == "one channel of the layer1 map (6 × 8) through a fresh RCU"
+
+
+def test_fusion_inputs_average_the_classes_and_mark_the_edges():
+    mask = torch.zeros(64, 96, dtype=torch.long)
+    mask[:, :32] = 1  # the left third is class 1
+    coarse, fine = views.fusion_inputs(mask, classes=[1])
+    assert coarse.shape == (1, 1, 2, 3) and fine.shape == (1, 1, 15, 23)
+    assert torch.equal(coarse[0, 0], torch.tensor([[1.0, 0, 0], [1.0, 0, 0]]))
+    # The only boundary is between columns 31 and 32: pixel column 31, cell 31 // 4 = 7.
+    expected = torch.zeros(15, 23)
+    expected[:, 7] = 1
+    assert torch.equal(fine[0, 0], expected)
+
+
+def test_upsampling_gap_is_zero_where_the_methods_agree_and_measured_in_percent():
+    assert views.upsampling_gap(torch.full((1, 1, 3, 4), 2.0), size=(12, 16)) == 0.0
+    coarse = torch.zeros(1, 1, 3, 3)
+    coarse[0, 0, 1, 1] = 2.0
+    up = {m: F.interpolate(coarse, size=(12, 12), mode=m, align_corners=False) for m in ("bilinear", "bicubic")}
+    expected = 100 * float((up["bicubic"] - up["bilinear"]).abs().max() / 2.0)
+    assert expected > 1
+    assert views.upsampling_gap(coarse, size=(12, 12)) == pytest.approx(expected)
+
+
+def test_fusion_figure_shows_inputs_the_upsampled_coarse_map_and_the_sum():
+    coarse, fine = torch.rand(1, 1, 2, 3), torch.rand(1, 1, 8, 12)
+    fused = torch.rand(1, 1, 8, 12)
+    axes = views.fusion_figure(coarse, fine, fused).axes
+    assert [ax.get_title() for ax in axes] == [
+        "coarse input (2, 3)", "coarse, upsampled (bilinear)", "fine input (8, 12)", "fused: the sum"]
+    up = F.interpolate(coarse, size=(8, 12), mode="bilinear", align_corners=False)
+    for ax, t in zip(axes, (coarse, up, fine, fused)):
+        assert np.allclose(image_of(ax), t[0, 0].numpy())
+
+
+# --- recording, pooling reach, the cascade -----------------------------------------------
+
+
+def test_recording_sees_every_call_in_order_and_then_lets_go():
+    a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    x = torch.randn(1, 2)
+    with views.recording([a, b]) as calls:
+        y = b(a(x))
+        a(y)
+    assert [c.index for c in calls] == [0, 1, 0]
+    assert torch.equal(calls[0].inputs[0], x)
+    assert torch.equal(calls[1].output, y)
+    b(x)  # the hooks are gone
+    assert len(calls) == 3
+    assert not a._forward_hooks and not b._forward_hooks
+
+
+def test_recording_removes_its_hooks_when_the_forward_pass_fails():
+    a = nn.Linear(2, 2)
+    with pytest.raises(RuntimeError), views.recording([a]):
+        a(torch.randn(1, 3))
+    assert not a._forward_hooks
+
+
+def test_crp_reach_widens_by_six_per_block_and_the_figure_says_so():
+    point = torch.zeros(1, 1, 41, 41)
+    point[0, 0, 20, 20] = 1.0
+    crp = ChainedResidualPooling(1, blocks=4)
+    with torch.no_grad(), views.recording(crp.convs) as calls:
+        for conv in crp.convs:
+            conv.weight.fill_(1 / 9)
+        total = crp(point)
+    outputs = [c.output for c in calls]
+    fig = views.crp_reach_figure(outputs, total)
+    assert len(fig.axes) == 5  # four blocks and the sum; the sixth panel is removed
+    # A 5 x 5 pool adds 4 cells, a 3 x 3 convolution 2: 7, 13, 19, 25.
+    assert [ax.get_title() for ax in fig.axes] == [
+        "block 1: 7 × 7", "block 2: 13 × 13", "block 3: 19 × 19", "block 4: 25 × 25", "sum of all"]
+    assert np.array_equal(image_of(fig.axes[-1]), (total[0, 0] > 0).numpy())
+
+
+def test_parameter_table_counts_each_part_and_the_whole():
+    block = RefineNetBlock([32, 16], crp_blocks=2)
+    table = views.parameter_table(block, ["fusion", "crp", "output"], total="whole block")
+    assert table.part.tolist() == ["fusion", "crp", "output", "whole block"]
+    counts = dict(zip(table.part, table.parameters))
+    assert counts["crp"] == 2 * 16 * 16 * 9  # two 3 x 3 convolutions without bias
+    assert counts["whole block"] == sum(p.numel() for p in block.parameters())
+    assert counts["fusion"] + counts["crp"] + counts["output"] == counts["whole block"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return small_model().eval()
+
+
+def test_cascade_shapes_and_block_outputs_follow_the_forward_pass(model):
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad(), views.recording(model.blocks) as calls:
+        model(x)
+    table = views.cascade_shapes_table(calls, image_size=(96, 128))
+    assert table.block.tolist() == ["RefineNet-4", "RefineNet-3", "RefineNet-2", "RefineNet-1"]
+    assert table.stride.tolist() == [32, 16, 8, 4]
+    assert table["inputs (C, H, W)"].tolist()[:2] == ["(32, 3, 4)", "(32, 3, 4) + (16, 6, 8)"]
+    assert table["output (C, H, W)"].tolist()[-1] == "(16, 24, 32)"
+    outputs = [c.output for c in calls]
+    axes = views.block_outputs_figure(outputs).axes
+    assert [ax.get_title() for ax in axes] == [
+        "RefineNet-4: 3 × 4", "RefineNet-3: 6 × 8", "RefineNet-2: 12 × 16", "RefineNet-1: 24 × 32"]
+    assert np.allclose(image_of(axes[3]), outputs[3][0].abs().mean(0).numpy())
+
+
+def test_cascade_stride_rounds_to_the_nearest_power_of_two(model):
+    with torch.no_grad(), views.recording(model.blocks) as calls:
+        model(torch.randn(1, 3, 180, 240))  # layer4: 6 rows, 180 / 6 = 30
+    assert views.cascade_shapes_table(calls, image_size=(180, 240)).stride.tolist() == [32, 16, 8, 4]
+
+
+def test_taps_fused_names_the_taps_of_each_block():
+    assert views.taps_fused(cascade_groups(4)) == "{layer4} → {layer3} → {layer2} → {layer1}"
+    assert views.taps_fused(cascade_groups(1)) == "{layer4, layer3, layer2, layer1}"
+    assert views.taps_fused([[0, 1], [2, 3]]) == "{layer4, layer3} → {layer2, layer1}"
+
+
+# --- parameters and computation ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cost(model):
+    macs = refinenet.count_macs(model, (1, 3, 64, 64), by_module=True)
+    return model, macs, views.cost_per_component(model, macs)
+
+
+def test_cost_per_component_accounts_for_every_parameter_and_mac(cost):
+    model, macs, table = cost
+    assert list(table.columns) == ["group", "component", "parameters (M)", "GMACs", "% parameters", "% MACs"]
+    assert len(table) == 5 + 4 + 12 + 1
+    assert table.component.tolist()[:5] == ["stem", "layer1", "layer2", "layer3", "layer4"]
+    assert table.component.tolist()[5] == "path 4 (layer4)"
+    assert table.group.tolist()[9:12] == ["RefineNet-4"] * 3
+    total = sum(p.numel() for p in model.parameters())
+    assert table["parameters (M)"].sum() * 1e6 == pytest.approx(total)
+    assert table["GMACs"].sum() * 1e9 == pytest.approx(macs[""])
+    assert table["% parameters"].sum() == pytest.approx(100)
+    assert table["% MACs"].sum() == pytest.approx(100)
+    row = table.set_index("component").loc["layer2"]
+    assert row["parameters (M)"] * 1e6 == sum(p.numel() for p in model.backbones[0].layer2.parameters())
+    assert row["GMACs"] * 1e9 == macs["backbones.0.layer2"]
+
+
+def test_cost_figure_draws_one_bar_per_component_in_both_charts(cost):
+    _, _, table = cost
+    fig = views.cost_figure(table, macs_size=64, backbone="resnet18")
+    left, right = fig.axes
+    assert [b.get_width() for b in left.patches] == pytest.approx(table["parameters (M)"].tolist())
+    assert [b.get_width() for b in right.patches] == pytest.approx(table["GMACs"].tolist())
+    assert right.get_xlabel() == "GMACs at 64 × 64"
+    labels = [t.get_text() for t in left.get_yticklabels()]
+    assert labels[0] == "stem" and labels[-1] == "classifier · dropout + conv"
+    assert left.yaxis_inverted()  # the first component on top
+    colours = {matplotlib.colors.to_hex(b.get_facecolor()) for b in left.patches}
+    assert len(colours) == 4  # backbone, adaptation, blocks, classifier
+    assert "resnet18" in fig._suptitle.get_text()
+
+
+def test_parameter_check_rounds_and_keeps_the_reference_order():
+    released = {("resnet50", 2): 90.80, ("resnet50", 4): 99.06}
+    ours = {("resnet50", 4): 99.06412, ("resnet50", 2): 90.7949}
+    table = views.parameter_check(ours, released)
+    assert table.columns.tolist() == ["backbone", "CRP blocks", "ours (M)", "released (M)", "difference (M)"]
+    assert table["CRP blocks"].tolist() == [2, 4]
+    assert table["ours (M)"].tolist() == [90.79, 99.06]
+    assert table["difference (M)"].tolist() == [-0.01, 0.0]
+
+
+# --- gradient flow -----------------------------------------------------------------------
+
+
+def test_unit_gradient_norms_are_the_norms_of_each_units_gradient():
+    backbone = ResNetBackbone("resnet18")
+    sum(t.sum() for t in backbone(torch.randn(1, 3, 64, 64))).backward()
+    norms = views.unit_gradient_norms(backbone)
+    assert list(norms) == [f"layer{s}.{b}" for s in range(1, 5) for b in range(2)]
+    grads = torch.cat([p.grad.flatten() for p in backbone.layer3[1].parameters()])
+    assert norms["layer3.1"] == pytest.approx(float(grads.double().norm()), rel=1e-4)  # float32 sums
+
+
+def test_gradient_table_and_verdict():
+    with_paths = {"layer1.0": 3.0, "layer4.0": 2.0}
+    without = {"layer4.0": 2.0, "layer1.0": 1.5}
+    table = views.gradient_table(with_paths, without)
+    assert table.columns.tolist() == ["unit", "with long-range paths", "without", "ratio"]
+    assert table.without.tolist() == [1.5, 2.0]  # matched by unit, not by position
+    assert table.ratio.tolist() == [2.0, 1.0]
+    assert views.gradient_verdict(2.0) == "the long-range paths multiply the gradient that reaches layer1 by 2.0"
+    small = views.gradient_verdict(1.2)
+    assert small.startswith("at initialisation the ResNet's own identity shortcuts already carry most")
+    assert small.endswith("the long-range paths add 20% to it")
+
+
+def test_gradient_figure_plots_both_norms_the_ratio_and_marks_the_stages():
+    units = ["layer1.0", "layer1.1", "layer2.0", "layer3.0", "layer4.0", "layer4.1"]
+    with_paths = dict(zip(units, [8.0, 6.0, 4.0, 3.0, 2.0, 1.0]))
+    without = dict(zip(units, [4.0, 3.0, 2.0, 2.0, 2.0, 1.0]))
+    grads = views.gradient_table(with_paths, without)
+    top, bottom = views.gradient_figure(grads).axes
+    assert top.get_yscale() == "log"
+    lines = [line for line in top.get_lines() if len(line.get_xdata()) == len(units)]
+    assert [list(line.get_ydata()) for line in lines] == [list(with_paths.values()), list(without.values())]
+    ratio = [line for line in bottom.get_lines() if len(line.get_xdata()) == len(units)]
+    assert list(ratio[0].get_ydata()) == [2.0, 2.0, 2.0, 1.5, 1.0, 1.0]
+    assert [t.get_text() for t in bottom.get_xticklabels()] == ["layer1", "layer2", "layer3", "layer4"]
+    assert list(bottom.get_xticks()) == [0, 2, 3, 4]
+    stage_lines = [line for line in top.get_lines() if list(line.get_xdata()) in ([1.5, 1.5], [2.5, 2.5], [3.5, 3.5])]
+    assert len(stage_lines) == 3

@@ -1,0 +1,122 @@
+"""The helpers of refinenet.study.report that the ablation pages (4 to 6) and the results page
+(7) call for the numbers they paste into the prose and the tables they gather."""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from refinenet.study import report
+from refinenet.study.published import PUBLISHED_CAMVID
+
+
+def runs(scores: dict[str, list[float]], column: str = "test mIoU") -> pd.DataFrame:
+    """A per-run frame: ``{variant: scores}``, NaN for a run that diverged."""
+    return pd.DataFrame([
+        {"variant": v, "seed": s, column: y, "diverged": math.isnan(y)}
+        for v, ys in scores.items() for s, y in enumerate(ys)
+    ])
+
+
+def test_welch_text_is_scipys_welch_interval_of_the_scored_runs():
+    a, b = [50.0, 52.5, 49.0, 51.0], [47.0, 48.5, 44.0]
+    records = runs({"standard": a, "N = 0": b + [math.nan]})  # the diverged run left out
+    ci = sps.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    diff = np.mean(a) - np.mean(b)
+    assert report.welch_text(records, "standard", "N = 0") == f"{diff:+.1f} [{ci.low:+.1f}, {ci.high:+.1f}]"
+    # oriented: better minus worse
+    assert report.welch_text(records, "N = 0", "standard").startswith(f"{-diff:+.1f} [")
+
+
+def test_welch_text_of_an_unmeasured_column_says_so_only_when_asked():
+    records = runs({"standard": [50.0, 51.0, 52.0], "cascade 1": [40.0, 41.0, 39.0]})
+    records["test boundary IoU"] = math.nan  # eval.boundary=false
+    text = report.welch_text(records, "standard", "cascade 1", column="test boundary IoU",
+                             missing="(not measured)")
+    assert text == "(not measured)"
+    with pytest.raises(ValueError, match="at least 2 values"):
+        report.welch_text(records, "standard", "cascade 1", column="test boundary IoU")
+    # measured: the interval, whatever ``missing`` says
+    scored = report.welch_text(records, "standard", "cascade 1", missing="(not measured)")
+    assert scored.startswith("+11.0 [")
+
+
+def test_failure_counts_follow_the_given_order_with_exact_intervals():
+    records = runs({"standard": [50.0, 51.0, 49.0], "ReLU off": [math.nan, 40.0, math.nan]})
+    text = report.failure_counts_text(records, ["ReLU off", "standard"])
+    ci = sps.binomtest(2, 3).proportion_ci(0.95, method="exact")
+    assert text == f"2 of 3 [{100 * ci.low:.0f}%, {100 * ci.high:.0f}%] ReLU off, 0 of 3 [0%, 71%] standard"
+
+
+def test_sweep_records_gathers_every_rate_of_each_arm_under_its_new_name():
+    grid = {"standard": {0.01: ["s1", "s2"], 0.02: ["s3", "s4"]}, "ReLU off": {0.01: ["o1"], 0.02: ["o2", "o3"]}}
+    calls = []
+
+    def records(variants, *, test=True):
+        calls.append(test)
+        return pd.DataFrame([{"variant": name, "run": e} for name, entries in variants.items() for e in entries])
+
+    exp = SimpleNamespace(sweep=lambda arm: grid[arm], records=records)
+    frame = report.sweep_records(exp, {"ReLU on": "standard", "ReLU off": "ReLU off"})
+    assert list(frame["variant"]) == ["ReLU on"] * 4 + ["ReLU off"] * 3
+    assert list(frame["run"]) == ["s1", "s2", "s3", "s4", "o1", "o2", "o3"]
+    assert list(frame.index) == list(range(7)) and calls == [False, False]  # val scores only
+
+
+def test_cascade_layout_names_the_taps_each_block_fuses():
+    from refinenet.models import cascade_groups
+
+    names = {4: "4-cascade (standard)", 2: "2-cascade", 1: "single block"}
+    table = report.cascade_layout({name: cascade_groups(c) for c, name in names.items()})
+    assert list(table.columns) == ["model", "blocks", "taps fused by each block, first to last"]
+    assert list(table["model"]) == list(names.values()) and list(table["blocks"]) == [4, 2, 1]
+    assert list(table.iloc[:, 2]) == [
+        "[layer4] → [layer3] → [layer2] → [layer1]",
+        "[layer4 + layer3] → [layer2 + layer1]",
+        "[layer4 + layer3 + layer2 + layer1]",
+    ]
+
+
+def test_standard_view_writes_mean_and_std_as_text():
+    summary = pd.DataFrame({"metric": ["mean IoU over classes", "pixel accuracy"], "mean %": [14.594, 44.55],
+                            "std %": [1.442, math.nan], "n": [3, 1], "key": ["test mIoU", "test pixel accuracy"]})
+    view = report.standard_view(summary)
+    assert list(view.columns) == ["metric", "mean ± std %", "n"]
+    assert list(view["mean ± std %"]) == ["14.6 ± 1.4", "44.5"]  # one seed: no spread
+    assert list(view["n"]) == [3, 1] and list(view["metric"]) == list(summary["metric"])
+
+
+def test_standing_text_sets_the_score_beside_the_best_model_trained_from_scratch():
+    best = max((r for r in PUBLISHED_CAMVID if r["from scratch"]), key=lambda r: r["test mIoU %"])
+    text = report.standing_text(50.0, synthetic=False)
+    assert text == (f"is {best['test mIoU %'] - 50:.1f} points below {best['method']} ({best['test mIoU %']}%), "
+                    "the best published CamVid model trained from scratch")
+    rows = [{"method": "A", "test mIoU %": 70.0, "from scratch": False},
+            {"method": "B", "test mIoU %": 55.5, "from scratch": True},
+            {"method": "C", "test mIoU %": 52.0, "from scratch": True}]
+    assert report.standing_text(50.25, synthetic=False, published=rows).startswith("is 5.2 points below B (55.5%)")
+    assert "synthetic generator" in report.standing_text(50.0, synthetic=True, published=rows)
+    assert "below" not in report.standing_text(50.0, synthetic=True)
+
+
+def test_all_variants_keeps_each_variant_once_under_one_difference_column():
+    crp = pd.DataFrame({"variant": ["standard", "N = 0"], "n": [3, 3], "test mIoU %": ["14.6 ± 1.4", "9.5 ± 3.8"],
+                        "Δ vs standard [95% CI]": ["(reference)", "-5.1 [-13.3, +3.0]"],
+                        "diverged runs [95% CI]": ["0 of 3", "0 of 3"], "params (M)": ["11.6", "11.57"],
+                        "GMACs": ["0.16", "0.16"], "train s / run": ["1", "1"]})
+    scales = pd.DataFrame({"variant": ["standard", "2 scales"], "n": [3, 3],
+                           "test mIoU %": ["14.6 ± 1.4", "7.5 ± 4.7"],
+                           "Δ vs one scale [95% CI]": ["(reference)", "-7.1 [-17.5, +3.4]"],
+                           "params (M)": ["11.6", "23.08"], "GMACs": ["0.16", "0.37"],
+                           "train s / run": ["1", "1"]})
+    table = report.all_variants({"04": crp, "06": scales})
+    assert list(table["variant"]) == ["standard", "N = 0", "2 scales"]
+    # no boundary IoU in these tables, and no column of one page only (diverged runs)
+    assert list(table.columns) == ["variant", "n", "test mIoU %", "Δ test mIoU vs standard [95% CI]",
+                                   "params (M)", "GMACs", "train s / run"]
+    assert list(table["Δ test mIoU vs standard [95% CI]"]) == ["(reference)", "-5.1 [-13.3, +3.0]",
+                                                               "-7.1 [-17.5, +3.4]"]
+    assert list(table["GMACs"]) == ["0.16", "0.16", "0.37"]

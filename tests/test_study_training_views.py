@@ -1,0 +1,431 @@
+"""refinenet.study.training_views: the tables and figures of the training page (notebook 03).
+
+Hand-made runs (objects with the ledger entry's fields) and per-run records; every check
+recomputes what the table or figure should hold from those inputs, so a helper that reads the
+wrong column, seed or class fails here.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from refinenet.data.visual import colorize  # noqa: E402
+from refinenet.engine import TrainConfig  # noqa: E402
+from refinenet.study import stats  # noqa: E402
+from refinenet.study import training_views as views  # noqa: E402
+from refinenet.study.report import failure_text  # noqa: E402
+
+CLASSES = ["road", "pole", "sky", "wire"]
+THIN = ["pole", "wire"]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+class Run:
+    """What the helpers read of a ledger entry."""
+
+    def __init__(self, seed=0, *, diverged=False, val=None, test=None, multiscale=None, amp=None,
+                 steps=None, evals=None):
+        self.config = SimpleNamespace(seed=seed)
+        self.diverged = diverged
+        self.metrics = {} if diverged else (val or {})
+        self.test = {} if diverged else (test or {})
+        self.test_multiscale = multiscale or {}
+        self.summary = {"precision": {"amp": amp}} if amp else {}
+        self._frames = {"steps": steps, "evals": evals}
+
+    @property
+    def miou(self) -> float:
+        return float(self.metrics.get("miou", math.nan))
+
+    def frame(self, kind):
+        return self._frames[kind]
+
+
+def val_run(seed, miou, ious, mca, pa, **kw):
+    return Run(seed, val={"miou": miou, "class_names": CLASSES, "iou": ious, "mean_class_accuracy": mca,
+                          "pixel_accuracy": pa}, **kw)
+
+
+# -- the recipe ------------------------------------------------------------------------------
+
+
+def experiment(dataset="camvid", eval_size=(180, 240), **sections):
+    base = TrainConfig.from_dict({
+        "model": {"backbone": "resnet50", "widths": [128, 64, 64, 64]},
+        "data": {"dataset": dataset, "size": list(eval_size), "crop_size": [128, 160], "batch_size": 4},
+        "optim": {"name": "adamw", "momentum": 0.9, "weight_decay": 0.01},
+        "schedule": {"name": "cosine", "steps": 300, "warmup_steps": 20},
+        "loss": {"class_weights": "median_frequency", "class_weight_power": 0.5},
+        **sections,
+    })
+    return SimpleNamespace(base=base, design=SimpleNamespace(lrs=(0.001, 0.002), seeds=(0, 1, 2)),
+                           eval_size=eval_size, study=SimpleNamespace(dataset=dataset))
+
+
+def test_the_recipe_table_reads_every_setting_from_the_config():
+    table = views.recipe_table(experiment(), train_images=600, amp="bf16")
+    assert list(table.columns) == ["setting", "paper / released code", "this page"]
+    ours = dict(zip(table["setting"], table["this page"]))
+    assert ours["backbone"] == "resnet50"
+    assert ours["decoder widths, deepest first"] == "128, 64, 64, 64"
+    assert ours["image size"] == "180 × 240"
+    assert ours["scored on"] == "360 × 480 labels (logits upsampled)"
+    assert ours["training crops"] == "128 × 160"
+    assert ours["images per batch"] == "4"
+    assert ours["optimiser"] == "AdamW, betas 0.9, 0.999, wd 0.01"  # no momentum: AdamW has none
+    assert ours["learning rate"] == "0.001, 0.002, chosen on val (backbone 1×)"
+    assert ours["schedule"] == "cosine, 20 warm-up steps"  # a power only for poly
+    assert ours["training length"] == "300 steps = 1200 images ≈ 2.0 epochs"  # 300 x 4 / 600
+    assert ours["loss"] == "cross-entropy, median frequency ^ 0.5 class weights"
+    assert ours["arithmetic"] == "bf16 autocast, channels_last"
+    assert ours["seeds per setting"] == "3"
+    fp32 = views.recipe_table(experiment("synthetic", loss={"class_weights": "none"}), train_images=600, amp="none")
+    ours = dict(zip(fp32["setting"], fp32["this page"]))
+    assert (ours["scored on"], ours["loss"], ours["arithmetic"]) == ("180 × 240 labels", "cross-entropy", "fp32")
+
+
+def test_departures_name_only_what_differs_from_the_paper():
+    clauses = views.departures(experiment(), train_images=600, amp="bf16")
+    assert clauses == [
+        "a resnet50 trained from random weights instead of a pre-trained ResNet-101",
+        "narrower decoder paths",
+        "images of 180 × 240 instead of 360 × 480",
+        "training on random 128 × 160 crops",
+        "only about 2.0 passes over the training images",
+        "AdamW with a cosine schedule instead of SGD",
+        "a cross-entropy with median frequency ^ 0.5 class weights (see below)",
+        "bf16 arithmetic (autocast) where the paper used fp32",
+    ]
+    paper_like = experiment(eval_size=(360, 480), model={"backbone": "resnet101"}, loss={"class_weights": "none"},
+                            optim={"name": "sgd", "momentum": 0.9, "weight_decay": 0.0005},
+                            schedule={"name": "poly", "steps": 150, "warmup_steps": 20})
+    paper_like.base = paper_like.base.replace(["data.crop_size=null"])
+    assert views.departures(paper_like, train_images=300, amp=None) == [
+        "a resnet101 trained from random weights instead of a pre-trained ResNet-101",
+        "only about 2.0 passes over the training images",
+    ]
+    sgd = dict(zip(*views.recipe_table(paper_like, train_images=300, amp=None)[["setting", "this page"]].T.values))
+    assert (sgd["optimiser"], sgd["schedule"]) == ("SGD, momentum 0.9, wd 0.0005", "poly (power 0.9), 20 warm-up steps")
+
+
+def test_the_precision_of_a_run_is_fp32_unless_it_trained_in_autocast():
+    assert views.precision_of(Run(amp="bf16")) == "bf16"
+    assert views.precision_of(Run()) == "none"
+    assert views.precision_of(Run(amp="bf16", diverged=True)) == "none"
+
+
+# -- the learning-rate sweep -----------------------------------------------------------------
+
+
+SWEEP = pd.DataFrame({
+    "variant": ["0.02", "0.02", "0.005", "0.005", "0.01", "0.01"],
+    "lr": [0.02, 0.02, 0.005, 0.005, 0.01, 0.01],
+    "val mIoU": [math.nan, 30.0, 40.0, 44.0, 50.0, 54.0],
+    "val boundary IoU": [math.nan, 10.0, 20.0, 22.0, 25.0, 27.0],
+    "diverged": [True, False, False, False, False, False],
+})
+
+
+def test_the_sweep_table_has_one_row_per_rate_in_order():
+    table = views.sweep_table(SWEEP, chosen=0.01)
+    assert table["learning rate"].tolist() == ["0.005", "0.01", "0.02"]
+    assert table["n"].tolist() == [2, 2, 2]
+    assert table["val mIoU %"].tolist() == [stats.pm([40, 44]), stats.pm([50, 54]), stats.pm([30.0])]
+    assert table["val boundary IoU %"].tolist()[1] == stats.pm([25, 27])
+    assert table["diverged runs [95% CI]"].tolist() == [failure_text(0, 2)] * 2 + [failure_text(1, 2)]
+    assert table["chosen"].tolist() == ["", "✔", ""]
+
+
+def test_the_rate_edge_says_where_the_chosen_rate_lies_in_the_grid():
+    assert views.rate_edge(SWEEP, chosen=0.01, lrs=[0.01]) == "the only rate of the grid"
+    assert views.rate_edge(SWEEP, chosen=0.02, lrs=[0.005, 0.01, 0.02]).startswith("the largest rate of the grid")
+    inside = views.rate_edge(SWEEP, chosen=0.005, lrs=[0.02, 0.005, 0.01])
+    assert inside.startswith(f"inside the grid: the next rate up, 0.01, scores {stats.pm([50, 54])}%")
+
+
+def test_the_sweep_figure_shows_each_seed_and_the_mean_per_rate():
+    fig = views.sweep_figure(SWEEP, lrs=[0.02, 0.005, 0.01])
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.005", "0.01", "0.02"]
+    dots = np.concatenate([c.get_offsets()[:, 1] for c in ax.collections if len(c.get_offsets())])
+    assert sorted(dots[np.isfinite(dots)]) == sorted(SWEEP["val mIoU"].dropna())
+    means = [line for line in ax.lines if line.get_marker() == "D"]
+    assert len(means) == 1 and np.allclose(means[0].get_ydata(), [42.0, 52.0, 30.0])
+    assert ax.get_title() == "the learning-rate sweep (mean ± std over seeds)"
+
+
+# -- class weights ---------------------------------------------------------------------------
+
+
+def test_the_loss_table_scores_the_runs_that_did_not_diverge():
+    weighted = [val_run(0, 0.50, [0.9, 0.2, 0.8, 0.4], 0.6, 0.8), val_run(1, 0.54, [0.9, 0.3, 0.8, 0.2], 0.7, 0.7)]
+    plain = [val_run(0, 0.40, [0.95, 0.0, 0.9, 0.1], 0.5, 0.9), Run(1, diverged=True)]
+    table = views.loss_table({"weighted": weighted, "plain": plain}, thin_classes=THIN)
+    assert table["loss"].tolist() == ["weighted", "plain"]
+    assert table["n"].tolist() == [2, 1]
+    assert table["val mIoU %"].tolist() == [stats.pm([50.0, 54.0]), stats.pm([40.0])]
+    assert table["val thin-class mIoU %"].tolist() == [stats.pm([30.0, 25.0]), stats.pm([5.0])]  # pole, wire
+    assert table["val mean class accuracy %"].tolist() == [stats.pm([60.0, 70.0]), stats.pm([50.0])]
+    assert table["val pixel accuracy %"].tolist() == [stats.pm([80.0, 70.0]), stats.pm([90.0])]
+
+
+def records(val, test, thin, pa):
+    return pd.DataFrame({"val mIoU": val, "test mIoU": test, "thin-class mIoU": thin, "test pixel accuracy": pa})
+
+
+WEIGHTED = records([50, 52, 51], [40, 42, 41], [20, 22, 21], [80, 81, 82])
+PLAIN = records([45, 46, 44], [36, 37, 35], [5, 6, 7], [85, 86, 84])
+
+
+def test_the_loss_test_table_sets_val_and_test_side_by_side():
+    table = views.loss_test_table({"weighted": WEIGHTED, "plain": PLAIN})
+    assert list(table.columns) == ["loss", "n", "val mIoU %", "test mIoU %", "test thin-class mIoU %",
+                                   "test pixel accuracy %"]
+    assert table.iloc[1].tolist() == ["plain", 3, stats.pm(PLAIN["val mIoU"]), stats.pm(PLAIN["test mIoU"]),
+                                      stats.pm(PLAIN["thin-class mIoU"]), stats.pm(PLAIN["test pixel accuracy"])]
+
+
+def test_the_weights_difference_is_weighted_minus_plain_with_its_verdict():
+    cw = views.weights_difference(WEIGHTED, PLAIN)
+    assert cw["test"] == stats.interval_text(stats.welch(WEIGHTED["test mIoU"], PLAIN["test mIoU"]))
+    assert cw["val"] == stats.interval_text(stats.welch(WEIGHTED["val mIoU"], PLAIN["val mIoU"]))
+    assert cw["test"].startswith("+5.0") and cw["verdict"] == "the weights help on the test split too"
+    assert views.weights_difference(PLAIN, WEIGHTED)["verdict"] == (
+        "on the test split the weights cost more than they gain")
+    noisy = WEIGHTED.assign(**{"test mIoU": [30, 50, 38]})
+    assert views.weights_difference(noisy, PLAIN)["verdict"] == "on the test split the two losses are not told apart"
+    none = views.weights_difference(WEIGHTED, None)
+    assert none["verdict"] == "there is nothing to compare" and none["test"].startswith("(not measured")
+
+
+# -- training curves -------------------------------------------------------------------------
+
+
+def curve_runs():
+    runs = []
+    for seed in (3, 5):
+        steps = pd.DataFrame({"step": range(1, 11), "loss": np.arange(10.0) * (seed + 1),
+                              "lr": np.linspace(0.01, 0.001, 10) * (seed - 2)})
+        evals = pd.DataFrame({"step": [5, 10], "miou": [0.2 + seed / 100, 0.3]})
+        runs.append(Run(seed, steps=steps, evals=evals))
+    return runs
+
+
+def test_the_training_history_keeps_a_running_mean_per_seed():
+    steps, evals = views.training_history(curve_runs(), window=3)
+    seed5 = steps[steps.seed == 5]
+    expected = pd.Series(np.arange(10.0) * 6).rolling(3, min_periods=1).mean()
+    assert np.allclose(seed5["loss (running mean)"], expected)
+    assert np.allclose(steps[steps.seed == 3]["loss (running mean)"].iloc[:2], [0.0, 2.0])  # not seed 5's
+    assert evals["val mIoU %"].tolist() == pytest.approx([23.0, 30.0, 25.0, 30.0])
+
+
+def test_the_curves_figure_shows_loss_rate_and_validation_per_seed():
+    steps, evals = views.training_history(curve_runs(), window=2)
+    fig = views.curves_figure(steps, evals)
+    assert [ax.get_title() for ax in fig.axes] == ["training loss", "learning rate", "validation mIoU"]
+    loss_lines = [line for line in fig.axes[0].lines if len(line.get_xdata())]
+    assert len(loss_lines) == 2
+    (lr,) = fig.axes[1].lines  # of the first seed, 3
+    assert np.allclose(lr.get_ydata(), np.linspace(0.01, 0.001, 10))
+    assert [t.get_text() for t in fig.axes[2].get_legend().get_texts()] == ["3", "5"]
+
+
+# -- the test split --------------------------------------------------------------------------
+
+
+def test_multiscale_scores_come_from_the_runs_scored_so():
+    runs = [Run(0, multiscale={"miou": 0.5}), Run(1), Run(2, multiscale={"miou": 0.25})]
+    assert views.multiscale_scores(runs).tolist() == [50.0, 25.0]
+    assert views.multiscale_scores([Run(0)]).dtype == float
+
+
+def test_the_summary_has_a_row_per_metric_and_the_multiscale_row():
+    results = pd.DataFrame({"test mIoU": [40.0, 44.0], "test boundary IoU": [20.0, 22.0],
+                            "test pixel accuracy": [80.0, math.nan], "thin-class mIoU": [10.0, 12.0],
+                            "val mIoU": [50.0, 52.0]})
+    multiscale = pd.Series([45.0, 47.0, 49.0])
+    summary = views.standard_summary(results, multiscale, scales=[0.5, 1.0, 1.5])
+    assert summary["key"].tolist() == [*views.SUMMARY_METRICS, "multi-scale test mIoU"]
+    assert summary["n"].tolist() == [2, 2, 1, 2, 2, 3]
+    assert summary["mean %"].tolist()[:2] == [42.0, 21.0] and summary["mean %"].iloc[-1] == 47.0
+    assert summary["metric"].iloc[-1] == "mean IoU, scales 0.5, 1, 1.5 + flips"
+    view = views.summary_view(summary)
+    assert list(view.columns) == ["metric", "mean ± std %", "n"]
+    assert view["mean ± std %"].tolist() == [stats.pm(results[k]) for k in views.SUMMARY_METRICS] + [
+        stats.pm(multiscale)]
+
+
+def test_the_published_comparison_ends_with_our_row():
+    table = views.published_comparison("ours", "40.0 ± 1.0")
+    assert table.iloc[-1].tolist() == ["ours", "40.0 ± 1.0", "yes"]
+    enet = table.set_index("method").loc["ENet"]
+    assert (enet["test mIoU %"], enet["from scratch"]) == ("51.3", "yes")
+    assert table.set_index("method").loc["SegNet", "from scratch"] == "no (ImageNet)"
+
+
+def test_the_gap_is_measured_to_the_best_published_model_from_scratch():
+    assert views.gap_sentence(40.0, synthetic=False) == (
+        "The best published model trained from scratch (FC-DenseNet103, 66.9%) is 26.9 points above our "
+        "standard model at this profile's scale.")
+    assert "cannot be compared" in views.gap_sentence(40.0, synthetic=True)
+
+
+def per_class_results():
+    rows = {"seed": [0, 1]}
+    for i, c in enumerate(CLASSES):
+        rows[f"IoU {c}"] = [10.0 * (i + 1), 10.0 * (i + 1) + 4]
+        rows[f"boundary IoU {c}"] = [5.0 * i, 5.0 * i]
+    return pd.DataFrame(rows)
+
+
+def test_the_per_class_table_marks_the_thin_classes():
+    table = views.per_class_table(per_class_results(), CLASSES, thin_classes=THIN)
+    assert table["class"].tolist() == CLASSES
+    assert table["thin"].tolist() == ["", "yes", "", "yes"]
+    assert table["IoU %"].tolist() == [stats.pm([10, 14]), stats.pm([20, 24]), stats.pm([30, 34]), stats.pm([40, 44])]
+    assert table["boundary IoU %"].iloc[2] == stats.pm([10.0, 10.0])
+
+
+def test_the_per_class_figure_draws_the_mean_of_each_class_thin_ones_in_red():
+    fig = views.per_class_figure(per_class_results(), CLASSES, thin_classes=THIN)
+    (ax,) = fig.axes
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == CLASSES
+    bars = {ticks[round(p.get_x() + p.get_width() / 2)]: p for p in ax.patches if p.get_height() > 0}
+    assert {c: bars[c].get_height() for c in CLASSES} == {"road": 12.0, "pole": 22.0, "sky": 32.0, "wire": 42.0}
+    # seaborn desaturates the palette a little: thin bars are C3's red, the others C0's blue
+    red, blue = {bars[c].get_facecolor() for c in THIN}, {bars[c].get_facecolor() for c in ("road", "sky")}
+    assert len(red) == 1 and len(blue) == 1
+    (red,), (blue,) = red, blue
+    assert red[0] > red[2] and blue[2] > blue[0]
+    assert ax.get_ylim() == (0, 100)
+
+
+def test_published_per_class_sets_ours_beside_the_published_rows():
+    names = ["Sky", "Pole", "Road"]
+    per_class = pd.DataFrame({"class": names, "IoU %": ["90.0 ± 1.0", "5.0 ± 1.0", "88.0 ± 2.0"]})
+    side = views.published_per_class(per_class, ours_miou="41.0 ± 1.0")
+    assert side["class"].tolist() == [*names, "mean (mIoU)"]
+    assert list(side.columns) == ["class", "ours", "SegNet", "FCN-8", "DeepLab-LargeFOV", "FC-DenseNet103"]
+    assert side["ours"].tolist() == ["90.0 ± 1.0", "5.0 ± 1.0", "88.0 ± 2.0", "41.0 ± 1.0"]
+    assert side["FC-DenseNet103"].tolist() == ["93.0", "37.8", "94.5", "66.9"]
+
+
+def test_the_confusion_is_summed_over_the_runs_that_trained():
+    runs = [Run(0, test={"confusion": [[3, 1], [0, 2]]}), Run(1, diverged=True),
+            Run(2, test={"confusion": [[1, 1], [2, 2]]})]
+    assert views.summed_confusion(runs).tolist() == [[4.0, 2.0], [2.0, 4.0]]
+
+
+def test_the_confusion_figure_and_its_largest_cell_off_the_diagonal():
+    pct = np.array([[80.0, 15.0, 5.0], [30.0, 70.0, 0.0], [10.0, 20.0, 70.0]])
+    fig = views.confusion_figure(pct, ["a", "b", "c"])
+    (ax,) = fig.axes
+    assert np.allclose(np.asarray(ax.collections[0].get_array()).reshape(3, 3), pct)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted", "true")
+    assert views.largest_confusion(pct) == (1, 0, 30.0)
+    assert pct[1, 1] == 70.0  # the helper works on a copy
+
+
+# -- sequences -------------------------------------------------------------------------------
+
+
+def test_the_sequence_table_counts_frames_per_prefix_and_split():
+    frames = {"train": ["0016E5_1", "0016E5_2", "0001TP_1"], "val": ["0016E5_9", "0016E5_8"],
+              "test": ["Seq05VD_1", "Seq05VD_2", "0016E5_7"]}
+    seq = views.sequence_table(frames)
+    counts = seq.set_index("sequence")
+    assert counts.loc["0016E5"].tolist() == [2, 2, 1]
+    assert counts.loc["Seq05VD"].tolist() == [0, 0, 2]
+    assert counts.loc["0001TP"].tolist() == [1, 0, 0]
+    assert views.sequence_sentence(seq) == (
+        "2 of the 2 validation frames come from sequences that training frames also show, while 2 of the "
+        "3 test frames come from a sequence that no training frame shows")
+
+
+# -- predictions and failures ----------------------------------------------------------------
+
+
+class Images:
+    """Three 6 x 8 test images with labels 0..2 and a void pixel (3)."""
+
+    palette = [(200, 0, 0), (0, 200, 0), (0, 0, 200)]
+    ignore_index = 3
+    class_names = ["a", "b", "c"]
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        image = torch.randint(0, 256, (3, 6, 8), dtype=torch.uint8, generator=g)
+        labels = torch.randint(0, 3, (6, 8), generator=g)
+        labels[0, 0] = 3
+        return image, labels
+
+
+def predict(i):
+    labels = Images()[i][1].clone()
+    labels[labels == 3] = 0
+    labels[1, :] = (labels[1, :] + 1) % 3  # one wrong row
+    return labels
+
+
+def test_the_error_map_paints_wrong_labelled_pixels_red_on_grey():
+    image, truth = Images()[0]
+    pred = predict(0)
+    pred[0, 0] = 2  # a void pixel predicted: not an error
+    out = views.error_map(image, truth, pred, ignore_index=3)
+    assert out.shape == (6, 8, 3)
+    grey = image.float().mean(0).numpy() / 255
+    assert np.allclose(out[1], [0.85, 0.1, 0.1])
+    assert np.allclose(out[2:, :, 0], grey[2:]) and np.allclose(out[2:, :, 2], grey[2:])
+    assert np.allclose(out[0, 0], grey[0, 0])
+
+
+def test_the_prediction_panel_has_a_row_per_image_and_four_columns():
+    data = Images()
+    fig = views.prediction_panel(data, predict, [2, 0], title=lambda i: f"image {i}")
+    axes = np.array(fig.axes).reshape(2, 4)
+    assert [ax.get_title() for ax in axes[0]] == list(views.PANEL_COLUMNS)
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["image 2", "image 0"]
+    image, truth = data[2]
+    assert np.array_equal(axes[0, 0].images[0].get_array(), image.permute(1, 2, 0).numpy())
+    shown_truth = colorize(truth, data.palette, ignore_index=3).permute(1, 2, 0).numpy()
+    assert np.array_equal(axes[0, 1].images[0].get_array(), shown_truth)
+    shown_pred = colorize(predict(0), data.palette, ignore_index=3).permute(1, 2, 0).numpy()
+    assert np.array_equal(axes[1, 2].images[0].get_array(), shown_pred)
+    assert np.allclose(axes[1, 3].images[0].get_array(), views.error_map(*data[0], predict(0), ignore_index=3))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == data.class_names
+
+
+def test_the_per_image_figure_marks_the_shown_images():
+    scores = pd.Series(np.linspace(5, 95, 40))
+    fig = views.per_image_figure(scores, marked=[5.0, 7.5])
+    (ax,) = fig.axes
+    assert sum(p.get_height() for p in ax.patches) == 40 and len(ax.patches) == 20
+    lines = [line.get_xdata()[0] for line in ax.lines]
+    assert lines == [5.0, 7.5]
+
+
+def test_the_share_table_is_in_whole_percent_with_the_thin_classes_marked():
+    shares = {"block 2": {"road": 0.812, "pole": 0.304}, "block 3": {"road": 0.5, "pole": 0.126}}
+    table = views.share_table(shares, thin_classes=THIN)
+    assert table.columns.tolist() == ["class", "block 2", "block 3"]
+    assert table["class"].tolist() == ["road", "pole (thin)"]
+    assert table["block 2"].tolist() == [81.0, 30.0] and table["block 3"].tolist() == [50.0, 13.0]
