@@ -47,6 +47,10 @@ it. Each rule has a name, which is how a failure is reported:
   the margin on purpose: inside one, the allowed width is that cell's width. Collapsed blocks
   (``<details>``, e.g. hidden cell inputs) are opened for the measurement and closed again;
   an element inside a wider one already reported is not reported again;
+- ``math``: every formula of the content (Sphinx's ``.math`` elements: MyST's ``$...$`` and
+  ``$$...$$``) has been typeset by MathJax (holds an ``mjx-container``) once MathJax's
+  start-up has finished, rather than shown as raw TeX. The book serves its own MathJax
+  (``sphinx-mathjax-offline``), so this holds without a network;
 - ``link``: every internal link points at a file that exists, and its ``#anchor`` at an
   element of the target page.
 
@@ -97,6 +101,7 @@ RULES = {
     "machine-path": "no absolute path of the build machine in the page's text",
     "table-nan": "no 'nan' in a table cell",
     "too-wide": "no table or code block wider than the content column at 1280 px",
+    "math": "every formula typeset by MathJax, none left as raw TeX",
     "link": "internal links and anchors resolve",
 }
 
@@ -114,6 +119,19 @@ async () => {
     new Promise(done => { img.addEventListener("load", done); img.addEventListener("error", done); })));
   await document.fonts.ready;
   return images.filter(img => !(img.naturalWidth > 0)).map(img => img.getAttribute("src"));
+}
+"""
+
+# Formulas MathJax left as raw TeX, after its start-up (typesetting) has finished.
+RAW_MATH = """
+async () => {
+  """ + CONTENT_ROOT + """
+  const maths = Array.from(root.querySelectorAll(".math"));
+  if (!maths.length) return [];
+  const mj = window.MathJax;
+  if (mj && mj.startup && mj.startup.promise) { await mj.startup.promise; }
+  return maths.filter(m => !m.querySelector("mjx-container"))
+    .map(m => (m.textContent || "").replace(/\\s+/g, " ").trim().slice(0, 60));
 }
 """
 
@@ -327,6 +345,7 @@ def page_problems(page, rel: str, *, table_pages: str, path_patterns: list[re.Pa
     results["machine-path"] = machine_paths(page, path_patterns)
     results["table-nan"] = nan_cells(page)
     results["too-wide"] = too_wide(page)
+    results["math"] = _capped([f"formula shown as raw TeX: {t!r}" for t in page.evaluate(RAW_MATH)])
     return facts, results
 
 

@@ -105,6 +105,7 @@ CLEAN = page(
     + f"""
 <pre>x = 1  # a short line
 </pre>
+<div class="math notranslate nohighlight"><mjx-container class="MathJax">x</mjx-container></div>
 <p>Results go to results/smoke/runs; see https://example.org/tmp/readme and ~/notes.</p>
 {cell(table("standard", "x" * 80), tags="tag_full-width")}
 <div style="height: 2400px"></div><p>Taller than the viewport (1600 px): the screenshot is full-page.</p>
@@ -128,6 +129,7 @@ BAD = {  # page -> the one rule it breaks
     "wide_table.html": ("too-wide", page(table("standard", "x" * 80))),
     "wide_code.html": ("too-wide", page(f"<pre>print({'x' * 150!r})</pre>")),
     "wide_full_width.html": ("too-wide", page(cell(table("standard", "x" * 110), tags="tag_full-width"))),
+    "raw_math.html": ("math", page('<p>The unit: <span class="math notranslate nohighlight">\\(y = x + f(x)\\)</span>.</p>')),
 }
 
 
