@@ -65,11 +65,22 @@ def test_sequence_check_ranks_each_recipe_on_both_validations():
         sequence_check(records([("E, held-out 0001TP", 0, 1.0, 1.0, False, "train:-0001TP", "train:0001TP")]))
 
 
-def test_when_the_held_out_order_differs_val_does_not_choose():
-    swapped = PILOT.replace({"val mIoU": {70.0: 60.0}})
+def test_when_the_held_out_order_differs_the_held_out_score_decides_near_the_best():
+    swapped = PILOT.replace({"val mIoU": {70.0: 60.0}})  # held out: A 68 above B 60; val: B above A
     recipe, why = choose_recipe(swapped, budget_minutes=12)
-    assert recipe is None and why.startswith("the held-out runs rank their recipes otherwise than val")
-    assert "within 2 points of the best on val" in why
+    # A (53.0) and B (53.5) are within 2 points of the best on val; both have held-out runs
+    assert recipe == "A" and why.startswith("the held-out runs rank their recipes otherwise than val")
+    assert why.endswith("within 2 points of the best on val (B, 53.5%), the highest held-out val mIoU (68.0%)")
+    without_a = swapped[swapped["recipe"] != "A, held-out 0001TP"].copy()
+    extra = records([("E", 0, 40.0, 5.0, False, "train", "val"),
+                     ("E, held-out 0001TP", 0, 80.0, 5.0, False, "train:-0001TP", "train:0001TP")])
+    mixed = pd.concat([without_a, extra], ignore_index=True)  # B above E on val, E above B held out
+    recipe, why = choose_recipe(mixed, budget_minutes=12)
+    assert recipe is None and "A still need held-out runs" in why
+    # a lone recipe within the margin is chosen: no held-out score could change it
+    lone = mixed.replace({"val mIoU": {53.5: 58.0}})
+    recipe, why = choose_recipe(lone, budget_minutes=12)
+    assert recipe == "B" and why.endswith("B is the only one, and no held-out score could change the choice")
 
 
 def test_machine_minutes_equal_the_measured_seconds_on_an_idle_machine():

@@ -146,29 +146,46 @@ def choose_recipe(records, *, budget_minutes: float, tie: float = TIE) -> tuple[
     whose cheapest run costs ``budget_minutes`` of the machine or less, the highest mean val mIoU at
     the last step; a recipe within ``tie`` points of it that costs less wins instead. Only
     recipes trained on the whole training split are candidates (not the held-out checks).
+
     If held-out runs rank their recipes otherwise than val (:func:`sequence_check`), val does
-    not decide: no recipe is chosen until the recipes within :data:`HELD_OUT_MARGIN` points of
-    the best on val have held-out runs. Returns ``(recipe or None, the reason in words)``."""
+    not decide: among the candidates within :data:`HELD_OUT_MARGIN` points of the best on val,
+    the highest held-out score does, once each has a held-out run (until then none is chosen).
+    A lone candidate within the margin is chosen: no held-out score could change the choice.
+    Returns ``(recipe or None, the reason in words)``."""
     check, agree = sequence_check(records)
-    if not check.empty and not agree:
-        return None, (f"the held-out runs rank their recipes otherwise than val, so by the pilot's rule val "
-                      f"does not decide: the recipes within {HELD_OUT_MARGIN:g} points of the best on val "
-                      "are to be trained held-out, and the held-out score decides")
-    records = records[records["trained on"] == "train"]
-    by = records.groupby("recipe", sort=False).agg(
+    trained = records[records["trained on"] == "train"]
+    by = trained.groupby("recipe", sort=False).agg(
         # the least cost over a recipe's runs: other work on the machine only ever slows a run
         miou=("val mIoU", "mean"), minutes=("machine minutes", "min"), diverged=("diverged", "sum"))
     fits = by[(by["diverged"] == 0) & (by["minutes"] <= budget_minutes)]
     if fits.empty:
         return None, f"no recipe trained without divergence within {budget_minutes:g} machine minutes a run"
     best = fits["miou"].max()
+    top = str(fits["miou"].idxmax())
+    if not check.empty and not agree:
+        return _held_out_choice(records, fits, top, best)
     close = fits[fits["miou"] >= best - tie].sort_values(["minutes", "miou"], ascending=[True, False])
     recipe = str(close.index[0])
-    top = str(fits["miou"].idxmax())
     why = (f"the highest val mIoU ({best:.1f}%) within {budget_minutes:g} machine minutes a run" if recipe == top else
            f"within {tie:g} point of the best ({top}, {best:.1f}%) at less cost "
            f"({fits.loc[recipe, 'minutes']:.1f} against {fits.loc[top, 'minutes']:.1f} machine minutes)")
     return recipe, why
+
+
+def _held_out_choice(records, fits, top: str, best: float) -> tuple[str | None, str]:
+    """The rule's second branch: the held-out score decides among the recipes near the best."""
+    near = [str(r) for r in fits.index[fits["miou"] >= best - HELD_OUT_MARGIN]]
+    held = records[records["recipe"].str.contains(HELD_OUT, regex=False)]
+    scores = held.assign(base=held["recipe"].str.split(HELD_OUT, regex=False).str[0]).groupby("base")["val mIoU"].mean()
+    lead = (f"the held-out runs rank their recipes otherwise than val, so val does not decide; "
+            f"among the recipes within {HELD_OUT_MARGIN:g} points of the best on val ({top}, {best:.1f}%)")
+    if len(near) == 1:
+        return top, f"{lead}, {top} is the only one, and no held-out score could change the choice"
+    missing = [r for r in near if r not in scores.index]
+    if missing:
+        return None, f"{lead}, {', '.join(missing)} still need held-out runs; the held-out score decides"
+    recipe = max(near, key=lambda r: scores[r])
+    return recipe, f"{lead}, the highest held-out val mIoU ({scores[recipe]:.1f}%)"
 
 
 def pilot_families(records) -> dict[str, list[str]]:
