@@ -196,9 +196,12 @@ plt.show()
 # For inputs $x_1, \dots, x_k$ of widths $C_i$ and sizes $H_i \times W_i$:
 #
 # $$
+# \begin{gathered}
 # y = \sum_{i=1}^{k} \mathrm{up}_{H \times W}\big(\mathrm{conv}_i(x_i)\big),
-# \qquad \mathrm{conv}_i : C_i \to \min_j C_j,
-# \quad H = \max_j H_j,\ W = \max_j W_j
+# \\
+# \mathrm{conv}_i : C_i \to \min_j C_j, \qquad
+# H = \max_j H_j,\ W = \max_j W_j
+# \end{gathered}
 # $$
 #
 # where $\mathrm{up}$ is bilinear upsampling (the identity for the inputs

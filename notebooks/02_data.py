@@ -250,7 +250,7 @@ study.glue("train_scale", words["scale"])
 study.glue("train_flip", words["flip"])
 study.glue("train_jitter", words["jitter"])
 
-# %% mystnb={"figure": {"caption": "One training image and its labels as loaded (left) and as the training loop sees them in successive epochs: the recipe's random rescaling, cropping and flipping, drawn anew each epoch from the run's seed.", "name": "fig-02-augmentation"}, "image": {"alt": "Two rows of small pictures, images on top and their colour-coded labels below: the first column as loaded, each further column the same image rescaled, cropped or mirrored differently, one column per epoch."}}
+# %% mystnb={"figure": {"caption": "One training image and its labels as loaded (left) and as the training loop sees them in successive epochs: the recipe's random rescaling, cropping and flipping, drawn anew each epoch from the run's seed.", "name": "fig-02-augmentation"}, "image": {"alt": "Small pictures in rows, each row of images above a row of their colour-coded labels: the first picture as loaded, each further one the same image rescaled, cropped or mirrored differently, one per epoch."}}
 train_set = build_train_set(cfg)
 seeded = SeededSamples(train_set, seed=0)
 shown = survey.spread_indices(len(train_set), num_examples)

@@ -173,20 +173,23 @@ setting_box(exp, exp.arm("standard"))
 # A recipe that stops while the model is still improving compares unfinished
 # models. Before any run of the study, the **pilot** trains whole recipes
 # (optimiser, schedule, learning rate, length), most validated every
-# {glue:text}`pilot_eval_share` of their run (the recipe at 360 × 480,
-# whose validations cost four times as much, less often), and looks at the
-# **validation** split only. The rule that picks
+# {glue:text}`pilot_eval_share` of their run, and looks at the
+# **validation** split only. On this page's profile it trains
+# {glue:text}`pilot_size`. The rule that picks
 # the recipe was fixed before the runs: among the recipes none of whose
 # runs diverged and whose runs cost at most
 # {glue:text}`pilot_budget` minutes of the whole machine, the highest val
 # mIoU at the end of the run (mean over the pilot's seeds); a recipe within
 # {glue:text}`pilot_tie` point of it that costs less wins instead. The test split plays no part.
 #
-# The pilot ran in two rounds. The first compared optimisers, schedules,
-# learning rates and lengths. The second started from the best recipe of the
-# first within the budget and changed one setting at a time: the learning
-# rate, the class weighting, colour jitter, the scale range, the image size
-# and the plain loss. The rule chose among all of them.
+# The full pilot (the one the notebook's parameters declare, which the cpu
+# profile trains on CamVid) ran in two rounds. The first compared
+# optimisers, schedules, learning rates and lengths. The second started
+# from the best recipe of the first within the budget and changed one
+# setting at a time: the learning rate, the class weighting, colour jitter,
+# the scale range, the image size (validated less often: at 360 × 480 a
+# validation costs four times as much) and the plain loss. The rule chose
+# among all of them.
 #
 # **The cost of a run** ("machine min / run") is its steps times the median
 # time of one step times {glue:text}`step_skew` (the mean over the median of
@@ -209,6 +212,8 @@ pilot_rows = study.save_table(pilot_records(pilot_runs), "pilot_runs")
 chosen_recipe, why = choose_recipe(pilot_rows,
                                    budget_minutes=pilot_budget_minutes)
 study.glue("pilot_budget", pilot_budget_minutes)
+study.glue("pilot_size", f"{views.plural(len(pilot), 'recipe')} in "
+           f"{views.plural(len(pilot_rows), 'run')}")
 eval_share = pilot_base["eval.every"] / pilot_base["schedule.steps"]
 study.glue("pilot_eval_share", f"{eval_share:.0%}")
 study.glue("pilot_tie", f"{TIE:g}")
@@ -224,7 +229,7 @@ styled(
     caption(study, "The recipes of the pilot, on the validation split."),
 )
 
-# %% mystnb={"figure": {"caption": "The pilot's SGD recipes: the validation mIoU of each during its run, against the passes over the training images, one line per recipe and seed. The test split plays no part.", "name": "fig-03-pilot-curves"}, "image": {"alt": "A line chart of validation mIoU in percent against passes over the training images, one coloured line per SGD recipe of the pilot; the lines have different lengths, and most rise quickly, then level off."}}
+# %% mystnb={"figure": {"caption": "The pilot's SGD recipes (those of this profile's pilot that train with SGD on the whole training split): the validation mIoU of each during its run, against the passes over the training images, one line per recipe and seed. The test split plays no part.", "name": "fig-03-pilot-curves"}, "image": {"alt": "A line chart of validation mIoU in percent against passes over the training images, one coloured line per SGD recipe and seed of the pilot."}}
 # Images of the training split, to count passes over them:
 train_images = len(study.data("train", exp.base.data.size,
                               n=exp.design.scenes or 256))
@@ -236,7 +241,7 @@ ax.set_title("validation mIoU during each SGD run of the pilot")
 study.save_figure(ax.figure, "pilot_curves")
 plt.show()
 
-# %% mystnb={"figure": {"caption": "The pilot's AdamW recipes, as in the figure before: round 1's two rates, then round 2's changes of one setting each. The test split plays no part.", "name": "fig-03-pilot-curves-adamw"}, "image": {"alt": "A line chart of validation mIoU in percent against passes over the training images, one coloured line per AdamW recipe of the pilot."}}
+# %% mystnb={"figure": {"caption": "The pilot's AdamW recipes (those of this profile's pilot that train with AdamW on the whole training split), as in the figure before: one line per recipe and seed. The test split plays no part.", "name": "fig-03-pilot-curves-adamw"}, "image": {"alt": "A line chart of validation mIoU in percent against passes over the training images, one coloured line per AdamW recipe and seed of the pilot."}}
 ax = plot_pilot_curves(curves[curves.recipe.isin(families["AdamW"])],
                        train_images=train_images)
 ax.set_title("validation mIoU during each AdamW run of the pilot")
@@ -246,51 +251,55 @@ plt.show()
 # %% [markdown]
 # ### Does val rank recipes as an unseen sequence would?
 #
-# Every val frame comes from sequence 0016E5, which training also shows,
-# while most test frames come from Seq05VD, which it never shows. Three
-# recipes were also trained without train's 0001TP frames and validated on
-# those frames, a sequence the run never saw. The rule for using them was
-# fixed before they trained: if they rank the three recipes as val does, val
-# keeps deciding (it has more frames); if not, the choice is not made
-# on val, and the recipes within 2 points of the best on val are trained
-# held-out and the held-out score decides (a lone recipe within 2 points
-# stands: no held-out score could change the choice).
+# Every CamVid val frame comes from sequence 0016E5, which training also
+# shows, while most test frames come from Seq05VD, which it never shows. A
+# recipe can also be trained without train's 0001TP frames and validated on
+# those frames, a sequence the run never saw
+# ({glue:text}`held_out_count`). The rule for using them was fixed before
+# they trained: if they rank their recipes as val does, val keeps deciding
+# (it has more frames); if not, the choice is not made on val, and the
+# recipes within 2 points of the best on val are trained held-out and the
+# held-out score decides (a lone recipe within 2 points stands: no held-out
+# score could change the choice).
 #
 # Sequence 0001TP is a drive at dusk, much darker than the other training
 # sequences, so a run that never saw it is tested on a change of light as
-# much as on new streets: its held-out scores are far below val's.
+# much as on new streets.
 
 # %%
 check, orders_agree = sequence_check(pilot_rows)
-study.glue(
-    "pilot_orders_agree",
-    "rank them as val does"
-    if orders_agree
-    else "rank them otherwise than val",
-)
-styled(
-    study.save_table(check, "pilot_sequence_check").round(1),
-    caption(
-        study,
-        "Three recipes on val (sequence 0016E5, seen in training) and on a "
-        "held-out sequence.",
-    ),
-)
+study.save_table(check, "pilot_sequence_check")
+study.glue("held_out_count", views.held_out_count(check))
+study.glue("pilot_orders_agree",
+           views.held_out_verdict(check, orders_agree))
+if not check.empty:  # a table only where the pilot trained held out
+    what = (f"{views.plural(len(check), 'recipe').capitalize()} on val "
+            "(sequence 0016E5, seen in training) and on a held-out "
+            "sequence.")
+    display(styled(check.round(1), caption(study, what)))
 
 # %% [markdown]
-# The held-out runs {glue:text}`pilot_orders_agree`.
+# {glue:text}`pilot_orders_agree`
 #
 # By that rule the pilot chooses **{glue:text}`pilot_choice`**:
 # {glue:text}`pilot_why`. The curves show where each recipe stops gaining:
 # with a decaying learning rate most of the last gains come as the rate
 # falls, so a longer run is a different recipe, not a later point of the
 # same curve.
-#
-# The study adopts the chosen recipe: the profile's training config holds
-# its settings (`study.adopted` names it, and the runner checks that they
-# agree), at the learning rates of the sweep below. The study's runs
-# validate 4 times rather than every 5% of their steps, which makes them
-# new runs: a run's validation schedule is part of its identity.
+
+# %%
+# The recipe the profile adopts (its study.adopted) beside the choice:
+adopted = exp.design.adopted
+runs_adopted = pilot_runs.get(adopted) or [None]
+adopted_config = runs_adopted[0] and runs_adopted[0].config
+study.glue("adoption", Markdown(views.adoption_text(
+    adopted, chosen_recipe, base=exp.base, pilot=adopted_config)))
+study.glue("adopted_clause",
+           Markdown(views.adopted_clause(adopted, chosen_recipe)))
+
+# %% [markdown]
+# {glue:md}`adoption` The profile, not the pilot's table, fixes what the
+# study trains ({ref}`exercise 1 <ex-03-budget>` shows it).
 #
 # ## The recipe, and how it departs from the paper
 #
@@ -314,6 +323,7 @@ study.glue("run_count", len(exp.study_plan().runs))
 departures = views.departures(exp, train_images=train_images, amp=amp)
 study.glue("departures", Markdown(", ".join(departures)))
 study.glue("n_seeds", len(r.seeds))
+study.glue("schedule_name", base.schedule.name)
 styled(recipe_table, caption(study, "The training recipe."))
 
 # %% [markdown]
@@ -322,8 +332,8 @@ styled(recipe_table, caption(study, "The training recipe."))
 # The right-hand column is scaled down to fit the profile's budget:
 # {glue:md}`departures`. The batch holds several images because the
 # backbone's batch normalisation needs more than one image to train from
-# scratch, and the rate follows a poly schedule instead of being lowered by
-# hand. Expect absolute scores well below published CamVid results (the
+# scratch, and the rate follows a {glue:text}`schedule_name` schedule
+# instead of being lowered by hand. Expect absolute scores well below published CamVid results (the
 # paper itself reports none on CamVid); what the study measures is how the
 # *variants* compare when trained identically.
 # ```
@@ -372,7 +382,8 @@ plt.show()
 # leaves the rare thin classes (poles, signs, pedestrians, cyclists: about 1%
 # of the pixels each) unpredicted: the model gains more by getting road and
 # sky right. When the recipe weights the classes (median frequency
-# balancing, as SegNet did on CamVid: class *c* weighs median(f) / f<sub>c</sub>),
+# balancing, as SegNet did on CamVid: class *c* weighs median(f) / f<sub>c</sub>,
+# raised to a power below 1 where the recipe softens the weights),
 # the same rate is also trained with the plain cross-entropy, and both are
 # compared here, on the validation split only.
 
@@ -402,8 +413,8 @@ else:
 # ## Training curves
 #
 # The runs at the chosen rate are the standard model. Below, per seed: the
-# training loss (a running mean), the learning rate of the poly schedule
-# with its linear warm-up, and the validation mIoU measured during
+# training loss (a running mean), the learning rate of the
+# {glue:text}`schedule_name` schedule with its linear warm-up, and the validation mIoU measured during
 # training.
 
 # %% mystnb={"figure": {"caption": "Training of the standard model, one line per seed: the training loss (running mean), the learning rate (a warm-up, then the schedule's decay) and the validation mIoU measured during training.", "name": "fig-03-curves"}, "image": {"alt": "Three line charts side by side against the training step: the training loss of each seed, falling; the learning rate, rising through a short warm-up and then decaying; and the validation mIoU of each seed."}}
@@ -415,10 +426,10 @@ study.save_figure(fig, "curves")
 plt.show()
 last = steps.groupby("seed").tail(window).groupby("seed")["loss"].mean()
 study.glue("final_loss", stats.pm(last, digits=2))
-study.glue("window", window)
+study.glue("window", views.last_steps(window))
 
 # %% [markdown]
-# Over the last {glue:text}`window` steps of training the loss averages
+# Over {glue:text}`window` of training the loss averages
 # {glue:text}`final_loss` (mean ± std over seeds).
 #
 # ## Scores on the test split
@@ -537,40 +548,37 @@ study.glue("confused_pct", pct)
 # {glue:text}`confused_true` pixels are predicted as
 # {glue:text}`confused_pred`.
 #
-# ## Why the test score is far below the validation score
+# ## Validation and test scores
 #
-# The standard model scores {glue:text}`chosen_val`% mIoU on the validation
-# split and {glue:text}`test_miou`% on the test split. Part of the gap is
-# where the images come from. CamVid's frames are taken from a few drives,
-# each a video sequence named by the file names' prefix, and the three
-# splits share them unevenly:
+# The standard model scores {glue:text}`standard_val`% mIoU on the
+# validation split and {glue:text}`test_miou`% on the test split (mean ±
+# std over seeds). Where the images come from can matter. CamVid's frames
+# are taken from a few drives, each a video sequence named by the file
+# names' prefix, and the three splits share them unevenly:
 
 # %%
+seq = None  # the generator has no video sequences
 if study.synthetic:
-    print("The generator has no video sequences: this comparison is "
-          "about CamVid.")
-    study.glue("sequence_sentence",
-               Markdown("(not applicable to the generator)"))
+    print("The generator has no video sequences to count.")
 else:
     frames = {split: study.data(split, base.data.size).names
               for split in ("train", "val", "test")}
     seq = study.save_table(views.sequence_table(frames), "sequences")
-    sentence = views.sequence_sentence(seq)
-    study.glue("sequence_sentence", Markdown(sentence))
-    display(
-        styled(seq, caption(study, "Frames per video sequence and split."))
-    )
+    what = "Frames per video sequence and split."
+    display(styled(seq, caption(study, what)))
+study.glue("standard_val", stats.pm(results["val mIoU"]))
+text = views.val_test_text(seq, val=results["val mIoU"].mean(),
+                           test=results["test mIoU"].mean())
+study.glue("sequence_sentence", Markdown(text["paragraph"]))
+study.glue("val_test_summary", Markdown(text["summary"]))
 
 # %% [markdown]
-# So {glue:md}`sequence_sentence`. The validation score measures a model on
-# drives it has seen; the test score, mostly on a new one. A small model
-# trained briefly from scratch generalises poorly to a new drive, so the
-# validation score flatters it.
+# {glue:md}`sequence_sentence`
 #
-# The other part is the class weights, which were chosen on the validation
-# split (above). The same two losses on the test split, reported here only
-# after the recipe was fixed: the recipe does not change with what this
-# table shows, or the test score would become a selection score.
+# The recipe, class weights included, was fixed without the test split.
+# The same two losses on the test split follow, reported only now that the
+# recipe is fixed: the recipe does not change with what this table shows,
+# or the test score would become a selection score.
 
 # %% tags=["full-width"]
 plain_records = None
@@ -627,9 +635,9 @@ plt.show()
 # %% [markdown]
 # ## Failure cases
 #
-# Where does the model fail worst? Every test image was scored on its own when the run was recorded (the
-# mean IoU over the classes present in its truth or its prediction) and show
-# the lowest-scoring ones.
+# Where does the model fail worst? Every test image was scored on its own
+# when the run was recorded (the mean IoU over the classes present in its
+# truth or its prediction); the figures below show the lowest-scoring ones.
 
 # %% mystnb={"figure": {"caption": "The per-image test mIoU of that model over the test split; the red lines mark the worst images, shown in the next figure.", "name": "fig-03-per-image"}, "image": {"alt": "A histogram of the per-image mIoU in percent, with a few red vertical lines at its low end."}}
 per_image = shown_run.per_image()
@@ -739,16 +747,15 @@ styled(study.save_table(table, "inside_fusion_by_class"),
 # ## Summary
 #
 # - The pilot compared whole recipes on the validation split only and, by a
-#   rule fixed before its runs, chose **{glue:text}`pilot_choice`**.
+#   rule fixed before its runs, chose
+#   **{glue:text}`pilot_choice`**{glue:md}`adopted_clause`.
 # - The learning rate was chosen on the validation split as well:
 #   {glue:text}`chosen_lr:g`, with a validation mIoU of
 #   {glue:text}`chosen_val`%.
 # - On the test split, untouched until then, the standard model reaches
 #   {glue:text}`test_miou`% mean IoU and {glue:text}`test_biou`% boundary
 #   IoU; the thin classes reach {glue:text}`thin_miou`%.
-# - On CamVid the validation score flatters the model: the validation
-#   frames come from drives that training shows, most test frames from one
-#   it never shows.
+# - {glue:md}`val_test_summary`
 # - The errors are of two kinds: seams along outlines (the prediction is too
 #   coarse) and whole regions of the wrong class (recognition).
 #
@@ -762,6 +769,7 @@ styled(study.save_table(table, "inside_fusion_by_class"),
 # refinenet study run --profile smoke
 # ```
 #
+# (ex-03-budget)=
 # **1. A tighter pilot budget** (`pilot_budget_minutes`). Run this page for
 # the smoke profile with no time for any recipe:
 #
@@ -773,9 +781,10 @@ styled(study.save_table(table, "inside_fusion_by_class"),
 # ```
 #
 # Expect the pilot to choose no recipe, and its reason to say that none
-# fits the budget; the rest of the page does not change, because the
-# profile, not the pilot's table, fixes the recipe the study trains
-# (`study.adopted`).
+# fits the budget; the runs and scores of the rest of the page do not
+# change (only the sentence on the adopted recipe says that the pilot chose
+# none), because the profile, not the pilot's table, fixes the recipe the
+# study trains (`study.adopted`).
 #
 # **2. Class weights on or off** (the `plain cross-entropy` arm of `arms`
 # switches `loss.class_weights`). Train the smoke config both ways:

@@ -100,6 +100,8 @@ report.setting_box(exp, exp.arm("standard"))
 runs = {name: exp.arm(name) for name in arms}
 base = "standard"
 study.glue("n_seeds", len(r.seeds))
+# "360 × 480 labels (logits upsampled)" on CamVid, "H × W labels" else
+study.glue("scored_on", report.scored_on(exp))
 records = report.ablation_tables(
     study, exp, runs, baseline=base, title="Chained residual pooling"
 )
@@ -110,7 +112,7 @@ report.show_ablation_figure(study, records, baseline=base)
 # %% [markdown]
 # The standard model has two pooling blocks and the ReLU. Every row is
 # {glue:text}`n_seeds` seeds; "Δ" is the difference of the mean test mIoU
-# (scored on the native 360 × 480 labels) to the standard model with its 95%
+# (scored on {glue:text}`scored_on`) to the standard model with its 95%
 # Welch interval. Parameters and multiply-accumulates (MACs) are for one
 # image at the evaluation size; the time is training only, averaged over the
 # seeds. A run whose loss diverged (became NaN) has no usable model: it is
@@ -175,7 +177,7 @@ study.glue("n_grid_seeds", len(r.grid_seeds))
 study.glue("p_more", f"{p_more:.2f}")
 what = "Failed runs per rate, exact 95% intervals (val split)."
 report.styled(
-    failures.round(1), report.caption(study, what), wrap=False
+    claims.failure_view(failures), report.caption(study, what), wrap=False
 )
 
 # %% mystnb={"figure": {"caption": "Validation mIoU at every rate of the grid with the CRP ReLU on (blue) and off (orange): the mean \u00b1 std over the seeds, and every seed as a faint dot; the rate axis is logarithmic.", "name": "fig-04-lr-sensitivity"}, "image": {"alt": "A chart with a logarithmic learning-rate axis and two lines with error bars, blue for the ReLU on and orange for the ReLU off, each with faint dots for the single seeds around it."}}
@@ -248,11 +250,20 @@ report.styled(
 # refinenet study run --profile smoke
 # ```
 #
-# **1. The smoke profile** (`profile`). Open the page it wrote,
-# `results/smoke/04_ablation_crp.ipynb`, beside this one. Expect the same
-# tables and figures from tiny models trained for a few steps, with far
-# wider intervals: the number of seeds and the length of training, not the
-# code, set how much a page can tell.
+# **1. Another profile** (`profile`). The banner at the top of this page
+# names its profile. Execute the page with another one and open what it
+# writes beside this page (the `smoke` runs take minutes, the `cpu` runs
+# hours):
+#
+# ```bash
+# PROFILE=cpu  # or smoke, or gpu: one that the banner does not name
+# refinenet study run --profile $PROFILE --only 04
+# # the page: results/$PROFILE/04_ablation_crp.ipynb
+# ```
+#
+# Expect the same tables and figures, with far wider intervals on `smoke`,
+# whose tiny models train for a few steps: the number of seeds and the
+# length of training, not the code, set how much a page can tell.
 #
 # **2. No pooling, by hand** (the `N = 0` arm of `arms` sets
 # `model.crp_blocks`). Two seeds with and without pooling on the smoke

@@ -103,6 +103,8 @@ report.styled(layout, report.caption(study, "The three cascades."))
 runs = {name: exp.arm(name) for name in arms}
 base = labels[4]
 study.glue("n_seeds", len(r.seeds))
+# "360 × 480 labels (logits upsampled)" on CamVid, "H × W labels" else
+study.glue("scored_on", report.scored_on(exp))
 records = report.ablation_tables(
     study, exp, runs, baseline=base, title="Cascade depth and no refinement"
 )
@@ -112,9 +114,9 @@ report.show_ablation_figure(study, records, baseline=base)
 
 # %% [markdown]
 # The standard model is the 4-cascade; "no refinement" is the FCN-32s
-# reference. Every row is {glue:text}`n_seeds` seeds; "Δ" is the difference of the mean
-# test mIoU (scored on the native 360 × 480 labels) to the standard model with
-# its 95% Welch interval. Then the thin classes, one by one (in brackets: the
+# reference. Every row is {glue:text}`n_seeds` seeds; "Δ" is the difference
+# of the mean test mIoU (scored on {glue:text}`scored_on`) to the standard
+# model with its 95% Welch interval. Then the thin classes, one by one (in brackets: the
 # difference to the standard model and its interval), and every seed's score
 # beside the mean, with each difference and its interval on the right.
 
@@ -131,10 +133,19 @@ biou = report.welch_text(
     missing="(not measured)",  # eval.boundary=false in this profile
 )
 study.glue("biou_4_vs_1", biou)
+
+# %% tags=["hide-input"]
+# The costs as the table writes them: one precision per column, with
+# as many digits as keep different costs different ("0.1638", "0.1621")
 cost = records.groupby("variant")[["GMACs", "parameters (M)"]].mean()
-for c in (4, 2, 1):
-    study.glue(f"gmacs_{c}", float(cost.loc[labels[c], "GMACs"]))
-    study.glue(f"params_{c}", float(cost.loc[labels[c], "parameters (M)"]))
+for column, key in (("GMACs", "gmacs"), ("parameters (M)", "params")):
+    text = dict(zip(cost.index, report.cost_texts(cost[column])))
+    for c in (4, 2, 1):
+        study.glue(f"{key}_{c}", text[labels[c]])
+# What every cascade keeps: the model without refinement, in %
+share = 100 * cost.loc["no refinement"] / cost.loc[labels[4]]
+study.glue("backbone_macs", f"{share['GMACs']:.0f}")
+study.glue("backbone_params", f"{share['parameters (M)']:.0f}")
 
 # %% [markdown]
 # The 4-cascade against the 2-cascade: {glue:text}`claim0_diff` mIoU points;
@@ -146,11 +157,13 @@ for c in (4, 2, 1):
 # points (95% interval).
 #
 # What the shorter cascades save: one forward pass costs
-# {glue:text}`gmacs_4:.2f` GMACs with four blocks, {glue:text}`gmacs_2:.2f`
-# with two and {glue:text}`gmacs_1:.2f` with one, for
-# {glue:text}`params_4:.2f` M, {glue:text}`params_2:.2f` M and
-# {glue:text}`params_1:.2f` M parameters. The backbone and the work at the
-# finest resolution, which every cascade has, dominate both counts.
+# {glue:text}`gmacs_4` GMACs with four blocks, {glue:text}`gmacs_2` with two
+# and {glue:text}`gmacs_1` with one, for {glue:text}`params_4` M,
+# {glue:text}`params_2` M and {glue:text}`params_1` M parameters. Every
+# cascade keeps the backbone: the model without refinement (the backbone
+# and a 1 × 1 classifier) already costs {glue:text}`backbone_macs`% of the
+# 4-cascade's multiply-accumulates and has {glue:text}`backbone_params`% of
+# its parameters.
 #
 # ## Is the common rate each cascade's own?
 #
@@ -180,9 +193,9 @@ report.styled(
 #   worth {glue:text}`decoder_gain` points.
 # - At the boundaries, the 4-cascade and the single block differ by
 #   {glue:text}`biou_4_vs_1` points of boundary IoU.
-# - Shorter cascades save less than their block count suggests
-#   ({glue:text}`gmacs_4:.2f` against {glue:text}`gmacs_1:.2f` GMACs): the
-#   backbone and the work at the finest resolution dominate.
+# - What one block instead of four saves: {glue:text}`gmacs_4` against
+#   {glue:text}`gmacs_1` GMACs per image; the backbone alone (no
+#   refinement) costs {glue:text}`backbone_macs`% of the 4-cascade's.
 #
 # ## Exercises
 #
@@ -223,7 +236,16 @@ report.styled(
 # seed and a minute of training, train `seed=1` as well before trusting a
 # small gap.
 #
-# **3. The smoke profile** (`profile`). Open
-# `results/smoke/05_ablation_cascade.ipynb` beside this page. Expect the
-# same tables and figures with far wider intervals: tiny models, a few
-# steps each.
+# **3. Another profile** (`profile`). The banner at the top of this page
+# names its profile. Execute the page with another one and open what it
+# writes beside this page (the `smoke` runs take minutes, the `cpu` runs
+# hours):
+#
+# ```bash
+# PROFILE=cpu  # or smoke, or gpu: one that the banner does not name
+# refinenet study run --profile $PROFILE --only 05
+# # the page: results/$PROFILE/05_ablation_cascade.ipynb
+# ```
+#
+# Expect the same tables and figures, with far wider intervals on `smoke`:
+# tiny models, a few steps each.

@@ -87,6 +87,8 @@ h, w = exp.eval_size
 one, two = "standard", "2 scales"
 runs = {name: exp.arm(name) for name in arms}
 study.glue("n_seeds", len(r.seeds))
+# "360 × 480 labels (logits upsampled)" on CamVid, "H × W labels" else
+study.glue("scored_on", report.scored_on(exp))
 records = report.ablation_tables(
     study, exp, runs, baseline=one, title="Input scales"
 )
@@ -95,10 +97,11 @@ records = report.ablation_tables(
 report.show_ablation_figure(study, records, baseline=one)
 
 # %% [markdown]
-# The standard model has one input scale; "2 scales" feeds the
-# image at 1.2 and 0.6; "capacity control" feeds it twice at 1.0. Every row is {glue:text}`n_seeds` seeds; "Δ" is the difference of the mean
-# test mIoU (scored on the native 360 × 480 labels) to the standard model with
-# its 95% Welch interval. Then the thin classes, one by one (in brackets: the
+# The standard model has one input scale; "2 scales" feeds the image at 1.2
+# and 0.6; "capacity control" feeds it twice at 1.0. Every row is
+# {glue:text}`n_seeds` seeds; "Δ" is the difference of the mean test mIoU
+# (scored on {glue:text}`scored_on`) to the standard model with its 95%
+# Welch interval. Then the thin classes, one by one (in brackets: the
 # difference to the standard model and its interval), and every seed's score
 # beside the mean, with each difference and its interval on the right.
 
@@ -188,10 +191,13 @@ report.styled(
 # refinenet model --backbone resnet18 --scales 1.0,1.0 --depth 0
 # ```
 #
-# Expect the parameters of both two-scale models to be nearly double those
-# of one scale (a backbone and adaptations per scale), and their MACs to
-# follow the pixels their backbones see: the capacity control costs more
-# than the 1.2 and 0.6 pair.
+# Expect the backbone's parameters to double in both two-scale models (a
+# backbone per scale) and the decoder's to grow by less (adaptations and
+# fusion inputs for the second scale). Expect the 1.2 and 0.6 pair to cost
+# more multiply-accumulates than the capacity control, although its
+# backbones see fewer pixels (1.2² + 0.6² = 1.8 images' worth against 2):
+# each block fuses at the resolution of its finest input, the 1.2 scale's,
+# so its whole decoder works on 1.44 times the pixels.
 #
 # **2. Two scales, by hand**:
 #
@@ -205,6 +211,15 @@ report.styled(
 # Expect the two-scale runs to take longer per step; whether they score
 # higher is not something one seed and a minute of training can say.
 #
-# **3. The smoke profile** (`profile`). Open
-# `results/smoke/06_ablation_scales.ipynb` beside this page: the same
-# tables and figures, with far wider intervals.
+# **3. Another profile** (`profile`). The banner at the top of this page
+# names its profile. Execute the page with another one and open what it
+# writes beside this page (the `smoke` runs take minutes, the `cpu` runs
+# hours):
+#
+# ```bash
+# PROFILE=cpu  # or smoke, or gpu: one that the banner does not name
+# refinenet study run --profile $PROFILE --only 06
+# # the page: results/$PROFILE/06_ablation_scales.ipynb
+# ```
+#
+# Expect the same tables and figures, with far wider intervals on `smoke`.

@@ -142,7 +142,7 @@ study.glue(
 )
 what = "Failed runs per rate and arm, exact 95% intervals."
 report.styled(
-    failures.round(1), report.caption(study, what), wrap=False
+    claims.failure_view(failures), report.caption(study, what), wrap=False
 )
 
 # %% [markdown]
@@ -184,8 +184,9 @@ report.styled(
 
 # %% [markdown]
 # Its test mIoU of {glue:text}`std_miou:.1f`% {glue:md}`where`. Per class,
-# beside the published models that report classes (all scored on the same
-# 233 test images at 360 × 480):
+# beside the published CamVid models that report classes, which all score
+# the same 233 test images at 360 × 480 (a page on the generator has none
+# to show):
 
 # %% tags=["hide-input"]
 if study.synthetic:
@@ -225,7 +226,9 @@ else:
 # Each page's table against its own standard model, which all three
 # share: one row per variant, the standard model once
 tables = {nb: read(nb, "ablation") for nb in ABLATIONS}
-everything = study.save_table(report.all_variants(tables), "all_variants")
+# the costs written again from the runs, at one precision per column
+everything = report.all_variants(tables, runs)
+study.save_table(everything, "all_variants")
 report.styled(everything, report.caption(study, "All variants."))
 
 # %% [markdown]
@@ -258,17 +261,20 @@ report.styled(everything, report.caption(study, "All variants."))
 # jupytext --to ipynb notebooks/07_results.py -o out/07_results.ipynb
 # ```
 #
-# **1. The smoke profile** (`profile`, with the runner's parameters):
+# **1. Another profile** (`profile`, with the runner's parameters). The
+# banner at the top of this page names its profile; take another one whose
+# pages have been executed:
 #
 # ```bash
-# papermill out/07_results.ipynb out/07_smoke.ipynb \
-#     -f results/smoke/07_results/parameters.yaml \
-#     -p output_dir out/07_smoke
+# PROFILE=smoke  # or cpu, or gpu: one that the banner does not name
+# papermill out/07_results.ipynb out/07_$PROFILE.ipynb \
+#     -f results/$PROFILE/07_results/parameters.yaml \
+#     -p output_dir out/07_$PROFILE
 # ```
 #
-# Expect the same tables from tiny models trained for a few steps: far
-# wider intervals, and verdicts that mean nothing (the warning above says
-# why).
+# Expect the same tables; on `smoke`, tiny models trained for a few steps,
+# far wider intervals and verdicts that mean nothing (the warning above
+# says why).
 #
 # **2. Another data set** (`dataset`). The `cpu` profile on the generator:
 #

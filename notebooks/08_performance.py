@@ -70,7 +70,7 @@ if bench.empty:
     )
 else:
     display(report.styled(report.machines_table(bench)))
-    display(report.styled(results.commands(), {"wall s": "{:.0f}"}))
+    display(report.commands_view(results.commands()))
 
 # %% [markdown]
 # ## Speed-ups over plain fp32
@@ -84,7 +84,7 @@ if not bench.empty:
     study.save_table(speed.reset_index(), "speedups")
     display(report.speedup_view(speed))
 
-# %% mystnb={"figure": {"caption": "Speed-up of each fast path over fp32 NCHW eager (above 1 is faster) for each model configuration, in inference (left) and training (right); the black line marks the baseline.", "name": "fig-08-speedups"}, "image": {"alt": "Two horizontal bar charts side by side, inference and training, with a group of bars per model configuration, one coloured bar per fast path, and a vertical black line at 1."}}
+# %% mystnb={"figure": {"caption": "Speed-up of each fast path over fp32 NCHW eager (above 1 is faster) for each model configuration, in inference (top) and training (bottom); the black line marks the baseline.", "name": "fig-08-speedups"}, "image": {"alt": "Two horizontal bar charts, inference above training, with a group of bars per model configuration, one coloured bar per fast path, and a vertical black line at 1."}}
 if not bench.empty:
     study.save_figure(report.speedups_figure(bench), "speedups")
     plt.show()
@@ -92,20 +92,20 @@ if not bench.empty:
 # %% [markdown]
 # ## Absolute numbers, fraction of peak, memory, agreement
 #
-# `fraction` is the achieved FLOP/s (the model's multiply-accumulates x 2 per
+# `of peak` is the achieved FLOP/s (the model's multiply-accumulates x 2 per
 # image, x 3 for a training step) over the measured ceiling in the same
 # precision. `memory` is what one call adds at its peak on top of the weights
-# already in memory (activations, gradients, workspaces).
+# already in memory (activations, gradients, workspaces). `same argmax` is
+# the argmax agreement with the baseline.
 
-# %% tags=["full-width"]
+# %%
 if not bench.empty:
     detail = study.save_table(report.detail_table(bench), "bench_detail")
     # Two tables (one would be wider than the page): the times, the rest.
     for view in report.detail_views(detail, bench):
         display(view)
     peaks = report.peaks_table(bench)  # config x precision: TFLOP/s
-    caption = "The peaks: TFLOP/s of a large GEMM, measured in the same run"
-    display(report.styled(peaks, "{:.3f}", index=True, caption=caption))
+    display(report.peaks_view(peaks))
 
 # %% [markdown]
 # ## Does the data pipeline keep up?
@@ -123,11 +123,7 @@ if not bench.empty:
 if results.loader_files:
     feed = report.loader_table(results.loaders())
     study.save_table(feed, "loader")
-    formats = {
-        "loader images/s": "{:.1f}", "step images/s": "{:.1f}",
-        "loader / step": "{:.1f}x", "loader share": "{:.1%}",
-    }
-    display(report.styled(feed, formats, na_rep="(overlapped)"))
+    display(report.loader_view(feed))
     for p in results.loader_files:
         print(command_text(results.meta(p.stem).get("command")))
 else:
@@ -144,13 +140,13 @@ else:
 # `refinenet bench --parity CONFIG` trains the same configuration with
 # several seeds in fp32 and in bf16 + channels_last and compares val mIoU.
 
-# %% tags=["full-width"]
+# %%
 meta = results.meta("precision_parity")  # None: not run
 if meta is not None:
     summary = report.parity_summary(results.table("precision_parity"))
     study.save_table(summary.reset_index(), "precision_parity")
     formats = {"val mIoU %": "{:.2f}", "std": "{:.2f}"}
-    display(report.styled(summary, formats, index=True))
+    display(report.styled(summary.reset_index(), formats))
     print(command_text(meta.get("command")))
 else:
     print("No parity run yet: "
@@ -210,7 +206,7 @@ def value(key, column):
 if runs_meta is not None:
     each = results.table("cpu-runs-each")  # one row per run
     table = study.save_table(report.runs_table(whole), "whole_runs")
-    display(report.styled(table, {"speed-up": "{:.2f}x"}, precision=1))
+    display(report.runs_view(table))
     print(command_text(runs_meta.get("command")))
     print("machine:", runs_meta.get("device_name"), "|",
           runs_meta.get("date"))
@@ -251,7 +247,7 @@ study.glue("plain_first_step", told(first["boundary"], ".1f"))
 # same model and crop), over the bf16 peak of the step benchmark, give the
 # fraction of the machine's peak that the study's training reaches.
 
-# %% tags=["full-width"]
+# %%
 step = report.standard_train_step(bench)  # None: not measured
 if len(whole) and step is not None:
     flop_per_image = step.achieved_tflops * 1e12 * step.median_s / step.batch

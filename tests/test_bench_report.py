@@ -4,6 +4,7 @@ benchmark tables: every value checked against the rows it comes from."""
 from __future__ import annotations
 
 import math
+import re
 
 import matplotlib
 
@@ -47,12 +48,77 @@ def _html(style) -> str:
     return style.to_html()
 
 
+def _cells(style) -> list[list[str]]:
+    """The displayed text of each data cell, row by row."""
+    body = style._translate(True, True)["body"]
+    return [[cell["display_value"] for cell in row if cell["type"] == "td"] for row in body]
+
+
+#: Width of the page's text column (pixels) that a figure is shown at.
+COLUMN_PX = 688
+
+
+def _smallest_text_px(fig) -> float:
+    """The size, in pixels on the page, of the smallest visible text of ``fig`` (ticks, labels,
+    titles, legends), the saved figure (tight bounding box) shown 688 pixels wide."""
+    fig.canvas.draw()
+    width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width
+    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
+    return min(t.get_fontsize() for t in texts) * COLUMN_PX / (72 * width_in)
+
+
 def test_styled_formats_captions_and_hides_the_index():
     table = pd.DataFrame({"a": [1.234, math.nan], "b": [0.5, 0.25]}, index=["x", "y"])
     html = _html(report.styled(table, {"a": "{:.1f}x"}, precision=3, caption="Cap", na_rep="—"))
     assert "1.2x" in html and "—" in html and "0.250" in html and "<caption>Cap</caption>" in html
     assert ">x<" not in html  # index hidden
     assert ">x<" in _html(report.styled(table, "{:.2f}", index=True))
+
+
+def test_styled_has_the_books_table_look():
+    """The look of the other chapters' tables (refinenet.study.report.styled): the theme's
+    dataframe class, padded cells, the caption below."""
+    html = _html(report.styled(pd.DataFrame({"a": [1.0]}), caption="Cap"))
+    assert 'class="dataframe"' in html
+    assert "padding: 0.25em 0.5em" in html and "caption-side: bottom" in html
+
+
+def test_styled_formats_only_the_columns_it_names_and_rounds_the_rest():
+    table = pd.DataFrame({"name": ["a"], "n": [3], "rate": [19.85], "seconds": [201.52333]})
+    assert _cells(report.styled(table, {"rate": "{:.1f}", "absent": "{:.3f}"})) == [["a", "3", "19.9", "201.52"]]
+    # One format for every numeric column leaves the text columns alone.
+    assert _cells(report.styled(table, "{:.0f}")) == [["a", "3", "20", "202"]]
+    assert _cells(report.styled(table, {"rate": report.significant})) == [["a", "3", "19.9", "201.52"]]
+
+
+@pytest.mark.parametrize("x, text", [
+    (0.38593, "0.386"), (3.6957, "3.70"), (25.931, "25.9"), (0.0771, "0.0771"), (1234.5, "1234"),
+    (0.0, "0.00"), (math.nan, ""),
+])
+def test_significant(x, text):
+    assert report.significant(x) == text
+
+
+def test_styled_keeps_the_nowrap_columns_on_one_line():
+    table = pd.DataFrame({"file": ["cpu-paper.csv"], "command": ["refinenet bench --out x"]})
+    html = _html(report.styled(table, nowrap=["file"]))
+    # The file's column alone, by a rule more specific than the look's "td".
+    assert re.search(r"#T_\w+ td\.col0 \{\s*white-space: nowrap;", html)
+    assert re.search(r"#T_\w+ th\.col0 \{\s*white-space: nowrap;", html)  # its header
+    assert html.count("white-space: nowrap") == 2
+
+
+def test_commands_view_rounds_the_wall_time_and_shortens_the_date():
+    commands = pd.DataFrame({"file": ["a.csv"], "command": ["refinenet bench"], "wall s": [461.7],
+                             "date": ["2026-11-22T01:00:30+0000"]})
+    (row,) = _cells(report.commands_view(commands))
+    assert row[0] == "a.csv" and row[2:] == ["462", "2026-11-22 01:00"]
+    # The command breaks between its words only.
+    nowrap = '<span style="white-space: nowrap">'
+    assert row[1] == f"{nowrap}refinenet</span> {nowrap}bench</span>"
+    assert report.whole_words("a --out x<y") == f"{nowrap}a</span> {nowrap}--out</span> {nowrap}x&lt;y</span>"
+    missing = commands.assign(date=[None], **{"wall s": [math.nan]})
+    assert _cells(report.commands_view(missing))[0][2:] == ["–", "–"]
 
 
 def test_machines_table_has_one_row_per_device():
@@ -73,9 +139,10 @@ def test_speedup_table_and_view():
     assert math.isnan(speed.loc[("big (cpu)", "inference"), "bf16"])  # not measured there
     view = report.speedup_view(speed)
     assert "baseline" not in view.data.columns
-    assert "bf16 + channels_last" in view.data.columns
+    assert list(view.data.columns) == ["config", "mode", "channels_last", "bf16 + channels_last", "bf16"]
     html = _html(view)
     assert "—" in html and "1.50x" in html and "Speed-up over fp32 NCHW eager" in html
+    assert _cells(view)[0] == ["m-standard (cpu)", "train", "1.25x", "1.50x", "—"]
 
 
 def test_speedups_figure_draws_each_speedup_in_its_mode_panel():
@@ -83,14 +150,33 @@ def test_speedups_figure_draws_each_speedup_in_its_mode_panel():
     fig = report.speedups_figure(bench)
     try:
         axes = fig.axes
-        titles = [ax.get_title() for ax in axes]
-        assert titles == ["mode = train", "mode = inference"]
+        titles = [ax.get_title(loc="left") for ax in axes]
+        assert titles == ["training", "inference"]
         for ax, mode in zip(axes, ["train", "inference"]):
             widths = sorted(round(p.get_width(), 6) for p in ax.patches if p.get_width() > 0)
             expected = sorted(round(v, 6) for v in bench.loc[bench["mode"] == mode, "speedup"])
             assert widths == expected
             assert any(list(line.get_xdata()) == [1.0, 1.0] for line in ax.get_lines())
-            assert ax.get_xlabel() == "speed-up over fp32 NCHW eager"
+            labels = [t.get_text() for t in ax.get_yticklabels()]
+            assert labels == list(dict.fromkeys(bench.loc[bench["mode"] == mode, "label"]))
+        assert axes[-1].get_xlabel() == "speed-up over fp32 NCHW eager"
+        (legend,) = fig.legends
+        assert [t.get_text() for t in legend.get_texts()] == list(dict.fromkeys(bench["path"]))
+        # Readable on the page: every text at least 10 pixels high.
+        assert _smallest_text_px(fig) >= 10
+    finally:
+        plt.close(fig)
+
+
+def test_speedups_figure_gives_a_path_the_same_colour_in_every_panel():
+    bench = _bench()
+    fig = report.speedups_figure(bench)
+    try:
+        legend = {t.get_text(): tuple(h.get_facecolor()) for t, h in
+                  zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles)}
+        for ax, mode in zip(fig.axes, ["train", "inference"]):
+            paths = set(bench.loc[bench["mode"] == mode, "path"])
+            assert {tuple(p.get_facecolor()) for p in ax.patches} == {legend[path] for path in paths}
     finally:
         plt.close(fig)
 
@@ -101,16 +187,24 @@ def test_detail_table_and_its_two_views():
     assert list(detail.columns) == list(report.DETAIL_COLUMNS.values())
     assert list(detail["median s"]) == list(bench["median_s"])
     times, rest = report.detail_views(detail, bench)
-    assert list(times.data.columns) == ["config", "mode", "path", "input", "median s", "q1–q3 s", "images/s"]
-    assert list(rest.data.columns) == ["config", "mode", "path", "TFLOP/s", "fraction", "memory MiB", "agreement"]
-    first = times.data.iloc[0]
-    assert first["input"] == "8 × 128×160"
-    assert first["q1–q3 s"] == f"{bench['q1_s'][0]:.3f}–{bench['q3_s'][0]:.3f}"
-    assert first["config"] == "m-standard"  # one device: named in the machines table
-    assert "bf16 + channels_last" in set(times.data["path"])
-    assert "50%" in _html(rest)
+    # Few columns, so that each fits the text column: the rows are headed by group and path.
+    assert list(times.data.columns) == ["median s", "q1–q3 s", "images/s"]
+    assert list(rest.data.columns) == ["TFLOP/s", "of peak", "memory MiB", "same argmax"]
+    group, path = times.data.index[0]
+    # One device: named in the machines table. A line each, as the page shows it.
+    assert group == "m-standard\ntrain\n8 × 128×160"
+    assert "white-space: pre;" in _html(times)
+    assert path == "baseline"
+    assert "bf16 + channels_last" in set(times.data.index.get_level_values(1))
+    assert times.data.iloc[0]["q1–q3 s"] == "0.390–0.420"
+    assert _cells(times)[0] == ["0.400", "0.390–0.420", "20.0"]
+    assert _cells(rest)[0] == ["0.100", "50%", "70", "–"]  # no agreement for the baseline
+    html = _html(times)
+    assert 'rowspan="3"' in html  # the group heads its three paths once
+    assert '<th class="index_name level0" >path</th>' in html
     both = _bench(("cpu", "cuda"))
-    assert report.detail_views(report.detail_table(both), both)[0].data["config"].iloc[-1] == "m-standard (cuda)"
+    last = report.detail_views(report.detail_table(both), both)[0].data.index[-1]
+    assert last[0].startswith("m-standard (cuda)\ntrain\n")
 
 
 def test_peaks_table_has_one_column_per_precision():
@@ -118,6 +212,9 @@ def test_peaks_table_has_one_column_per_precision():
     assert list(peaks.columns) == ["fp32", "bf16"]
     assert list(peaks.index) == ["m-standard (cpu)", "big (cpu)"]
     assert (peaks["fp32"] == 0.15).all() and (peaks["bf16"] == 0.6).all()
+    view = report.peaks_view(peaks)
+    assert list(view.data.columns) == ["config", "fp32 TFLOP/s", "bf16 TFLOP/s"]
+    assert _cells(view)[0] == ["m-standard (cpu)", "0.150", "0.600"]
 
 
 def test_loader_table():
@@ -129,9 +226,13 @@ def test_loader_table():
     table = report.loader_table(feed)
     assert list(table.columns) == list(report.LOADER_COLUMNS.values())
     assert table.iloc[0].to_dict() == {
-        "config": "c.yaml", "pipeline": "DataLoader", "crop": "128 × 160", "batch": 8, "amp": "bf16",
+        "config": "c.yaml", "pipeline": "DataLoader", "crop": "128×160", "batch": 8, "amp": "bf16",
         "loader images/s": 388.5, "step images/s": 33.8, "loader / step": 11.5, "loader share": 0.08,
     }
+    assert _cells(report.loader_view(table)) == [
+        ["c.yaml", "DataLoader", "128×160", "8", "bf16", "388.5", "33.8", "11.5x", "8.0%"]]
+    overlapped = report.loader_view(table.assign(**{"loader share": [math.nan]}))
+    assert _cells(overlapped)[0][-1] == "(overlapped)"
 
 
 def test_parity_summary_in_percent_per_precision():
@@ -190,5 +291,19 @@ def test_time_split_and_runs_figure_of_the_whole_runs():
     try:
         (ax,) = fig.axes
         assert sorted(p.get_width() for p in ax.patches) == sorted(split.to_numpy().ravel())
+        assert _smallest_text_px(fig) >= 10
     finally:
         plt.close(fig)
+
+
+def test_runs_table_shows_sensible_digits():
+    rows = pd.DataFrame({
+        "path": ["before", "jobs"], "runs": [3, 4], "images_per_s": [19.85, 33.6], "speedup": [1.0, 1.693],
+        "run_wall_s_mean": [201.52333, 237.1], "train_s_mean": [122.357, 194.0], "score_s_mean": [65.53333, 29.2],
+        "val_miou_mean": [0.40379, 0.39712],
+    })
+    table = report.runs_table(rows)
+    assert _cells(report.runs_view(table)) == [
+        ["before", "3", "19.9", "1.00x", "202", "122", "66", "40.4"],
+        ["jobs", "4", "33.6", "1.69x", "237", "194", "29", "39.7"],
+    ]

@@ -44,6 +44,21 @@ def test_a_changed_recipe_in_words():
     assert describe_augmentation(DataSection())["crop"] == "the image's own size"
 
 
+def test_augmentation_figure_wraps_after_per_row_panels():
+    """Six panels, three a row: two rows of images each above its row of labels, every title
+    in place; the figure is 3 panels wide, so its titles keep their size on the page."""
+    ds = SyntheticScenes(n=1, size=(16, 20))
+    image, mask = ds.load(0)
+    panels = [(image, mask, f"epoch {i}") for i in range(5)]
+    fig = augmentation_figure(panels, ds, per_row=3)
+    assert fig.get_size_inches()[0] == pytest.approx(3 * 2.6)
+    assert len(fig.axes) == 10  # 5 images + 5 masks; the short row's sixth place removed
+    titled = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titled == [f"epoch {i}" for i in range(5)]
+    rows = sorted({round(ax.get_position().y0, 3) for ax in fig.axes}, reverse=True)
+    assert len(rows) == 4  # images, labels, images, labels
+
+
 def test_augmentation_figure_shows_each_panel_and_its_labels():
     ds = SyntheticScenes(n=2, size=(32, 40))
     image, mask = ds.load(1)

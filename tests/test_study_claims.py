@@ -8,7 +8,15 @@ import pytest
 from scipy import stats as sps
 
 from refinenet.study import analysis
-from refinenet.study.claims import CLAIMS, SECONDARY, claim_table, failure_table, plot_verdicts, secondary_table
+from refinenet.study.claims import (
+    CLAIMS,
+    SECONDARY,
+    claim_table,
+    failure_table,
+    failure_view,
+    plot_verdicts,
+    secondary_table,
+)
 
 ARMS = {"standard": 50.0, "N = 0": 45.0, "ReLU off": 49.0, "ReLU off, N = 0": 44.5, "N = 4": 50.2,
         "cascade 2": 50.0, "cascade 1": 40.0, "2 scales": 52.0, "capacity control": 51.0, "no refinement": 30.0}
@@ -77,6 +85,25 @@ def test_c7_counts_divergence_and_collapse_as_failures():
         failure_table(sweep[sweep.variant == "ReLU on"], arm="ReLU off", reference="ReLU on")
 
 
+def test_the_failure_view_writes_each_rate_as_the_grid_does():
+    sweep = pd.DataFrame([
+        {"variant": v, "lr": lr, "seed": s, "diverged": d, "val collapsed": False, "val mIoU": m}
+        for v, lr, s, d, m in [
+            ("ReLU on", 0.00025, 0, False, 50.0), ("ReLU on", 0.0005, 0, False, 52.0),
+            ("ReLU on", 0.001, 0, False, 51.0), ("ReLU off", 0.00025, 0, True, math.nan),
+            ("ReLU off", 0.0005, 0, False, 49.0), ("ReLU off", 0.001, 0, False, 48.0),
+        ]])
+    view = failure_view(failure_table(sweep, arm="ReLU off", reference="ReLU on")[0])
+    # the rates stay apart (a float column shown at 2 decimals reads "0.00" for all three)
+    assert list(view["lr"]) == ["0.00025", "0.0005", "0.001"] * 2
+    first = view.iloc[0]
+    assert (first["variant"], first["failed"], first["runs"], first["share %"]) == ("ReLU off", 1, 1, "100")
+    low = 100 * sps.binomtest(1, 1).proportion_ci(0.95, method="exact").low
+    assert first["95% interval %"] == f"[{low:.0f}, 100]"
+    assert first["val mIoU % of the runs that trained"] == "–"
+    assert view.iloc[3]["val mIoU % of the runs that trained"] == "50.0"
+
+
 def test_the_forest_plot_has_a_row_per_claim_and_the_margin():
     import matplotlib
 
@@ -86,6 +113,25 @@ def test_the_forest_plot_has_a_row_per_claim_and_the_margin():
     assert len(ax.get_yticks()) == 6 and ax.get_yticklabels()[1].get_text().startswith("C2: ")
     dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--" and line.get_xdata()[0] in (-1, 1)]
     assert len(dashed) == 2 and analysis.MARGIN == 1.0
+
+
+def test_the_forest_plot_text_is_readable_in_the_book():
+    """Shown 688 px wide, every label, tick and legend entry renders at 10 px or more."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from PIL import Image
+
+    ax = plot_verdicts(claim_table(records()))
+    buffer = io.BytesIO()
+    ax.figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")  # as the book saves it
+    width = Image.open(buffer).size[0] / 100  # inches, after the tight crop
+    texts = [*ax.get_yticklabels(), *ax.get_xticklabels(), ax.xaxis.label,
+             *ax.figure.legends[0].get_texts()]
+    assert len(ax.figure.legends[0].get_texts()) == 5
+    assert min(t.get_fontsize() for t in texts) * 688 / (72 * width) >= 10
 
 
 def test_the_design_page_the_notebooks_and_the_claims_name_the_same_arms():
@@ -117,25 +163,30 @@ def test_the_setting_box_reads_the_profile_and_the_standard_runs():
     from types import SimpleNamespace
 
     from refinenet.study.design import StudyDesign
-    from refinenet.study.report import setting_box, setting_rows
+    from refinenet.study.report import scored_on, setting_box, setting_rows
 
     design = StudyDesign.from_dict({"train": {
         "model": {"backbone": "resnet18", "widths": [64, 32, 32, 32]},
         "data": {"size": [180, 240], "crop_size": [128, 160], "batch_size": 8},
         "optim": {"name": "adamw"}, "schedule": {"name": "cosine", "steps": 2800}}, "seeds": [0, 1, 2, 3]})
     exp = SimpleNamespace(base=design.base("camvid", "cpu"), design=design, profile=SimpleNamespace(name="cpu"),
-                          study=SimpleNamespace(data=lambda split, size, n: range(367)))
+                          eval_size=(180, 240),
+                          study=SimpleNamespace(data=lambda split, size, n: range(367), dataset="camvid"))
     run = lambda val, test: SimpleNamespace(  # noqa: E731
         diverged=False, metrics={"miou": val}, test={"miou": test}, summary={"precision": {"amp": "bf16"}},
         config=SimpleNamespace(optim=SimpleNamespace(lr=0.001)))
     rows = dict(setting_rows(exp, [run(0.54, 0.40), run(0.56, 0.42)]))
     assert rows["backbone"] == "resnet18, random initialisation (from scratch)"
     assert rows["decoder widths"] == "64, 32, 32, 32"
-    assert rows["images"].startswith("180×240, random crops 128×160")
+    assert rows["images"] == "180×240, random crops 128×160; scored on 360 × 480 labels (logits upsampled)"
     assert rows["training"] == "adamw, cosine schedule, 2800 steps of 8 (61 passes over 367 images)"
     assert rows["seeds"] == "4 per arm" and rows["precision"] == "bf16 autocast"
     assert rows["standard model, val mIoU %"] == "55.0 ± 1.4" and rows["learning rate"] == "0.001"
     assert "<th>decoder widths</th><td>64, 32, 32, 32</td>" in setting_box(exp, None).data
+    # on the generator, the labels are those of the evaluation size
+    exp.study.dataset, exp.eval_size = "synthetic", (64, 64)
+    assert scored_on(exp) == "64 × 64 labels"
+    assert dict(setting_rows(exp))["images"].endswith("; scored on 64 × 64 labels")
 
 
 def test_the_page_views_put_each_interval_in_one_column():

@@ -119,4 +119,34 @@ def test_all_variants_keeps_each_variant_once_under_one_difference_column():
                                    "params (M)", "GMACs", "train s / run"]
     assert list(table["Δ test mIoU vs standard [95% CI]"]) == ["(reference)", "-5.1 [-13.3, +3.0]",
                                                                "-7.1 [-17.5, +3.4]"]
-    assert list(table["GMACs"]) == ["0.16", "0.16", "0.37"]
+    assert list(table["GMACs"]) == ["0.16", "0.16", "0.37"]  # without the runs, as the pages wrote them
+    # from the runs, the costs are written again at one precision for the whole table
+    costs = {"standard": (11.599704, 0.163768), "N = 0": (11.567448, 0.163546), "2 scales": (23.0782, 0.366729)}
+    records = pd.DataFrame([{"variant": v, "seed": s, "parameters (M)": p, "GMACs": g, "training s": 0.5 + s}
+                            for v, (p, g) in costs.items() for s in range(2)])
+    table = report.all_variants({"04": crp, "06": scales}, records)
+    assert list(table["GMACs"]) == ["0.1638", "0.1635", "0.3667"]
+    assert list(table["params (M)"]) == ["11.60", "11.57", "23.08"]
+    assert list(table["train s / run"]) == ["1.00"] * 3
+
+
+def test_costs_keep_three_significant_digits_and_distinct_values_apart():
+    # 3 significant digits would write the first two as 0.164 and 0.162 and the last two alike
+    assert report.cost_texts([0.163768, 0.162146, 0.161815]) == ["0.1638", "0.1621", "0.1618"]
+    assert report.cost_texts([0.163768, 0.162146, 0.162146]) == ["0.164", "0.162", "0.162"]
+    assert report.cost_texts([1234.4, 12.3]) == ["1234.4", "12.3"]
+    # training seconds: significant digits only, so that a ratio of two can be read off
+    assert report.cost_texts([0.658667, 1.286], apart=False) == ["0.659", "1.286"]
+    assert report.cost_texts([2345.6, 4100.2, math.nan], apart=False) == ["2346", "4100", "–"]
+
+
+def test_the_ablation_table_writes_costs_precisely_enough_to_compare():
+    rows = [("standard", 11.599704, 0.163768, 0.65), ("cascade 2", 11.505096, 0.162146, 0.80),
+            ("cascade 1", 11.484312, 0.161815, 1.30)]
+    records = pd.DataFrame([
+        {"variant": v, "seed": s, "test mIoU": 40.0 + s, "diverged": False, "parameters (M)": p, "GMACs": g,
+         "training s": t} for v, p, g, t in rows for s in range(2)])
+    table = report.ablation_table(records).set_index("variant")
+    assert list(table["GMACs"]) == ["0.1638", "0.1621", "0.1618"]
+    assert list(table["params (M)"]) == ["11.60", "11.51", "11.48"]
+    assert list(table["train s / run"]) == ["0.650", "0.800", "1.300"]

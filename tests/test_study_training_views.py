@@ -345,6 +345,21 @@ def test_the_confusion_figure_and_its_largest_cell_off_the_diagonal():
     assert pct[1, 1] == 70.0  # the helper works on a copy
 
 
+def _page_px(fig, text) -> float:
+    """The size a text reads at in the book, whose column shows the figure at PAGE_PX."""
+    return text.get_fontsize() * views.PAGE_PX / (72 * fig.get_size_inches()[0])
+
+
+def test_the_confusion_figure_reads_at_the_page_width():
+    names = [f"class {k}" for k in range(11)]
+    fig = views.confusion_figure(np.full((11, 11), 100 / 11), names)
+    (ax,) = fig.axes
+    cells = [t for t in ax.texts if t.get_text()]
+    assert len(cells) == 121
+    texts = cells + ax.get_xticklabels() + ax.get_yticklabels() + [ax.xaxis.label, ax.title]
+    assert min(_page_px(fig, t) for t in texts) >= 12
+
+
 # -- sequences -------------------------------------------------------------------------------
 
 
@@ -359,6 +374,72 @@ def test_the_sequence_table_counts_frames_per_prefix_and_split():
     assert views.sequence_sentence(seq) == (
         "2 of the 2 validation frames come from sequences that training frames also show, while 2 of the "
         "3 test frames come from a sequence that no training frame shows")
+
+
+def test_val_and_test_are_read_from_the_numbers_on_camvid_and_on_the_generator():
+    seq = views.sequence_table({"train": ["0016E5_1", "0001TP_1"], "val": ["0016E5_9"],
+                                "test": ["Seq05VD_1", "0016E5_7"]})
+    flattered = views.val_test_text(seq, val=40.4, test=28.1)
+    assert flattered["paragraph"].startswith("So 1 of the 1 validation frames come from")
+    assert "12.3 points the higher" in flattered["paragraph"] and "flatters" in flattered["paragraph"]
+    assert "flatters the model by 12.3 points" in flattered["summary"]
+    level = views.val_test_text(seq, val=20.0, test=22.5)
+    assert "flatter" not in level["paragraph"].replace("do not flatter", "")
+    assert "(+2.5 points)" in level["paragraph"] and "not below" in level["summary"]
+    generator = views.val_test_text(None, val=15.0, test=17.0)
+    assert "(-2.0 points here)" in generator["paragraph"] and "one distribution" in generator["paragraph"]
+    assert "15.0% and 17.0%" in generator["summary"]
+    for text in (*flattered.values(), *level.values(), *generator.values()):
+        assert "(" not in text[:1] and "applicable" not in text and text.endswith(".")
+
+
+# -- the pilot's outcome ---------------------------------------------------------------------
+
+
+def _config(steps, every):
+    return SimpleNamespace(schedule=SimpleNamespace(steps=steps), eval=SimpleNamespace(every=every))
+
+
+def test_words_count_and_the_running_mean_window_reads_right_for_one():
+    assert views.plural(0, "recipe") == "no recipes"
+    assert views.plural(1, "recipe") == "1 recipe"
+    assert views.plural(3, "run") == "3 runs"
+    assert views.last_steps(1) == "the last step"
+    assert views.last_steps(140) == "the last 140 steps"
+
+
+def test_the_adoption_says_whether_the_pilot_choice_is_what_trains():
+    base = _config(2800, 700)
+    same = views.adoption_text("AdamW 2800", "AdamW 2800", base=base, pilot=_config(2800, 140))
+    assert same.startswith("The study adopts the chosen recipe, **AdamW 2800**")
+    assert "validate 4 times rather than the 20 of the pilot's runs" in same
+    other = views.adoption_text("SGD poly, lr 0.01", "AdamW cosine", base=_config(4, 2),
+                                pilot=_config(4, 2))
+    assert other.startswith("On this profile the pilot's choice is not what trains")
+    assert "adopts **SGD poly, lr 0.01** (its `study.adopted`) instead of **AdamW cosine**" in other
+    assert other.endswith("validate 2 times, as the pilot's runs of that recipe did.")
+    assert "adopts the chosen" not in other
+    none_chosen = views.adoption_text("SGD poly, lr 0.01", None, base=base)
+    assert none_chosen.startswith("The pilot chose no recipe") and "validate" not in none_chosen
+    unset = views.adoption_text(None, "AdamW 2800", base=base)
+    assert "unset" in unset and "not what trains" in unset
+    assert views.adopted_clause("AdamW 2800", "AdamW 2800") == ", which the study adopts"
+    assert "trains **SGD** instead" in views.adopted_clause("SGD", "AdamW 2800")
+    assert "trains **SGD** instead" in views.adopted_clause("SGD", None)
+    assert "unset" in views.adopted_clause(None, "AdamW 2800")
+
+
+def test_the_held_out_check_speaks_of_no_runs_when_there_are_none():
+    empty = pd.DataFrame(columns=["recipe", "val mIoU %", "held-out split", "held-out val mIoU %"])
+    assert views.held_out_verdict(empty, True) == "This profile trains no held-out runs, so val decides."
+    assert views.held_out_count(empty) == "this profile's pilot trains none held out"
+    check = pd.DataFrame({"recipe": ["a", "b"], "val mIoU %": [50.0, 45.0],
+                          "held-out val mIoU %": [30.0, 27.0]})
+    assert views.held_out_count(check) == "this profile's pilot trains 2 recipes held out"
+    agree = views.held_out_verdict(check, True)
+    assert agree.startswith("The held-out runs rank them as val does;")
+    assert "19.0 points below val's" in agree
+    assert "otherwise than val" in views.held_out_verdict(check, False)
 
 
 # -- predictions and failures ----------------------------------------------------------------
@@ -412,6 +493,9 @@ def test_the_prediction_panel_has_a_row_per_image_and_four_columns():
     assert np.array_equal(axes[1, 2].images[0].get_array(), shown_pred)
     assert np.allclose(axes[1, 3].images[0].get_array(), views.error_map(*data[0], predict(0), ignore_index=3))
     assert [t.get_text() for t in fig.legends[0].get_texts()] == data.class_names
+    texts = [*fig.legends[0].get_texts(), *(ax.title for ax in axes[0]),
+             *(ax.yaxis.label for ax in axes[:, 0])]
+    assert min(_page_px(fig, t) for t in texts) >= 11  # legend, column and row titles
 
 
 def test_the_per_image_figure_marks_the_shown_images():

@@ -41,20 +41,32 @@ def describe_augmentation(data) -> dict[str, str]:
 
 
 def augmentation_figure(panels: Sequence[tuple[torch.Tensor, torch.Tensor, str]],
-                        dataset: SegmentationDataset):
-    """One column per panel ``(image, mask, title)``: the uint8 ``(3, H, W)`` image on top,
-    titled, and the int64 ``(H, W)`` mask below in ``dataset``'s palette (its ignore label
-    black). Panels may differ in size. Returns the matplotlib figure (2 x len(panels) axes).
+                        dataset: SegmentationDataset, *, per_row: int = 3):
+    """One column per panel ``(image, mask, title)``, at most ``per_row`` panels a row: the
+    uint8 ``(3, H, W)`` image on top, titled, and the int64 ``(H, W)`` mask below in
+    ``dataset``'s palette (its ignore label black). Panels may differ in size.
+
+    Returns the matplotlib figure: ``2 * ceil(len(panels) / per_row)`` rows of ``per_row``
+    axes (images, then their masks, row by row; the axes of a short last row are removed).
+    At most ``per_row`` columns keep the titles readable at the book's column width.
     """
+    import math
+
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(panels), figsize=(2.6 * len(panels), 4.4), squeeze=False)
-    for col, (image, mask, title) in enumerate(panels):
+    cols = min(per_row, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(2 * rows, cols, figsize=(2.6 * cols, 4.4 * rows), squeeze=False)
+    for i, (image, mask, title) in enumerate(panels):
+        top, bottom = axes[2 * (i // cols), i % cols], axes[2 * (i // cols) + 1, i % cols]
         colours = colorize(mask, dataset.palette, ignore_index=dataset.ignore_index)
-        axes[0, col].imshow(image.permute(1, 2, 0).numpy())
-        axes[0, col].set_title(title)
-        axes[1, col].imshow(colours.permute(1, 2, 0).numpy())
-        for ax in axes[:, col]:
-            ax.set_axis_off()
+        top.imshow(image.permute(1, 2, 0).numpy())
+        top.set_title(title)
+        bottom.imshow(colours.permute(1, 2, 0).numpy())
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for i in range(len(panels), rows * cols):  # the empty places of a short last row
+        axes[2 * (i // cols), i % cols].remove()
+        axes[2 * (i // cols) + 1, i % cols].remove()
     fig.tight_layout()
     return fig

@@ -17,7 +17,7 @@ from . import analysis
 from .stats import interval_text
 
 __all__ = ["Claim", "CLAIMS", "SECONDARY", "study_scores", "claim_table", "secondary_table", "failure_table",
-           "plot_verdicts", "verdict_view", "interval_view", "contrast_text"]
+           "failure_view", "plot_verdicts", "verdict_view", "interval_view", "contrast_text"]
 
 Side = Union[str, Mapping[str, float]]
 
@@ -139,6 +139,29 @@ def failure_table(sweep, *, arm: str = "ReLU off", reference: str = "standard"):
     return table, analysis.more_failures(fa, len(a), fb, len(b))
 
 
+def failure_view(table):
+    """A failure table (:func:`failure_table`) for the page, as text: the rate as the grid
+    writes it (``"0.0005"``, not ``"0.00"``), the counts, the share and its exact 95% interval
+    in whole percent, and the mean val mIoU of the runs that trained (``"–"`` if none did)."""
+    import math
+
+    import pandas as pd
+
+    def pct(x) -> str:
+        return f"{x:.0f}"
+
+    miou = "val mIoU % of the runs that trained"
+    return pd.DataFrame({
+        "variant": table["variant"],
+        "lr": [f"{lr:g}" for lr in table["lr"]],
+        "failed": table["failed"].astype(int),
+        "runs": table["runs"].astype(int),
+        "share %": [pct(x) for x in table["share %"]],
+        "95% interval %": [f"[{pct(lo)}, {pct(hi)}]" for lo, hi in zip(table["low %"], table["high %"])],
+        miou: ["–" if math.isnan(x) else f"{x:.1f}" for x in table[miou]],
+    })
+
+
 def _interval(estimate: float, low: float, high: float) -> str:
     return f"{estimate:+.1f} [{low:+.1f}, {high:+.1f}]"
 
@@ -170,14 +193,24 @@ def interval_view(table):
     })
 
 
+#: Font size (pt) of :func:`plot_verdicts`'s labels, legend and ticks: the figure is at most
+#: ``VERDICT_WIDTH`` inches wide, shown 688 px wide in the book, so 11 pt reads at about 13 px.
+VERDICT_PT = 11
+VERDICT_WIDTH = 8.0
+
+
 def plot_verdicts(table, *, margin: float = analysis.MARGIN, ax=None):
     """Forest plot of a verdict table: each claim's difference with its Holm interval, the
-    90% TOST interval as a thicker bar, 0 and the equivalence margin drawn."""
+    90% TOST interval as a thicker bar, 0 and the equivalence margin drawn. The claims'
+    words wrap onto two lines and the legend sits below the axes, so that the figure keeps
+    to ``VERDICT_WIDTH`` inches and its text to ``VERDICT_PT`` points."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     colours = {"supported": "C2", "contradicted": "C3", "equivalent": "C0", "not resolved": "0.45"}
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.55 * len(table) + 1.4))
+        _, ax = plt.subplots(figsize=(VERDICT_WIDTH, 0.65 * len(table) + 1.9))
     for i, (_, row) in enumerate(table.iterrows()):
         colour = colours[row["verdict"]]
         ax.plot([row["Holm low"], row["Holm high"]], [i, i], color=colour, lw=1.5)
@@ -186,11 +219,16 @@ def plot_verdicts(table, *, margin: float = analysis.MARGIN, ax=None):
     ax.axvline(0, color="0.4", lw=1)
     for x in (-margin, margin):
         ax.axvline(x, color="0.6", lw=1, ls="--")
-    ax.set_yticks(range(len(table)), [f"{c}: {t}" for c, t in zip(table["claim"], table["the paper"])])
+    labels = [textwrap.fill(f"{c}: {t}", 28) for c, t in zip(table["claim"], table["the paper"])]
+    ax.set_yticks(range(len(table)), labels, fontsize=VERDICT_PT)
+    ax.tick_params(axis="x", labelsize=VERDICT_PT)
     ax.set_ylim(len(table) - 0.5, -0.5)
-    ax.set_xlabel("difference in the paper's favour (mIoU points)")
+    ax.set_xlabel("difference in the paper's favour (mIoU points)", fontsize=VERDICT_PT)
     handles = [plt.Line2D([], [], marker="o", color=c, label=v) for v, c in colours.items()]
     handles += [plt.Line2D([], [], color="0.6", ls="--", label=f"margin ±{margin:g}")]
-    ax.legend(handles=handles, loc="lower right", fontsize="small", frameon=False)
     ax.grid(axis="x", alpha=0.3)
+    fig = ax.figure
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=VERDICT_PT, frameon=False)
+    # room below the axes for the legend's two rows
+    fig.tight_layout(rect=(0, 2.6 * VERDICT_PT / 72 / fig.get_figheight(), 1, 1))
     return ax

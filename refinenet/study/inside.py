@@ -83,8 +83,8 @@ INSIDE_DIR = "inside"
 INSIDE_FILE = "inside.json"
 FORMAT = 1
 
-TITLE_PT = 10
-SMALL_PT = 9
+TITLE_PT = 11
+SMALL_PT = 10
 FIG_WIDTH = 8.0
 MAX_COLS = 4
 

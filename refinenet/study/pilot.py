@@ -231,7 +231,7 @@ def plot_pilot_curves(curves, *, train_images: int, ax=None):
     ax.set_xlabel("passes over the training images")
     ax.set_ylabel("val mIoU %")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=10, loc="lower right")
     return ax
 
 

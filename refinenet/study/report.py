@@ -22,6 +22,9 @@ __all__ = [
     "plot_rate_sweep",
     "setting_rows",
     "setting_box",
+    "scored_on",
+    "decimals",
+    "cost_texts",
     "styled",
     "caption",
     "colour_verdicts",
@@ -34,6 +37,35 @@ __all__ = [
     "all_variants",
 ]
 
+
+
+#: The cost columns of :func:`ablation_table`: ``{per-run column: table column}``.
+COST_COLUMNS = {"parameters (M)": "params (M)", "GMACs": "GMACs", "training s": "train s / run"}
+
+
+def decimals(values, *, sig: int = 3, apart: bool = False, most: int = 6) -> int:
+    """The decimals that write every finite value of ``values`` with at least ``sig``
+    significant digits (no more than ``most``); with ``apart``, also as many more as keep
+    values that differ from each other different in writing (``0.1638`` and ``0.1621``, not
+    ``0.164`` and ``0.162`` twice)."""
+    xs = [float(v) for v in values if finite(v)]
+    nonzero = [abs(x) for x in xs if x != 0]
+    if not nonzero:
+        return 0
+    d = min(most, max(0, sig - 1 - math.floor(math.log10(min(nonzero)))))
+    distinct = len({f"{x:.{most}f}" for x in xs})
+    while apart and d < most and len({f"{x:.{d}f}" for x in xs}) < distinct:
+        d += 1
+    return d
+
+
+def cost_texts(values, *, sig: int = 3, apart: bool = True) -> list[str]:
+    """``values`` (parameters, MACs, seconds) as text at one precision (:func:`decimals`:
+    ``sig`` significant digits at least; with ``apart``, distinct values stay distinct); a
+    missing value is ``"–"``."""
+    values = list(values)
+    d = decimals(values, sig=sig, apart=apart)
+    return [f"{float(v):.{d}f}" if finite(v) else "–" for v in values]
 
 
 def _order(records, order: Sequence[str] | None) -> list[str]:
@@ -67,11 +99,12 @@ def ablation_table(records, *, baseline: str = "standard", order: Sequence[str] 
             row["thin classes IoU %"] = stats.pm(r["thin-class mIoU"])
         if "diverged" in records and records["diverged"].any():
             row["diverged runs [95% CI]"] = failure_text(int(r["diverged"].sum()), len(r))
-        row["params (M)"] = f"{r['parameters (M)'].mean():.2f}"
-        row["GMACs"] = f"{r['GMACs'].mean():.2f}"
-        row["train s / run"] = f"{r['training s'].mean():.0f}" if r["training s"].notna().any() else "–"
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    means = records.groupby("variant")[list(COST_COLUMNS)].mean()
+    for column, name in COST_COLUMNS.items():
+        table[name] = cost_texts(means.loc[table["variant"], column], apart=name != "train s / run")
+    return table
 
 
 def thin_table(records, thin: Sequence[str], *, baseline: str = "standard",
@@ -258,7 +291,7 @@ def setting_rows(exp, standard=None) -> list[tuple[str, str]]:
     rows = [
         ("backbone", f"{m.backbone}, random initialisation (from scratch)"),
         ("decoder widths", ", ".join(map(str, m.widths))),
-        ("images", f"{size}, {crop}; scored on native labels"),
+        ("images", f"{size}, {crop}; scored on {scored_on(exp)}"),
         ("training", f"{o.name}, {sch.name} schedule, {sch.steps} steps of {d.batch_size} "
                      f"({sch.steps * d.batch_size / train_images:.0f} passes over "
                      f"{train_images} images)"),
@@ -273,6 +306,15 @@ def setting_rows(exp, standard=None) -> list[tuple[str, str]]:
                       for e in standard if not e.diverged]
             rows.append((f"standard model, {split} mIoU %", stats.pm(scores)))
     return rows
+
+
+def scored_on(exp) -> str:
+    """The labels a page's scores are measured on: CamVid's own 360 × 480 labels (the logits
+    upsampled to them), else the labels at the evaluation size, ``"H × W labels"``. Notebook
+    3's recipe table and every page's setting box say it in these words."""
+    if exp.study.dataset == "camvid":
+        return "360 × 480 labels (logits upsampled)"
+    return "{} × {} labels".format(*exp.eval_size)
 
 
 def setting_box(exp, standard=None):
@@ -386,11 +428,14 @@ ALL_VARIANTS_COLUMNS = ["variant", "n", "test mIoU %", ALL_VARIANTS_DELTA, "boun
                         "GMACs", "train s / run"]
 
 
-def all_variants(tables: Mapping[str, object]):
+def all_variants(tables: Mapping[str, object], records=None):
     """The ablation tables of notebooks 4 to 6 (:func:`ablation_table`, ``{notebook: table}``)
     as one: each table's difference column renamed :data:`ALL_VARIANTS_DELTA`, a
     variant that several pages share (the standard model) kept once, first seen first, and the
-    columns of :data:`ALL_VARIANTS_COLUMNS` that the tables have."""
+    columns of :data:`ALL_VARIANTS_COLUMNS` that the tables have. Given ``records`` (the
+    pages' per-run frames), the cost columns are written again from the runs as
+    :func:`ablation_table` writes them, at one precision for the whole table
+    (:func:`cost_texts`), not read back from each page's rounded text."""
     import pandas as pd
 
     parts = []
@@ -398,4 +443,10 @@ def all_variants(tables: Mapping[str, object]):
         delta = next(c for c in table.columns if c.startswith("Δ"))
         parts.append(table.rename(columns={delta: ALL_VARIANTS_DELTA}))
     everything = pd.concat(parts, ignore_index=True).drop_duplicates("variant")
-    return everything[[c for c in ALL_VARIANTS_COLUMNS if c in everything.columns]]
+    everything = everything[[c for c in ALL_VARIANTS_COLUMNS if c in everything.columns]].copy()
+    if records is not None:
+        means = records.groupby("variant")[list(COST_COLUMNS)].mean()
+        for column, name in COST_COLUMNS.items():
+            values = means.loc[everything["variant"], column]
+            everything[name] = cost_texts(values, apart=name != "train s / run")
+    return everything

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from . import stats
+from .report import scored_on
 from .published import PUBLISHED_CAMVID, PUBLISHED_CAMVID_PER_CLASS
 
 __all__ = [
@@ -46,6 +47,13 @@ __all__ = [
     "largest_confusion",
     "sequence_table",
     "sequence_sentence",
+    "val_test_text",
+    "plural",
+    "adoption_text",
+    "adopted_clause",
+    "held_out_count",
+    "held_out_verdict",
+    "last_steps",
     "loss_test_table",
     "weights_difference",
     "error_map",
@@ -59,6 +67,24 @@ PLAIN_LOSS_NOTE = "This profile trains with the plain cross-entropy (loss.class_
 
 #: The paper's decoder widths, deepest block first.
 PAPER_WIDTHS = (512, 256, 256, 256)
+
+#: The width of the book's content column in pixels: a figure ``W`` inches wide is shown at
+#: this width, so a font of ``F`` pt reads at about ``F * PAGE_PX / (72 * W)`` pixels.
+PAGE_PX = 688
+#: The point size of in-cell numbers, legends and titles of the page's wide figures: at
+#: least ~11 px on the page for figures up to 9 inches wide.
+FIGURE_PT = 11
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``"1 recipe"``, ``"3 recipes"``, ``"no recipes"``."""
+    many = words or f"{word}s"
+    return f"no {many}" if n == 0 else f"{n} {word if n == 1 else many}"
+
+
+def last_steps(window: int) -> str:
+    """``"the last step"`` or ``"the last 140 steps"``: the running mean's window, in words."""
+    return "the last step" if window == 1 else f"the last {window} steps"
 
 
 def _loss_name(weights: str) -> str:
@@ -111,14 +137,12 @@ def recipe_table(exp, *, train_images: int, amp: str | None):
     images_per_run = sch.steps * dc.batch_size
     epochs = images_per_run / train_images
     arithmetic = "fp32" if amp in (None, "none") else f"{amp} autocast, channels_last"
-    native = exp.study.dataset == "camvid"  # scored on CamVid's own 360 x 480 labels
     settings = [
         ("backbone", "ResNet-101 (also 50, 152)", mc.backbone),
         ("initialisation", "ImageNet pre-trained", "random (from scratch)"),
         ("decoder widths, deepest first", "512, 256, 256, 256", ", ".join(map(str, mc.widths))),
         ("image size", "CamVid 360 × 480", f"{h} × {w}"),
-        ("scored on", "360 × 480 labels",
-         "360 × 480 labels (logits upsampled)" if native else f"{h} × {w} labels"),
+        ("scored on", "360 × 480 labels", scored_on(exp)),  # the setting box's words
         ("training crops", "400 × 400 (VOC)", crop),
         ("images per batch", "1", str(dc.batch_size)),
         ("optimiser", "SGD, momentum 0.9, wd 5e-4", _optimiser_text(oc)),
@@ -461,12 +485,13 @@ def confusion_figure(rows_pct, names: Sequence[str]):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    fig, ax = plt.subplots(figsize=(7.5, 6))
+    fig, ax = plt.subplots(figsize=(7.0, 6.2))
     sns.heatmap(rows_pct, annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100, xticklabels=names,
-                yticklabels=names, cbar=False, ax=ax, annot_kws={"size": 8})
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title("test confusion, % of each true class")
+                yticklabels=names, cbar=False, ax=ax, annot_kws={"size": FIGURE_PT})
+    ax.tick_params(labelsize=FIGURE_PT)
+    ax.set_xlabel("predicted", fontsize=FIGURE_PT)
+    ax.set_ylabel("true", fontsize=FIGURE_PT)
+    ax.set_title("test confusion, % of each true class", fontsize=FIGURE_PT)
     fig.tight_layout()
     return fig
 
@@ -506,6 +531,107 @@ def sequence_sentence(seq) -> str:
             "come from a sequence that no training frame shows")
 
 
+def val_test_text(seq, *, val: float, test: float) -> dict[str, str]:
+    """The validation score beside the test score, in words: ``{"paragraph": ..., "summary":
+    ...}``. ``seq``: :func:`sequence_table` of CamVid's splits, or ``None`` on the generator
+    (whose splits are independent draws of one distribution); ``val`` and ``test``: the
+    standard model's mean mIoU (%) on each split. The gap is read from the numbers: the
+    paragraph says the validation score flatters the model only where it is the higher."""
+    gap = val - test
+    if seq is None:
+        paragraph = ("The generator draws the scenes of its three splits independently from one "
+                     "distribution, with no drives to share: a difference between the validation "
+                     f"and the test score ({gap:+.1f} points here) can only come from the few "
+                     "scenes and seeds, not from the splits.")
+        summary = (f"On the generator, whose splits share one distribution, the validation and "
+                   f"test mIoU are {val:.1f}% and {test:.1f}% ({gap:+.1f} points).")
+        return {"paragraph": paragraph, "summary": summary}
+    paragraph = (f"So {sequence_sentence(seq)}. The validation score measures a model on drives it "
+                 "has seen; the test score, mostly on a new one. ")
+    if gap > 0:
+        paragraph += (f"Here the validation score is {gap:.1f} points the higher: a small model "
+                      "trained briefly from scratch generalises poorly to a new drive, so the "
+                      "validation score flatters it.")
+        summary = (f"On CamVid the validation score flatters the model by {gap:.1f} points: the "
+                   "validation frames come from drives that training shows, most test frames "
+                   "from one it never shows.")
+    else:
+        paragraph += (f"Here the test score is not below the validation score ({-gap:+.1f} points): "
+                      "the shared drives do not flatter the model at this scale.")
+        summary = (f"On CamVid the test score is not below the validation score ({-gap:+.1f} "
+                    "points), although most test frames come from a drive training never shows.")
+    return {"paragraph": paragraph, "summary": summary}
+
+
+# -- the pilot's outcome ---------------------------------------------------------------------
+
+
+def _validations(config) -> int:
+    return config.schedule.steps // config.eval.every
+
+
+def adoption_text(adopted: str | None, chosen: str | None, *, base, pilot=None) -> str:
+    """Which recipe the study trains, as a paragraph: the pilot's choice (``chosen``, None
+    where no recipe qualified) when the profile adopts it (``adopted``, its
+    ``study.adopted``), else the profile's own recipe and that the choice is not what trains
+    here. ``base``: the standard training config; ``pilot``: the config of a pilot run of the
+    adopted recipe (None: not on this page), whose validations the study's are set beside."""
+    if adopted is None:
+        return ("This profile adopts no pilot recipe yet (its `study.adopted` is unset), so the "
+                "pilot's choice is not what trains: until the profile names a recipe, only the "
+                "pilot's runs train.")
+    settings = ("the profile's training config holds that recipe's settings (the runner checks "
+                "that they agree), at the learning rates of the sweep below.")
+    if adopted == chosen:
+        text = f"The study adopts the chosen recipe, **{adopted}** (`study.adopted` names it): {settings}"
+    elif chosen is None:
+        text = (f"The pilot chose no recipe, so what trains is not its choice: the profile adopts "
+                f"**{adopted}** (its `study.adopted`), and {settings}")
+    else:
+        text = (f"On this profile the pilot's choice is not what trains: the profile adopts "
+                f"**{adopted}** (its `study.adopted`) instead of **{chosen}**, and {settings}")
+    if pilot is not None:
+        ours, theirs = _validations(base), _validations(pilot)
+        if ours == theirs:
+            text += f" The study's runs validate {plural(ours, 'time')}, as the pilot's runs of that recipe did."
+        else:
+            text += (f" The study's runs validate {plural(ours, 'time')} rather than the "
+                     f"{theirs} of the pilot's runs of that recipe, which makes them new runs: a "
+                     "run's validation schedule is part of its identity.")
+    return text
+
+
+def adopted_clause(adopted: str | None, chosen: str | None) -> str:
+    """What follows "the pilot chose <chosen>" in a summary: whether the study trains it."""
+    if adopted is None:
+        return "; this profile adopts no recipe yet (`study.adopted` is unset)"
+    if adopted == chosen:
+        return ", which the study adopts"
+    return f"; this profile trains **{adopted}** instead (its `study.adopted`)"
+
+
+def held_out_count(check) -> str:
+    """How many recipes the pilot also trained held out (``check``: the frame of
+    :func:`refinenet.study.pilot.sequence_check`), as a clause."""
+    if check.empty:
+        return "this profile's pilot trains none held out"
+    return f"this profile's pilot trains {plural(len(check), 'recipe')} held out"
+
+
+def held_out_verdict(check, agree: bool) -> str:
+    """The sequence check's outcome as a sentence: no held-out runs (val decides), or whether
+    the held-out runs rank the recipes as val does, with the held-out score's mean distance
+    from val's."""
+    if check.empty:
+        return "This profile trains no held-out runs, so val decides."
+    them = "it" if len(check) == 1 else "them"
+    rank = f"rank {them} as val does" if agree else f"rank {them} otherwise than val"
+    gap = float((check["held-out val mIoU %"] - check["val mIoU %"]).mean())
+    where = "below" if gap < 0 else "above"
+    return (f"The held-out runs {rank}; their held-out scores lie {abs(gap):.1f} points {where} "
+            "val's on average.")
+
+
 # -- predictions and failures ----------------------------------------------------------------
 
 
@@ -538,7 +664,7 @@ def prediction_panel(dataset, predict: Callable, indices: Sequence[int], *, titl
     side = 9.0 / len(PANEL_COLUMNS)
     h, w = dataset[indices[0]][1].shape[-2:]
     fig, axes = plt.subplots(len(indices), len(PANEL_COLUMNS), squeeze=False,
-                             figsize=(9.0, side * h / w * len(indices) + 0.9))
+                             figsize=(9.0, side * h / w * len(indices) + 1.0))
     for row, i in enumerate(indices):
         image, truth = dataset[i]
         pred = predict(i)
@@ -550,12 +676,12 @@ def prediction_panel(dataset, predict: Callable, indices: Sequence[int], *, titl
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title(PANEL_COLUMNS[col])
-        axes[row, 0].set_ylabel(title(i))
+                ax.set_title(PANEL_COLUMNS[col], fontsize=FIGURE_PT)
+        axes[row, 0].set_ylabel(title(i), fontsize=FIGURE_PT)
     fig.legend(handles=legend_handles(dataset.class_names, palette), loc="lower center", frameon=False,
-               fontsize="small", ncol=min(6, len(dataset.class_names)))
-    # room for the legend: 0.7 inch at the bottom
-    fig.tight_layout(rect=(0, 0.7 / fig.get_size_inches()[1], 1, 1))
+               fontsize=FIGURE_PT, ncol=min(6, len(dataset.class_names)))
+    # room for the legend: 0.8 inch at the bottom
+    fig.tight_layout(rect=(0, 0.8 / fig.get_size_inches()[1], 1, 1))
     return fig
 
 
