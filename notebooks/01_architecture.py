@@ -65,6 +65,7 @@ from refinenet.models import (
     draw_refinenet_block, show_source, views,
 )
 from refinenet.study.notebook import start
+from refinenet.study.report import styled
 
 study = start("01_architecture", profile=profile, device=device,
               dataset=dataset, output_dir=output_dir)
@@ -115,8 +116,8 @@ taps_table.set_index(["input", "tap"])
 
 # %% mystnb={"figure": {"caption": "What each stride leaves of the labels: the example image, its label map, and the label map sampled (nearest neighbour) on the grid of each backbone tap, at 1/4, 1/8, 1/16 and 1/32 of the input, then enlarged back. Large regions survive; thin structures break up and then vanish.", "name": "fig-01-strides"}, "image": {"alt": "Six pictures in a row: a street scene, its colour-coded label map, and four copies of the label map that grow blockier from left to right; in the coarsest copies the poles and other thin objects are gone and only large regions such as road, sky and buildings remain."}}
 labels = torch.as_tensor(mask)[None, None].float()
-# The grids the backbone's taps have for this image (a stride rounds up:
-# 180 / 16 -> 12).
+# The grids the backbone's taps have for this image (each side is the
+# image's side divided by the stride, rounded up).
 grids = [tuple(t.shape[-2:]) for t in taps[0]]
 sampled = [F.interpolate(labels, size=g, mode="nearest") for g in grids]
 # The figure enlarges each sampled map back to the image's size.
@@ -372,7 +373,7 @@ plt.show()
 with torch.no_grad(), views.recording(model.blocks) as calls:
     logits = model(x_image)
 shapes = views.cascade_shapes_table(calls, image_size=size)
-study.save_table(shapes, "cascade_shapes").set_index("block")
+styled(study.save_table(shapes, "cascade_shapes"), wrap=False)
 
 # %% [markdown]
 # Each block's output, averaged over channels: with random weights the maps

@@ -53,7 +53,7 @@ from refinenet.data import survey
 from refinenet.data.augmentation import (
     augmentation_figure, describe_augmentation,
 )
-from refinenet.data.oracle import oracle_figure, oracle_scores
+from refinenet.data.oracle import change_phrase, oracle_figure, oracle_scores
 from refinenet.data.visual import denormalize, example_figure
 from refinenet.engine.data import SeededSamples, build_train_set
 from refinenet.study.notebook import start
@@ -84,6 +84,8 @@ info = main["train"]
 
 # %%
 table = survey.datasets_table(sets)
+loaded = tuple(main["train"][0][1].shape)  # (H, W) of this page's images
+study.glue("full_size", survey.full_size_sentence(loaded))
 study.save_table(table, "datasets").set_index("data set")
 
 # %% [markdown]
@@ -210,14 +212,17 @@ for s in (4, 32):
     study.glue(f"oracle_miou_{s}", float(ot.loc[s, "mIoU %"]))
     study.glue(f"oracle_biou_{s}", float(ot.loc[s, "boundary IoU %"]))
     study.glue(f"oracle_thin_{s}", float(thin_iou[s]))
+# "falls from a% to b%", or "stays at a%" when the two are equal
+study.glue("oracle_thin_change", change_phrase(thin_iou[4], thin_iou[32]))
+biou = ot["boundary IoU %"]
+study.glue("oracle_biou_change", change_phrase(biou[4], biou[32]))
 
 # %% [markdown]
 # On {glue:text}`oracle_images` validation images, the oracle reaches
 # {glue:text}`oracle_miou_4:.1f`% mean IoU at 1/4 resolution but only
 # {glue:text}`oracle_miou_32:.1f`% at 1/32; on the thin classes the mean IoU
-# falls from {glue:text}`oracle_thin_4:.1f`% to
-# {glue:text}`oracle_thin_32:.1f`%, and the boundary IoU over all classes
-# from {glue:text}`oracle_biou_4:.1f`% to {glue:text}`oracle_biou_32:.1f`%.
+# {glue:text}`oracle_thin_change`, and the boundary IoU over all classes
+# {glue:text}`oracle_biou_change`.
 # This is the ceiling that resolution alone sets for a classifier that is
 # otherwise perfect: the room that RefineNet's multi-path refinement is meant
 # to win back.
@@ -310,16 +315,19 @@ study.glue("augment_repeatable", "yes" if same else "no")
 # jupytext --to ipynb notebooks/02_data.py -o out/02_data.ipynb
 # ```
 #
-# **1. A smaller oracle sample** (`oracle_limit`):
+# **1. Another oracle sample** (`oracle_limit`). This page scored the
+# oracle on {glue:text}`oracle_images` validation images; try another
+# number, e.g. 10:
 #
 # ```bash
 # papermill out/02_data.ipynb out/02_oracle.ipynb \
 #     -p oracle_limit 10 -p output_dir out/02_oracle
 # ```
 #
-# Expect the page to finish sooner and the oracle's curves to move a little
-# (fewer images), with the same shape: every class loses IoU as the stride
-# grows, the thin classes first.
+# Expect the oracle's curves to move a little (another sample of images;
+# fewer images than this page's also make the page finish sooner), with the
+# same shape: every class loses IoU as the stride grows, the thin classes
+# first.
 #
 # **2. Full-size images** (`image_size`). CamVid's native 360 × 480:
 #
@@ -328,9 +336,7 @@ study.glue("augment_repeatable", "yes" if same else "no")
 #     -y "image_size: [360, 480]" -p output_dir out/02_full
 # ```
 #
-# Expect a slower page. On CamVid, a thin structure is twice as many pixels
-# wide, so the oracle loses less at every stride than on this page; the
-# thin classes still fall first as the stride grows.
+# Expect a slower page. {glue:text}`full_size`
 #
 # **3. More epochs of augmentation** (`num_augmented`):
 #

@@ -191,12 +191,12 @@ setting_box(exp, exp.arm("standard"))
 # validation costs four times as much) and the plain loss. The rule chose
 # among all of them.
 #
-# **The cost of a run** ("machine min / run") is its steps times the median
+# **The cost of a run** ("machine min") is its steps times the median
 # time of one step times {glue:text}`step_skew` (the mean over the median of
 # a step's time on an idle machine), plus its validations and its test
 # scoring, times its share of the machine (a run of one thread of two holds
-# half). The first measure was the run's own seconds ("measured min /
-# run"); it was changed during the second round, whose runs shared the
+# half). The first measure was the run's own time ("measured min"); it
+# was changed during the second round, whose runs shared the
 # machine with other work that slowed some of their steps: that work should
 # not count against a recipe. On the idle first round the two agree to
 # within {glue:text}`idle_agreement` (a test checks it). Where other work slowed more than half of a
@@ -224,10 +224,9 @@ study.glue("pilot_why", why)
 table = study.save_table(pilot_table(pilot_rows, chosen_recipe), "pilot")
 
 # %% tags=["full-width"]
-styled(
-    table.round(1),
-    caption(study, "The recipes of the pilot, on the validation split."),
-)
+styled(table, caption(study, "The recipes of the pilot, on the validation "
+                      "split: mIoU at the end and at its best step; minutes "
+                      "of one run."))
 
 # %% mystnb={"figure": {"caption": "The pilot's SGD recipes (those of this profile's pilot that train with SGD on the whole training split): the validation mIoU of each during its run, against the passes over the training images, one line per recipe and seed. The test split plays no part.", "name": "fig-03-pilot-curves"}, "image": {"alt": "A line chart of validation mIoU in percent against passes over the training images, one coloured line per SGD recipe and seed of the pilot."}}
 # Images of the training split, to count passes over them:
@@ -379,13 +378,21 @@ plt.show()
 #
 # The paper trains with a plain cross-entropy, starting from ImageNet
 # weights. Trained from scratch for a few passes, a plain cross-entropy
-# leaves the rare thin classes (poles, signs, pedestrians, cyclists: about 1%
-# of the pixels each) unpredicted: the model gains more by getting road and
-# sky right. When the recipe weights the classes (median frequency
+# leaves the rare thin classes ({glue:text}`thin_shares`) unpredicted:
+# the model gains more by getting road and sky right. When the recipe weights the classes (median frequency
 # balancing, as SegNet did on CamVid: class *c* weighs median(f) / f<sub>c</sub>,
 # raised to a power below 1 where the recipe softens the weights),
 # the same rate is also trained with the plain cross-entropy, and both are
 # compared here, on the validation split only.
+
+# %%
+from refinenet.engine.class_weights import class_pixel_counts
+
+train_set = study.data("train", base.data.size, n=r.scenes or 256)
+pixels, _ = class_pixel_counts(train_set, train_set.num_classes,
+                               train_set.ignore_index)
+study.glue("thin_shares", views.thin_share_text(
+    pixels, train_set.class_names, exp.thin_classes))
 
 # %% tags=["full-width"]
 if weights != "none":
@@ -732,7 +739,7 @@ plt.show()
 # %% [markdown]
 # Per true class, over the kept test images, the mean share of the coarser path
 # in each fusing block: where it is low, the block builds that class mostly
-# from the finer backbone tap (the thin classes are marked).
+# from the finer backbone tap {glue:text}`share_thin_note`.
 
 # %%
 from refinenet.study.inside import fusion_share_by_class
@@ -740,6 +747,7 @@ from refinenet.study.inside import fusion_share_by_class
 truth = [test_set[im["index"]][1].numpy() for im in inside["images"]]
 shares = fusion_share_by_class(inside, truth)  # {block: {class: share}}
 table = views.share_table(shares, thin_classes=exp.thin_classes)
+study.glue("share_thin_note", views.share_thin_note(table, exp.thin_classes))
 styled(study.save_table(table, "inside_fusion_by_class"),
        caption(study, "Coarser path's share of the fused sum, % per class."))
 

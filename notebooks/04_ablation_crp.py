@@ -85,6 +85,8 @@ r = exp.design
 
 
 # %% tags=["hide-input"]
+study.glue("top_lr", f"{max(r.lrs):g}")  # the grid's largest rate
+study.glue("other_profiles", study.other_profiles)  # exercise 1
 report.setting_box(exp, exp.arm("standard"))
 
 # %% [markdown]
@@ -115,10 +117,11 @@ report.show_ablation_figure(study, records, baseline=base)
 # (scored on {glue:text}`scored_on`) to the standard model with its 95%
 # Welch interval. Parameters and multiply-accumulates (MACs) are for one
 # image at the evaluation size; the time is training only, averaged over the
-# seeds. A run whose loss diverged (became NaN) has no usable model: it is
-# counted in a "diverged runs" column, with an exact 95% interval of the
-# failure rate, and the scores are those of the runs that trained. The thin
-# classes follow, one by one (in brackets: the difference to the standard
+# seeds. A run whose loss diverged (became NaN) has no usable model: the
+# scores are those of the runs that trained, and the paragraph below counts
+# each arm's diverged runs, with an exact 95% interval of the failure rate
+# (the table gains a column for them when any diverged). The thin classes
+# follow, one by one (in brackets: the difference to the standard
 # model and its interval), then every seed's score beside the mean. On the
 # right of the figure, each variant's difference to the standard model with
 # its 95% interval: red when the interval lies wholly below 0 (the variant is
@@ -137,7 +140,7 @@ inter = claims.contrast_text(
     records, {base: 1, "ReLU off, N = 0": 1}, {"ReLU off": 1, "N = 0": 1}
 )
 study.glue("interaction", inter)
-# "1 of 3 [1%, 91%] standard, ...": diverged runs per arm
+# "standard: 1 of 3 [1%, 91%]; ...": diverged runs per arm
 failed = report.failure_counts_text(records, list(arms))
 study.glue("relu_failures", Markdown(failed))
 
@@ -216,11 +219,12 @@ check = study.save_table(
     exp.rate_check([a for a in sweeps if a != base]), "rate_check"
 )
 report.styled(
-    check.round(1),
+    check,
     report.caption(
         study, "The common rate against each arm's best, val split."
     ),
     wrap=False,
+    precision=1,
 )
 
 # %% [markdown]
@@ -251,12 +255,12 @@ report.styled(
 # ```
 #
 # **1. Another profile** (`profile`). The banner at the top of this page
-# names its profile. Execute the page with another one and open what it
-# writes beside this page (the `smoke` runs take minutes, the `cpu` runs
-# hours):
+# names its profile. Execute the page with another one,
+# {glue:text}`other_profiles`, and open what it writes beside this page
+# (the `smoke` runs take minutes, the `cpu` runs hours):
 #
 # ```bash
-# PROFILE=cpu  # or smoke, or gpu: one that the banner does not name
+# PROFILE=...  # one of the other profiles named above
 # refinenet study run --profile $PROFILE --only 04
 # # the page: results/$PROFILE/04_ablation_crp.ipynb
 # ```
@@ -281,12 +285,14 @@ report.styled(
 # which is why the study trains several seeds and reports intervals.
 #
 # **3. The ReLU at a high rate** (the `ReLU off` arm sets
-# `model.crp_relu`):
+# `model.crp_relu`): train with and without it at the largest rate of the
+# profile's grid (`study.lrs`), on this page {glue:text}`top_lr`:
 #
 # ```bash
+# LR=...  # the largest rate of the grid, named above
 # for relu in true false; do
 #   refinenet train configs/smoke.yaml model.crp_relu=$relu \
-#       optim.lr=0.01 out_dir=out/runs
+#       optim.lr=$LR out_dir=out/runs
 # done
 # ```
 #

@@ -79,6 +79,7 @@ r = exp.design
 
 
 # %% tags=["hide-input"]
+study.glue("other_profiles", study.other_profiles)  # exercise 3
 report.setting_box(exp, exp.arm("standard"))
 
 # %%
@@ -175,11 +176,12 @@ study.glue("backbone_params", f"{share['parameters (M)']:.0f}")
 # %% tags=["hide-input"]
 check = study.save_table(exp.rate_check(sweeps), "rate_check")
 report.styled(
-    check.round(1),
+    check,
     report.caption(
         study, "The common rate against each cascade's best, val split."
     ),
     wrap=False,
+    precision=1,
 )
 
 # %% [markdown]
@@ -237,12 +239,12 @@ report.styled(
 # small gap.
 #
 # **3. Another profile** (`profile`). The banner at the top of this page
-# names its profile. Execute the page with another one and open what it
-# writes beside this page (the `smoke` runs take minutes, the `cpu` runs
-# hours):
+# names its profile. Execute the page with another one,
+# {glue:text}`other_profiles`, and open what it writes beside this page
+# (the `smoke` runs take minutes, the `cpu` runs hours):
 #
 # ```bash
-# PROFILE=cpu  # or smoke, or gpu: one that the banner does not name
+# PROFILE=...  # one of the other profiles named above
 # refinenet study run --profile $PROFILE --only 05
 # # the page: results/$PROFILE/05_ablation_cascade.ipynb
 # ```

@@ -72,6 +72,7 @@ scales = tuple(arms["2 scales"]["model.scales"])
 
 
 # %% tags=["hide-input"]
+study.glue("other_profiles", study.other_profiles)  # exercise 3
 report.setting_box(exp, exp.arm("standard"))
 
 # %% [markdown]
@@ -151,12 +152,13 @@ study.glue("size_small", f"{round(h * scales[1])} × {round(w * scales[1])}")
 # %% tags=["hide-input"]
 check = study.save_table(exp.rate_check(sweeps), "rate_check")
 report.styled(
-    check.round(1),
+    check,
     report.caption(
         study,
         "The common rate against the 2-scale model's best, val split.",
     ),
     wrap=False,
+    precision=1,
 )
 
 # %% [markdown]
@@ -212,12 +214,12 @@ report.styled(
 # higher is not something one seed and a minute of training can say.
 #
 # **3. Another profile** (`profile`). The banner at the top of this page
-# names its profile. Execute the page with another one and open what it
-# writes beside this page (the `smoke` runs take minutes, the `cpu` runs
-# hours):
+# names its profile. Execute the page with another one,
+# {glue:text}`other_profiles`, and open what it writes beside this page
+# (the `smoke` runs take minutes, the `cpu` runs hours):
 #
 # ```bash
-# PROFILE=cpu  # or smoke, or gpu: one that the banner does not name
+# PROFILE=...  # one of the other profiles named above
 # refinenet study run --profile $PROFILE --only 06
 # # the page: results/$PROFILE/06_ablation_scales.ipynb
 # ```

@@ -55,6 +55,7 @@ results = study.results_dir  # results/<profile>/: the pages this one gathers
 exp = Experiments(study, {"standard": {}}, [])  # the standard model's runs
 
 # %% tags=["hide-input"]
+study.glue("other_profiles", study.other_profiles)  # exercise 1
 report.setting_box(exp, exp.arm("standard"))
 
 
@@ -262,11 +263,11 @@ report.styled(everything, report.caption(study, "All variants."))
 # ```
 #
 # **1. Another profile** (`profile`, with the runner's parameters). The
-# banner at the top of this page names its profile; take another one whose
-# pages have been executed:
+# banner at the top of this page names its profile; take another one,
+# {glue:text}`other_profiles`, whose pages have been executed:
 #
 # ```bash
-# PROFILE=smoke  # or cpu, or gpu: one that the banner does not name
+# PROFILE=...  # one of the other profiles named above
 # papermill out/07_results.ipynb out/07_$PROFILE.ipynb \
 #     -f results/$PROFILE/07_results/parameters.yaml \
 #     -p output_dir out/07_$PROFILE

@@ -46,14 +46,16 @@ import pandas as pd
 from IPython.display import display
 
 from refinenet.bench import report
-from refinenet.bench.results import BenchResults, command_text
+from refinenet.bench.results import BenchResults, command_text, shown
 from refinenet.study.notebook import start
 
+results = BenchResults.find(bench_dir)  # results/bench, or bench_dir
 study = start(
     "08_performance", profile=profile, device=device, dataset=dataset,
-    output_dir=output_dir,
+    output_dir=output_dir,  # the banner names the benchmark files:
+    numbers_from=f"the benchmark files in {shown(results.folder)} (their "
+    "machines, commands and dates are listed below)",
 )
-results = BenchResults.find(bench_dir)  # results/bench, or bench_dir
 bench = results.timings()  # one row per config, mode and fast path
 print(results.describe())
 

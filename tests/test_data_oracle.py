@@ -15,7 +15,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from refinenet.data.base import SegmentationDataset, to_sample  # noqa: E402
-from refinenet.data.oracle import oracle_figure, oracle_scores  # noqa: E402
+from refinenet.data.oracle import change_phrase, oracle_figure, oracle_scores  # noqa: E402
 from refinenet.engine.metrics import SegmentationMetrics  # noqa: E402
 
 NAMES = ["road", "pole", "sky"]
@@ -111,3 +111,15 @@ def test_oracle_figure_plots_the_table():
         assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 101)
         assert [t.get_text() for t in ax.get_xticklabels()] == ["1/2", "1/4", "1/8"]
         assert math.isclose(ax.xaxis.get_transform().base, 2)
+    # the class legend lies outside (below) the left axes, clear of its lines
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = left.get_legend().get_window_extent(renderer)
+    assert legend.y1 <= left.get_window_extent(renderer).y0
+
+
+def test_change_phrase_names_the_direction_or_stays():
+    assert change_phrase(80.04, 20.0) == "falls from 80.0% to 20.0%"
+    assert change_phrase(1.0, 2.5) == "rises from 1.0% to 2.5%"
+    assert change_phrase(0.0, 0.0) == "stays at 0.0%"
+    assert change_phrase(12.34, 12.31) == "stays at 12.3%"

@@ -15,6 +15,8 @@ import torch  # noqa: E402
 
 from refinenet.data.base import SegmentationDataset, to_sample  # noqa: E402
 from refinenet.data.survey import (  # noqa: E402
+    SIZE_COLUMN,
+    full_size_sentence,
     class_counts,
     class_share_figure,
     datasets_table,
@@ -87,13 +89,15 @@ def test_datasets_table_has_one_row_per_data_set():
         "small": {"train": Masks([[[0]] * 4]), "val": Masks([]), "test": Masks([])},
     }
     table = datasets_table(sets)
+    # non-breaking spaces: neither the header nor a size breaks inside "H × W"
+    assert SIZE_COLUMN == "loaded at (H\u00a0×\u00a0W)"
     assert list(table.columns) == ["data set", "classes", "ignore label", "train images",
-                                   "val images", "test images", "loaded at (H × W)"]
+                                   "val images", "test images", SIZE_COLUMN]
     assert table.to_dict("records")[0] == {
         "data set": "masks", "classes": 3, "ignore label": 255, "train images": 3,
-        "val images": 2, "test images": 1, "loaded at (H × W)": "2 × 3",
+        "val images": 2, "test images": 1, SIZE_COLUMN: "2\u00a0×\u00a03",
     }
-    assert table["loaded at (H × W)"].tolist() == ["2 × 3", "4 × 1"]
+    assert table[SIZE_COLUMN].str.replace("\u00a0", " ").tolist() == ["2 × 3", "4 × 1"]
 
 
 def test_class_counts_counts_pixels_and_presence_without_ignore():
@@ -137,3 +141,13 @@ def test_example_figure_shows_images_and_their_overlaid_labels():
     assert all(not ax.axison for ax in fig.axes)
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["road", "pole", "sky"]
+
+
+def test_full_size_sentence_follows_the_loaded_size():
+    cpu = full_size_sentence((180, 240))
+    assert "2 times as long as on this page (180 × 240)" in cpu
+    assert "loses less at every stride" in cpu
+    smoke = full_size_sentence((96, 128))
+    assert "3.75 times as long as on this page (96 × 128)" in smoke
+    assert full_size_sentence((360, 480)).startswith("This page already loads")
+    assert "loses more" in full_size_sentence((720, 960))

@@ -306,6 +306,10 @@ def test_parameter_check_rounds_and_keeps_the_reference_order():
     assert table["CRP blocks"].tolist() == [2, 4]
     assert table["ours (M)"].tolist() == [90.79, 99.06]
     assert table["difference (M)"].tolist() == [-0.01, 0.0]
+    # a difference that rounds to zero from below shows as 0.0, not -0.0
+    tiny = views.parameter_check({("resnet50", 2): 90.7999}, {("resnet50", 2): 90.80})
+    assert str(tiny["difference (M)"].iloc[0]) == "0.0"
+    assert "-0.0" not in tiny.to_string()
 
 
 # --- gradient flow -----------------------------------------------------------------------

@@ -50,7 +50,20 @@ def test_a_recipe_costs_its_cheapest_run():
     table = pilot_table(slowed.assign(lr=0.01, steps=100, **{"best val mIoU": slowed["val mIoU"], "best at step": 100,
                                                            "measured minutes": slowed["machine minutes"]}))
     c = table.set_index("recipe").loc["C"]
-    assert (c["seeds"], c["machine min / run"], c["measured min / run"]) == (2, 11.5, 12.75)
+    assert (c["seeds"], c["machine min"], c["measured min"]) == (2, "11.5", "12.8")
+
+
+def test_the_pilot_table_shows_a_tiny_run_s_cost_and_short_headers():
+    """Minutes to three significant digits: a run of seconds does not print as 0.00."""
+    from refinenet.study.pilot import pilot_table
+
+    tiny = PILOT.assign(lr=0.01, steps=4, **{"best val mIoU": PILOT["val mIoU"], "best at step": 4,
+                                            "machine minutes": 0.01234, "measured minutes": 0.0456})
+    table = pilot_table(tiny, "A")
+    assert table["machine min"].iloc[0] == "0.0123" and table["measured min"].iloc[0] == "0.0456"
+    assert table["mIoU % (end)"].iloc[0] == f"{PILOT[PILOT.recipe == 'A']['val mIoU'].mean():.1f}"
+    assert max(len(w) for h in table.columns for w in h.split()) <= 9  # no header word is long
+    assert all(len(h) <= 13 for h in table.columns)
 
 
 def test_sequence_check_ranks_each_recipe_on_both_validations():

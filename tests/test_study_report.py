@@ -48,7 +48,7 @@ def test_failure_counts_follow_the_given_order_with_exact_intervals():
     records = runs({"standard": [50.0, 51.0, 49.0], "ReLU off": [math.nan, 40.0, math.nan]})
     text = report.failure_counts_text(records, ["ReLU off", "standard"])
     ci = sps.binomtest(2, 3).proportion_ci(0.95, method="exact")
-    assert text == f"2 of 3 [{100 * ci.low:.0f}%, {100 * ci.high:.0f}%] ReLU off, 0 of 3 [0%, 71%] standard"
+    assert text == f"ReLU off: 2 of 3 [{100 * ci.low:.0f}%, {100 * ci.high:.0f}%]; standard: 0 of 3 [0%, 71%]"
 
 
 def test_sweep_records_gathers_every_rate_of_each_arm_under_its_new_name():
@@ -150,3 +150,11 @@ def test_the_ablation_table_writes_costs_precisely_enough_to_compare():
     assert list(table["GMACs"]) == ["0.1638", "0.1621", "0.1618"]
     assert list(table["params (M)"]) == ["11.60", "11.51", "11.48"]
     assert list(table["train s / run"]) == ["0.650", "0.800", "1.300"]
+
+
+def test_styled_shows_floats_at_the_precision_asked():
+    check = pd.DataFrame({"arm": ["ReLU off"], "val mIoU % at it": [6.8], "gain": [13.3]})
+    two = report.styled(check).to_html()
+    one = report.styled(check, precision=1).to_html()
+    assert "6.80" in two and "13.30" in two
+    assert ">6.8<" in one and ">13.3<" in one and "6.80" not in one

@@ -24,7 +24,7 @@ from refinenet.data.visual import colorize  # noqa: E402
 from refinenet.engine import TrainConfig  # noqa: E402
 from refinenet.study import stats  # noqa: E402
 from refinenet.study import training_views as views  # noqa: E402
-from refinenet.study.report import failure_text  # noqa: E402
+from refinenet.study.report import failure_text, styled  # noqa: E402
 
 CLASSES = ["road", "pole", "sky", "wire"]
 THIN = ["pole", "wire"]
@@ -91,6 +91,9 @@ def test_the_recipe_table_reads_every_setting_from_the_config():
     assert ours["optimiser"] == "AdamW, betas 0.9, 0.999, wd 0.01"  # no momentum: AdamW has none
     assert ours["learning rate"] == "0.001, 0.002, chosen on val (backbone 1×)"
     assert ours["schedule"] == "cosine, 20 warm-up steps"  # a power only for poly
+    one = views.recipe_table(experiment(schedule={"name": "cosine", "steps": 4, "warmup_steps": 1}),
+                             train_images=600, amp="bf16")
+    assert dict(zip(one["setting"], one["this page"]))["schedule"] == "cosine, 1 warm-up step"
     assert ours["training length"] == "300 steps = 1200 images ≈ 2.0 epochs"  # 300 x 4 / 600
     assert ours["loss"] == "cross-entropy, median frequency ^ 0.5 class weights"
     assert ours["arithmetic"] == "bf16 autocast, channels_last"
@@ -245,6 +248,10 @@ def test_the_curves_figure_shows_loss_rate_and_validation_per_seed():
     (lr,) = fig.axes[1].lines  # of the first seed, 3
     assert np.allclose(lr.get_ydata(), np.linspace(0.01, 0.001, 10))
     assert [t.get_text() for t in fig.axes[2].get_legend().get_texts()] == ["3", "5"]
+    # tick labels at least ~10 px where the 8.5-inch figure is shown 688 px wide
+    for ax in fig.axes:
+        for tick in ax.get_xticklabels() + ax.get_yticklabels():
+            assert tick.get_fontsize() * views.PAGE_PX / (72 * fig.get_figwidth()) >= 10
 
 
 # -- the test split --------------------------------------------------------------------------
@@ -512,4 +519,20 @@ def test_the_share_table_is_in_whole_percent_with_the_thin_classes_marked():
     table = views.share_table(shares, thin_classes=THIN)
     assert table.columns.tolist() == ["class", "block 2", "block 3"]
     assert table["class"].tolist() == ["road", "pole (thin)"]
-    assert table["block 2"].tolist() == [81.0, 30.0] and table["block 3"].tolist() == [50.0, 13.0]
+    assert table["block 2"].tolist() == [81, 30] and table["block 3"].tolist() == [50, 13]
+    html = styled(table).to_html()
+    assert ">81<" in html and "81.00" not in html  # whole percents, shown as such
+    assert views.share_thin_note(table, THIN) == "(the thin classes are marked: pole)"
+
+
+def test_the_share_note_says_when_no_thin_class_is_in_the_table():
+    table = views.share_table({"block 2": {"road": 0.8, "sky": 0.4}}, thin_classes=THIN)
+    assert views.share_thin_note(table, THIN) == "(none of the thin classes, pole and wire, is in these images' labels)"
+    assert views.share_thin_note(table, []) == "(this data set names no thin classes)"
+
+
+def test_the_thin_shares_are_read_from_the_pixel_counts():
+    pixels = np.array([900.0, 10.0, 0.43, 89.57])
+    text = views.thin_share_text(pixels, ["road", "pole", "wire", "sky"], THIN)
+    assert text == "pole 1.0% and wire 0.043% of the training pixels"
+    assert views.thin_share_text(pixels, ["road", "pole", "wire", "sky"], []) == "none named for this data set"

@@ -16,7 +16,7 @@ from torch import Tensor
 from ..engine.metrics import SegmentationMetrics
 from .base import SegmentationDataset
 
-__all__ = ["oracle_figure", "oracle_scores"]
+__all__ = ["change_phrase", "oracle_figure", "oracle_scores"]
 
 #: ``predict(mask (H, W) int64, stride, num_classes, ignore_index) -> labels (H, W)``
 Predict = Callable[[Tensor, int, int, int], Tensor]
@@ -63,12 +63,13 @@ def oracle_figure(table, class_names: Sequence[str], palette: Sequence[Sequence[
 
     ``table`` is :func:`oracle_scores`'s frame indexed by ``stride``. Left: ``IoU <class> %``
     of each class in its palette colour (thick lines for the classes in ``thin``); right: the
-    ``mIoU %`` and ``boundary IoU %``. Returns the matplotlib figure (two axes).
+    ``mIoU %`` and ``boundary IoU %``. The class legend sits below the left axes, off the
+    lines. Returns the matplotlib figure (two axes).
     """
     import matplotlib.pyplot as plt
 
     strides = list(table.index)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.8), layout="constrained")
     for c, rgb in zip(class_names, palette):
         style = dict(lw=2.2) if c in thin else dict(lw=1, alpha=0.6)
         axes[0].plot(strides, table[f"IoU {c} %"], ".-", color=np.array(rgb) / 255, label=c,
@@ -83,7 +84,17 @@ def oracle_figure(table, class_names: Sequence[str], palette: Sequence[Sequence[
         ax.set_xlabel("resolution of the prediction")
         ax.set_ylabel("%")
         ax.set_ylim(0, 101)
-    axes[0].legend(fontsize="small", ncol=2, frameon=False, loc="lower left")
+    # The class legend goes below the axes, clear of the lines it names.
+    axes[0].legend(ncol=3, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.19))
     axes[1].legend(frameon=False)
-    fig.tight_layout()
     return fig
+
+
+def change_phrase(before: float, after: float, *, digits: int = 1) -> str:
+    """How a percentage moves, as a clause: ``"falls from 80.0% to 20.0%"``, ``"rises from
+    ..."``, or ``"stays at 0.0%"`` when both values print the same at ``digits`` decimals."""
+    a, b = f"{before:.{digits}f}", f"{after:.{digits}f}"
+    if a == b:
+        return f"stays at {a}%"
+    return f"{'falls' if after < before else 'rises'} from {a}% to {b}%"
+

@@ -19,7 +19,11 @@ import torch
 from . import build_dataset
 from .base import SegmentationDataset
 
-__all__ = ["class_counts", "class_share_figure", "datasets_table", "load_splits", "spread_indices"]
+__all__ = ["SIZE_COLUMN", "class_counts", "class_share_figure", "datasets_table",
+           "full_size_sentence", "load_splits", "spread_indices"]
+
+#: The size column of :func:`datasets_table`; non-breaking spaces keep "(H × W)" on one line.
+SIZE_COLUMN = "loaded at (H\u00a0×\u00a0W)"
 
 
 def load_splits(name: str, splits: Sequence[str], *, size: Sequence[int] | None = None,
@@ -44,8 +48,9 @@ def spread_indices(n_total: int, limit: int | None) -> list[int]:
 
 def datasets_table(sets: Mapping[str, Mapping[str, SegmentationDataset]]):
     """One row per data set of ``sets`` (``{name: {split: dataset}}``): ``data set``,
-    ``classes``, ``ignore label``, ``<split> images`` for each split, and ``loaded at (H × W)``
-    (the size of the first training mask). Returns a ``pandas.DataFrame``."""
+    ``classes``, ``ignore label``, ``<split> images`` for each split, and :data:`SIZE_COLUMN`
+    (the size of the first training mask, ``"H × W"`` with non-breaking spaces). Returns a
+    ``pandas.DataFrame``."""
     import pandas as pd
 
     rows = []
@@ -57,9 +62,29 @@ def datasets_table(sets: Mapping[str, Mapping[str, SegmentationDataset]]):
             "classes": ds.num_classes,
             "ignore label": ds.ignore_index,
             **{f"{s} images": len(split) for s, split in splits.items()},
-            "loaded at (H × W)": f"{h} × {w}",
+            SIZE_COLUMN: f"{h}\u00a0×\u00a0{w}",
         })
     return pd.DataFrame(rows)
+
+
+def full_size_sentence(loaded: Sequence[int], full: Sequence[int] = (360, 480)) -> str:
+    """What loading CamVid at ``full`` (``(H, W)``, its native size) instead of ``loaded``
+    changes for the oracle, as one sentence: a thin structure grows with the image, so the
+    oracle loses less at every stride (or, already at that size, nothing changes)."""
+    ratio = full[0] / loaded[0]
+    size = f"{full[0]} × {full[1]}"
+    if abs(ratio - 1) < 1e-9:
+        return (f"This page already loads the images at {size}, so expect the same "
+                "numbers.")
+    here = f"{loaded[0]} × {loaded[1]}"
+    if ratio > 1:
+        side, lose = f"{ratio:.3g} times as long as", "less"
+    else:
+        side, lose = f"{1 / ratio:.3g} times shorter than", "more"
+    return (f"At {size}, every side is {side} on this page ({here}). On CamVid a thin "
+            f"structure grows and shrinks with the image, so the oracle loses {lose} at "
+            "every stride than at the size of this page; the thin classes still fall first "
+            "as the stride grows.")
 
 
 def class_counts(dataset: SegmentationDataset, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -402,14 +402,15 @@ def parameter_check(ours: Mapping[tuple[str, int], float],
                     released: Mapping[tuple[str, int], float]) -> pd.DataFrame:
     """Our parameter counts next to the released models', in millions, keyed by ``(backbone,
     CRP blocks)`` in the order of ``released``: columns ``backbone``, ``CRP blocks``,
-    ``ours (M)`` and ``difference (M)`` (both rounded to 0.01 M, as the reference is) and
-    ``released (M)``."""
+    ``ours (M)`` and ``difference (M)`` (both rounded to 0.01 M, as the reference is, with no
+    negative zero) and ``released (M)``."""
     rows = []
     for (name, crp_blocks), reference in released.items():
         count = ours[name, crp_blocks]
         rows.append({
             "backbone": name, "CRP blocks": crp_blocks, "ours (M)": round(count, 2),
-            "released (M)": reference, "difference (M)": round(count - reference, 2),
+            # + 0.0 turns a rounded -0.0 into 0.0
+            "released (M)": reference, "difference (M)": round(count - reference, 2) + 0.0,
         })
     return pd.DataFrame(rows)
 

@@ -38,6 +38,9 @@ class Study:
     dataset_note: str
     output_dir: Path
     hardware: str
+    #: where the page's numbers come from when not from the profile's data (plain text, e.g.
+    #: ``"the benchmark files in results/bench"``); ``None``: from the profile's data.
+    numbers_from: str | None = None
 
     @property
     def results_dir(self) -> Path:
@@ -53,6 +56,14 @@ class Study:
         from .profiles import PROFILE_NAMES
 
         return self.profile if self.profile in PROFILE_NAMES else Path(self.profile).stem
+
+    @property
+    def other_profiles(self) -> str:
+        """The shipped profiles other than this page's, for the prose: ``"cpu or gpu"``."""
+        from .profiles import PROFILE_NAMES
+
+        others = [name for name in PROFILE_NAMES if name != self.profile_name]
+        return ", ".join(others[:-1]) + " or " + others[-1] if len(others) > 1 else others[0]
 
     @property
     def synthetic(self) -> bool:
@@ -96,14 +107,21 @@ class Study:
         glue(key, value, display=display)
 
     def banner_html(self) -> str:
-        """The note at the top of the page: which profile, hardware and data produced it."""
-        kind = "warning" if self.synthetic else "note"
-        data = (
-            "<b>Synthetic data.</b> Every number and picture on this page comes from the "
-            f"procedural scene generator, not from CamVid: {html.escape(self.dataset_note)}."
-            if self.synthetic
-            else "<b>Data:</b> CamVid."
-        )
+        """The note at the top of the page: which profile, hardware and data produced it (or,
+        with :attr:`numbers_from`, where its numbers come from instead of the profile's data)."""
+        kind = "warning" if self.synthetic and not self.numbers_from else "note"
+        if self.numbers_from:
+            data = (
+                "<b>Numbers:</b> every number and picture on this page comes from "
+                f"{html.escape(self.numbers_from)}, not from this profile's data."
+            )
+        elif self.synthetic:
+            data = (
+                "<b>Synthetic data.</b> Every number and picture on this page comes from the "
+                f"procedural scene generator, not from CamVid: {html.escape(self.dataset_note)}."
+            )
+        else:
+            data = "<b>Data:</b> CamVid."
         return (
             f'<div class="admonition {kind}"><p class="admonition-title">How this page was made</p>'
             f"<p>Profile <b>{html.escape(self.profile_name)}</b> on {html.escape(self.hardware)}. "
@@ -132,11 +150,14 @@ def start(
     output_dir: str | os.PathLike | None = None,
     seed: int = 0,
     banner: bool = True,
+    numbers_from: str | None = None,
 ) -> Study:
     """Set up a notebook: device, data set, output folder, seeds, plot style; show the banner.
 
     ``device`` and ``dataset`` accept ``"auto"`` (CUDA when present; CamVid when found, else
-    the synthetic generator), as the runner resolves them.
+    the synthetic generator), as the runner resolves them. ``numbers_from`` names where the
+    page's numbers come from when not from the profile's data (e.g. ``"the benchmark files in
+    results/bench"``): the banner says so instead of naming the data set.
     """
     import matplotlib as mpl
     import numpy as np
@@ -175,7 +196,9 @@ def start(
             "image.interpolation": "nearest",
         }
     )
-    study = Study(name, profile, device, dataset, note, out, describe_hardware(hardware))
+    study = Study(
+        name, profile, device, dataset, note, out, describe_hardware(hardware), numbers_from
+    )
     if banner:
         from IPython.display import HTML, display
 

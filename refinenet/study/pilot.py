@@ -104,10 +104,19 @@ def pilot_records(runs: Mapping[str, Sequence]):
     return pd.DataFrame(rows)
 
 
+def _minutes(x: float) -> str:
+    """Minutes to three significant digits (``"0.0123"``, ``"11.5"``, ``"142"``): a tiny run's
+    cost does not round to zero."""
+    if x != x:  # NaN: no measure
+        return "–"
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def pilot_table(records, chosen: str | None = None):
     """Per recipe: its settings, its seeds, val mIoU at the end (mean over seeds) and at its
     best step, the cost of a run (machine minutes: the least over its runs, as the rule reads
-    it; measured: the mean), and which one was chosen."""
+    it; measured: the mean, both to three significant digits), and which one was chosen.
+    Headers are short: the table is as wide as the page."""
     import pandas as pd
 
     out = []
@@ -119,11 +128,11 @@ def pilot_table(records, chosen: str | None = None):
             "steps": int(first["steps"]),
             "validated on": first["validated on"],
             "seeds": len(g),
-            "val mIoU % (end)": g["val mIoU"].mean(),
-            "best val mIoU % (step)": f"{g['best val mIoU'].max():.1f} ({g.loc[g['best val mIoU'].idxmax(), 'best at step']})"
+            "mIoU % (end)": "–" if g["val mIoU"].isna().all() else f"{g['val mIoU'].mean():.1f}",
+            "best % (step)": f"{g['best val mIoU'].max():.1f} ({g.loc[g['best val mIoU'].idxmax(), 'best at step']})"
             if g["best val mIoU"].notna().any() else "diverged",
-            "machine min / run": g["machine minutes"].min(),
-            "measured min / run": g["measured minutes"].mean(),
+            "machine min": _minutes(g["machine minutes"].min()),
+            "measured min": _minutes(g["measured minutes"].mean()),
             "diverged": int(g["diverged"].sum()),
             "chosen": "✔" if recipe == chosen else "",
         })

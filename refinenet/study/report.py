@@ -167,11 +167,11 @@ def ablation_figure(records, *, baseline: str = "standard", order: Sequence[str]
     return fig
 
 
-def styled(df, caption: str = "", *, index: bool = False, wrap: bool = True):
+def styled(df, caption: str = "", *, index: bool = False, wrap: bool = True, precision: int = 2):
     """A DataFrame for display: the notebook's usual table look, at most as wide as the page,
     an optional caption (e.g. profile and hardware), no index column. ``wrap=False`` keeps
     every cell on one line (for tables of numbers such as "+1.2 [-0.3, +2.7]"): the headers
-    wrap first, and a table still too wide scrolls."""
+    wrap first, and a table still too wide scrolls. Floats show ``precision`` decimals."""
     view = df.style.set_table_attributes('class="dataframe"')
     space = "normal" if wrap else "nowrap"
     view = view.set_table_styles(
@@ -188,7 +188,7 @@ def styled(df, caption: str = "", *, index: bool = False, wrap: bool = True):
         view = view.hide(axis="index")
     if caption:
         view = view.set_caption(caption)
-    return view.format(precision=2, na_rep="–")
+    return view.format(precision=precision, na_rep="–")
 
 
 VERDICT_COLOURS = {
@@ -349,14 +349,14 @@ def welch_text(records, better: str, worse: str, *, column: str = "test mIoU",
 
 
 def failure_counts_text(records, variants: Sequence[str]) -> str:
-    """``"0 of 3 [0%, 71%] standard, 1 of 3 [1%, 91%] ReLU off"``: per variant, in the order
-    of ``variants``, its diverged runs out of its runs with the exact 95% interval
-    (:func:`failure_text`)."""
+    """``"standard: 0 of 3 [0%, 71%]; ReLU off: 1 of 3 [1%, 91%]"``: per variant, in the order
+    of ``variants``, its name, then its diverged runs out of its runs with the exact 95%
+    interval (:func:`failure_text`); variants apart by semicolons (names may hold commas)."""
     parts = []
     for variant in variants:
         runs = records[records["variant"] == variant]
-        parts.append(f"{failure_text(int(runs['diverged'].sum()), len(runs))} {variant}")
-    return ", ".join(parts)
+        parts.append(f"{variant}: {failure_text(int(runs['diverged'].sum()), len(runs))}")
+    return "; ".join(parts)
 
 
 def sweep_records(exp, arms: Mapping[str, str]):

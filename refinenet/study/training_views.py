@@ -60,6 +60,8 @@ __all__ = [
     "prediction_panel",
     "per_image_figure",
     "share_table",
+    "share_thin_note",
+    "thin_share_text",
 ]
 
 #: What the class-weight cells print for a profile that trains with the plain loss.
@@ -107,7 +109,7 @@ def _optimiser_text(oc) -> str:
 
 def _schedule_text(sch) -> str:
     shape = f"{sch.name} (power {sch.power:g})" if sch.name == "poly" else sch.name
-    return f"{shape}, {sch.warmup_steps} warm-up steps"
+    return f"{shape}, {plural(sch.warmup_steps, 'warm-up step')}"
 
 
 # -- the recipe ------------------------------------------------------------------------------
@@ -336,7 +338,7 @@ def curves_figure(steps, evals):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    fig, axes = plt.subplots(1, 3, figsize=(8.5, 3.0))
+    fig, axes = plt.subplots(1, 3, figsize=(8.5, 3.2))
     sns.lineplot(data=steps, x="step", y="loss (running mean)", hue="seed", ax=axes[0], palette="deep",
                  legend=False)
     axes[0].set_title("training loss")
@@ -346,7 +348,12 @@ def curves_figure(steps, evals):
     axes[1].set_xlabel("step")
     sns.lineplot(data=evals, x="step", y="val mIoU %", hue="seed", ax=axes[2], palette="deep", marker="o")
     axes[2].set_title("validation mIoU")
-    axes[2].legend(title="seed", frameon=False)
+    axes[2].legend(title="seed", frameon=False, fontsize=FIGURE_PT, title_fontsize=FIGURE_PT)
+    for ax in axes:  # ~12 px on the page at 8.5 inches
+        ax.tick_params(labelsize=FIGURE_PT)
+        ax.xaxis.label.set_size(FIGURE_PT)
+        ax.yaxis.label.set_size(FIGURE_PT)
+        ax.title.set_size(FIGURE_PT + 1)
     fig.tight_layout()
     return fig
 
@@ -707,6 +714,37 @@ def share_table(shares: Mapping[str, Mapping[str, float]], *, thin_classes: Sequ
     block."""
     import pandas as pd
 
-    table = pd.DataFrame(shares).mul(100).round(0)
+    table = pd.DataFrame(shares).mul(100).round(0).astype("Int64")  # shown as 42, not 42.00
     table.index = [f"{c} (thin)" if c in thin_classes else c for c in table.index]
     return table.rename_axis("class").reset_index()
+
+
+def _and(words: Sequence[str]) -> str:
+    """``"pole"``, ``"pole and wire"``, ``"pole, sign and fence"``."""
+    words = list(words)
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def share_thin_note(table, thin_classes: Sequence[str]) -> str:
+    """The parenthesis after the share table's lead-in: which thin classes its rows mark
+    (a :func:`share_table`), or that none of them is among its rows."""
+    marked = [c.removesuffix(" (thin)") for c in table["class"] if str(c).endswith(" (thin)")]
+    if marked:
+        return f"(the thin classes are marked: {_and(marked)})"
+    if not thin_classes:
+        return "(this data set names no thin classes)"
+    return f"(none of the thin classes, {_and(thin_classes)}, is in these images' labels)"
+
+
+def thin_share_text(pixels, names: Sequence[str], thin_classes: Sequence[str]) -> str:
+    """``"pole 1.2% and wire 0.43% of the training pixels"``: each thin class's share of the
+    labelled pixels (``pixels``: per class, e.g. from
+    :func:`refinenet.engine.class_weights.class_pixel_counts` on the training split)."""
+    import numpy as np
+
+    pixels = np.asarray(pixels, dtype=float)
+    total = pixels.sum()
+    pct = [(c, 100 * pixels[list(names).index(c)] / total) for c in thin_classes
+           if c in names and total > 0]
+    shares = [f"{c} {p:.1f}%" if p >= 1 else f"{c} {p:.2g}%" for c, p in pct]
+    return f"{_and(shares)} of the training pixels" if shares else "none named for this data set"
