@@ -324,10 +324,10 @@ study.glue("augment_repeatable", "yes" if same else "no")
 #     -p oracle_limit 10 -p output_dir out/02_oracle
 # ```
 #
-# Expect the oracle's curves to move a little (another sample of images;
-# fewer images than this page's also make the page finish sooner), with the
-# same shape: every class loses IoU as the stride grows, the thin classes
-# first.
+# Expect the oracle's curves to move a little (another sample of images:
+# fewer images than this page's finish sooner, more come closer to the
+# whole split), with the same shape: every class loses IoU as the stride
+# grows, the thin classes first.
 #
 # **2. Full-size images** (`image_size`). CamVid's native 360 × 480:
 #

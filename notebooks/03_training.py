@@ -292,7 +292,8 @@ adopted = exp.design.adopted
 runs_adopted = pilot_runs.get(adopted) or [None]
 adopted_config = runs_adopted[0] and runs_adopted[0].config
 study.glue("adoption", Markdown(views.adoption_text(
-    adopted, chosen_recipe, base=exp.base, pilot=adopted_config)))
+    adopted, chosen_recipe, base=exp.base, lrs=exp.design.lrs,
+    pilot=adopted_config)))
 study.glue("adopted_clause",
            Markdown(views.adopted_clause(adopted, chosen_recipe)))
 
@@ -378,8 +379,9 @@ plt.show()
 #
 # The paper trains with a plain cross-entropy, starting from ImageNet
 # weights. Trained from scratch for a few passes, a plain cross-entropy
-# leaves the rare thin classes ({glue:text}`thin_shares`) unpredicted:
-# the model gains more by getting road and sky right. When the recipe weights the classes (median frequency
+# leaves the rare thin classes ({glue:text}`thin_shares`; chapter 2
+# counts at its own size, and a thin structure loses pixels when shrunk)
+# unpredicted: the model gains more by getting road and sky right. When the recipe weights the classes (median frequency
 # balancing, as SegNet did on CamVid: class *c* weighs median(f) / f<sub>c</sub>,
 # raised to a power below 1 where the recipe softens the weights),
 # the same rate is also trained with the plain cross-entropy, and both are
@@ -392,7 +394,8 @@ train_set = study.data("train", base.data.size, n=r.scenes or 256)
 pixels, _ = class_pixel_counts(train_set, train_set.num_classes,
                                train_set.ignore_index)
 study.glue("thin_shares", views.thin_share_text(
-    pixels, train_set.class_names, exp.thin_classes))
+    pixels, train_set.class_names, exp.thin_classes,
+    size=base.data.size))
 
 # %% tags=["full-width"]
 if weights != "none":

@@ -103,8 +103,9 @@ def lock_digest(root: str | os.PathLike) -> dict | None:
 
 
 def describe_hardware(hardware: dict) -> str:
-    """One line, e.g. ``cuda (NVIDIA H100 80GB HBM3)`` or ``cpu (2 cores, AMD EPYC ...)``."""
+    """A phrase, e.g. ``cuda, NVIDIA H100 80GB HBM3`` or ``cpu, 2 cores of AMD EPYC (family 25,
+    model 17)``: no parentheses around the model name, which may hold its own."""
     if hardware.get("device") == "cuda":
-        return f"cuda ({hardware.get('gpu', '?')})"
-    return f"cpu ({hardware.get('cpu_count', '?')} cores, {hardware.get('cpu', '?')})"
+        return f"cuda, {hardware.get('gpu', '?')}"
+    return f"cpu, {hardware.get('cpu_count', '?')} cores of {hardware.get('cpu', '?')}"
 

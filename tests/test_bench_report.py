@@ -16,6 +16,7 @@ import pytest  # noqa: E402
 
 from refinenet.bench import report  # noqa: E402
 from refinenet.bench.runs import RUN_PATHS  # noqa: E402
+from refinenet.study.readable import MIN_TEXT_PX, check_readable  # noqa: E402
 
 
 def _bench(devices=("cpu",)) -> pd.DataFrame:
@@ -52,19 +53,6 @@ def _cells(style) -> list[list[str]]:
     """The displayed text of each data cell, row by row."""
     body = style._translate(True, True)["body"]
     return [[cell["display_value"] for cell in row if cell["type"] == "td"] for row in body]
-
-
-#: Width of the page's text column (pixels) that a figure is shown at.
-COLUMN_PX = 688
-
-
-def _smallest_text_px(fig) -> float:
-    """The size, in pixels on the page, of the smallest visible text of ``fig`` (ticks, labels,
-    titles, legends), the saved figure (tight bounding box) shown 688 pixels wide."""
-    fig.canvas.draw()
-    width_in = fig.get_tightbbox(fig.canvas.get_renderer()).width
-    texts = [t for t in fig.findobj(matplotlib.text.Text) if t.get_visible() and t.get_text().strip()]
-    return min(t.get_fontsize() for t in texts) * COLUMN_PX / (72 * width_in)
 
 
 def test_styled_formats_captions_and_hides_the_index():
@@ -163,7 +151,7 @@ def test_speedups_figure_draws_each_speedup_in_its_mode_panel():
         (legend,) = fig.legends
         assert [t.get_text() for t in legend.get_texts()] == list(dict.fromkeys(bench["path"]))
         # Readable on the page: every text at least 10 pixels high.
-        assert _smallest_text_px(fig) >= 10
+        assert check_readable(fig) >= MIN_TEXT_PX
     finally:
         plt.close(fig)
 
@@ -291,7 +279,7 @@ def test_time_split_and_runs_figure_of_the_whole_runs():
     try:
         (ax,) = fig.axes
         assert sorted(p.get_width() for p in ax.patches) == sorted(split.to_numpy().ravel())
-        assert _smallest_text_px(fig) >= 10
+        assert check_readable(fig) >= MIN_TEXT_PX
     finally:
         plt.close(fig)
 

@@ -15,6 +15,7 @@ from refinenet.data.augmentation import augmentation_figure, describe_augmentati
 from refinenet.data.synthetic import SyntheticScenes  # noqa: E402
 from refinenet.data.visual import colorize  # noqa: E402
 from refinenet.engine.config import DataSection  # noqa: E402
+from refinenet.study.readable import MIN_TEXT_PX, check_readable  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +58,11 @@ def test_augmentation_figure_wraps_after_per_row_panels():
     assert titled == [f"epoch {i}" for i in range(5)]
     rows = sorted({round(ax.get_position().y0, 3) for ax in fig.axes}, reverse=True)
     assert len(rows) == 4  # images, labels, images, labels
+    # a labels row sits closer to its images than to the next row of images
+    tops = sorted({round(ax.get_position().y1, 3) for ax in fig.axes}, reverse=True)
+    within, between = rows[0] - tops[1], rows[1] - tops[2]
+    assert between > 2 * within
+    assert check_readable(fig) >= MIN_TEXT_PX
 
 
 def test_augmentation_figure_shows_each_panel_and_its_labels():

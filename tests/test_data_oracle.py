@@ -17,6 +17,7 @@ import torch.nn.functional as F  # noqa: E402
 from refinenet.data.base import SegmentationDataset, to_sample  # noqa: E402
 from refinenet.data.oracle import change_phrase, oracle_figure, oracle_scores  # noqa: E402
 from refinenet.engine.metrics import SegmentationMetrics  # noqa: E402
+from refinenet.study.readable import MIN_TEXT_PX, check_readable  # noqa: E402
 
 NAMES = ["road", "pole", "sky"]
 PALETTE = [(200, 0, 0), (0, 200, 0), (0, 0, 200)]
@@ -107,6 +108,7 @@ def test_oracle_figure_plots_the_table():
     assert [line.get_label() for line in right.lines] == ["mean IoU", "boundary IoU"]
     assert np.allclose(right.lines[0].get_ydata(), table["mIoU %"])
     assert np.allclose(right.lines[1].get_ydata(), table["boundary IoU %"])
+    assert check_readable(fig) >= MIN_TEXT_PX  # legends and ticks, shown in the book's column
     for ax in (left, right):
         assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 101)
         assert [t.get_text() for t in ax.get_xticklabels()] == ["1/2", "1/4", "1/8"]

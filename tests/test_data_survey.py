@@ -24,6 +24,7 @@ from refinenet.data.survey import (  # noqa: E402
     spread_indices,
 )
 from refinenet.data.visual import example_figure, overlay  # noqa: E402
+from refinenet.study.readable import MIN_TEXT_PX, check_readable  # noqa: E402
 
 PALETTE = [(200, 0, 0), (0, 200, 0), (0, 0, 200)]
 
@@ -141,6 +142,8 @@ def test_example_figure_shows_images_and_their_overlaid_labels():
     assert all(not ax.axison for ax in fig.axes)
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["road", "pole", "sky"]
+    for columns in ([0, 2], [0, 1, 2, 0]):  # the legend grows with the figure's width
+        assert check_readable(example_figure(ds, columns, title="t")) >= MIN_TEXT_PX
 
 
 def test_full_size_sentence_follows_the_loaded_size():

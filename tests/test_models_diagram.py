@@ -21,6 +21,7 @@ from refinenet.models import (  # noqa: E402
     show_source,
 )
 from refinenet.models.diagram import COLOURS  # noqa: E402
+from refinenet.study.readable import MIN_TEXT_PX, check_readable  # noqa: E402
 
 SMALL = RefineNetConfig(backbone="resnet18", widths=(64, 32, 32, 32))  # quick to build
 NOT_BOXES = {None, "frame", "fusion-sum", "crp-sum", "rcu-sum"}
@@ -146,7 +147,7 @@ def test_default_diagrams_render_readably_at_book_width(draw):
     ax = draw()
     width, _ = ax.figure.get_size_inches()
     assert 7 <= width <= 9.5
-    assert min(t.get_fontsize() for t in ax.texts) >= 9
+    assert check_readable(ax.figure) >= MIN_TEXT_PX  # every label, shown in the book's column
     _text_fits_its_box(ax)
     png = io.BytesIO()
     ax.figure.savefig(png, format="png", dpi=80)

@@ -22,6 +22,7 @@ from refinenet.models import (  # noqa: E402
     cascade_groups,
     views,
 )
+from refinenet.study.readable import MIN_TEXT_PX, check_readable  # noqa: E402
 
 PALETTE = [(0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255)]
 SMALL = {"widths": (32, 16, 16, 16)}  # a resnet18 RefineNet that builds in a blink
@@ -296,6 +297,7 @@ def test_cost_figure_draws_one_bar_per_component_in_both_charts(cost):
     colours = {matplotlib.colors.to_hex(b.get_facecolor()) for b in left.patches}
     assert len(colours) == 4  # backbone, adaptation, blocks, classifier
     assert "resnet18" in fig._suptitle.get_text()
+    assert check_readable(fig) >= MIN_TEXT_PX  # component names, shown in the book's column
 
 
 def test_parameter_check_rounds_and_keeps_the_reference_order():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from refinenet.study import book
 from refinenet.study.book import (
     BookError,
     _announcement,
@@ -112,6 +113,13 @@ def test_provenance_names_the_machine_once_when_all_pages_share_it():
     assert "All of them ran on" not in page and "| hardware |" in page
 
 
+def test_provenance_quotes_the_profiles_description_in_a_sentence():
+    meta = {"status": "ok", "dataset": "camvid", "hardware": {"device": "cpu", "cpu_count": 2},
+            "profile_description": "the whole study on 2 CPU cores"}
+    page = _provenance("cpu", ["01_a"], {"01_a": meta})
+    assert "What the profile is for, in its own words: *the whole study on 2 CPU cores*." in page
+
+
 def test_a_dated_record_is_shown_before_smoke_and_says_what_it_is(tmp_path):
     names = ["01_a", "02_b"]
     _fake_results(tmp_path, "smoke", names)
@@ -124,3 +132,21 @@ def test_a_dated_record_is_shown_before_smoke_and_says_what_it_is(tmp_path):
     provenance = (tmp_path / "book" / "notebooks" / "provenance.md").read_text()
     assert "```{admonition} The first study" in provenance and "Kept as it was." in provenance
     assert "A dated record" in _announcement("cpu-2026-11-22", metas)
+
+
+def test_a_strict_build_starts_from_an_empty_html_folder(tmp_path, monkeypatch):
+    """Sphinx keeps the pages of earlier builds; a strict build must not show one."""
+    for folder in ("notebooks", "refinenet", "book"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "notebooks" / "01_a.py").write_text("# %%\n")
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    _fake_results(tmp_path, "smoke", ["01_a"])
+    stale = tmp_path / "_build" / "html" / "genindex.html"
+    calls = []
+    monkeypatch.setattr(book.subprocess, "run", lambda cmd, cwd: calls.append(cmd) or type("R", (), {"returncode": 0}))
+    for strict, survives in ((False, True), (True, False)):
+        stale.parent.mkdir(parents=True, exist_ok=True)
+        stale.write_text("an earlier build's page")
+        assert book.build_book(tmp_path, "smoke", strict=strict, echo=lambda _: None) == 0
+        assert stale.exists() == survives
+        assert ("--all" in calls[-1]) == strict

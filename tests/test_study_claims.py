@@ -116,22 +116,16 @@ def test_the_forest_plot_has_a_row_per_claim_and_the_margin():
 
 
 def test_the_forest_plot_text_is_readable_in_the_book():
-    """Shown 688 px wide, every label, tick and legend entry renders at 10 px or more."""
-    import io
-
+    """Shown in the book's column, every label, tick and legend entry reads at MIN_TEXT_PX or
+    more."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from PIL import Image
+    from refinenet.study.readable import MIN_TEXT_PX, check_readable
 
     ax = plot_verdicts(claim_table(records()))
-    buffer = io.BytesIO()
-    ax.figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")  # as the book saves it
-    width = Image.open(buffer).size[0] / 100  # inches, after the tight crop
-    texts = [*ax.get_yticklabels(), *ax.get_xticklabels(), ax.xaxis.label,
-             *ax.figure.legends[0].get_texts()]
     assert len(ax.figure.legends[0].get_texts()) == 5
-    assert min(t.get_fontsize() for t in texts) * 688 / (72 * width) >= 10
+    assert check_readable(ax.figure) >= MIN_TEXT_PX
 
 
 def test_the_design_page_the_notebooks_and_the_claims_name_the_same_arms():

@@ -23,6 +23,7 @@ from torch import nn
 
 from refinenet.models import ChainedResidualPooling, refinenet
 from refinenet.study import inside
+from refinenet.study.readable import check_readable
 
 NUM_CLASSES = 5
 TINY = (16, 8, 8, 8)
@@ -424,15 +425,6 @@ def test_kept_input_is_shrunk_to_the_width_asked():
 # -- plots ------------------------------------------------------------------------------------
 
 
-#: The book's content column (px): a figure ``W`` inches wide is shown this wide, so a font
-#: of ``F`` pt reads at ``F * PAGE_PX / (72 * W)`` px on the page.
-PAGE_PX = 688
-
-
-def _page_px(fig, text) -> float:
-    return text.get_fontsize() * PAGE_PX / (72 * fig.get_size_inches()[0])
-
-
 def _check_figure(fig):
     """Renders; at most 4 image panels a row; about 8 in wide; every title, label, legend
     entry and colour-bar tick reads at >= 11 px on the page."""
@@ -441,17 +433,11 @@ def _check_figure(fig):
     assert buf.tell() > 1000
     assert fig.get_size_inches()[0] <= 8.5
     rows: dict[float, int] = {}
-    texts = [legend_text for legend in fig.legends for legend_text in legend.get_texts()]
     for ax in fig.axes:
         if ax.images and ax.axison:
             y = round(ax.get_position().y0, 2)
             rows[y] = rows.get(y, 0) + 1
-        texts += [ax.title, ax.yaxis.label, *ax.get_yticklabels()]
-    if fig._suptitle is not None:
-        texts.append(fig._suptitle)
-    for text in texts:
-        if text.get_text():
-            assert _page_px(fig, text) >= 11, (text.get_text(), text.get_fontsize())
+    assert check_readable(fig) >= 11
     assert rows and max(rows.values()) <= 4, rows
     import matplotlib.pyplot as plt
 

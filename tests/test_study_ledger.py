@@ -373,6 +373,23 @@ def test_the_pilot_trains_first_and_keeps_its_run_ids_when_the_recipe_is_adopted
                   {"nb": {"pilot": {"x": {"schedule.steps": 4}}}}, root=ROOT, checkpoints=tmp_path / "ck").plan()
 
 
+def test_an_adopted_pilot_run_that_is_also_a_grid_run_counts_in_the_grid_at_its_rate(tmp_path):
+    """The adopted recipe's pilot run with the grid's settings is the grid's run (one id):
+    planned once, it is the standard model's run at that rate, so the sweep finds every seed."""
+    from refinenet.study.plan import PILOT
+
+    wants = {"nb": {"arms": {"standard": {}}, "sweeps": ["standard"], "pilot": {"same": {"optim.lr": 0.01}},
+                    "pilot_base": {}, "pilot_seeds": [0]}}
+    plan = StudyRuns(_profile(tmp_path, {**TINY, "adopted": "same"}), "synthetic", "cpu",
+                     Ledger(tmp_path / "runs"), wants, root=ROOT, checkpoints=tmp_path / "ck").plan()
+    ids = [r.run_id for r in plan.runs if r.run_id]
+    assert len(ids) == len(set(ids))
+    shared = plan.runs[0]
+    assert shared.arm == PILOT + "same" and shared.is_arm("standard") and shared.lr == 0.01
+    grid = sorted((r.lr, r.seed) for r in plan.runs if r.is_arm("standard") and r.lr is not None)
+    assert grid == [(0.01, 0), (0.01, 1), (0.02, 0), (0.02, 1)]
+
+
 def test_a_pilot_recipe_may_train_more_seeds_of_its_own(tmp_path):
     """A recipe's "seeds" adds seeds for it alone, and changes no run id of the others or of
     its own first seed (it is not a config key)."""

@@ -124,6 +124,12 @@ def test_environment_records_commit_versions_and_hardware():
     assert env["hardware"]["device"] == "cpu" and env["hardware"]["cpu_count"] >= 1
 
 
+def test_hardware_reads_as_one_phrase_without_nested_parentheses():
+    cpu = {"device": "cpu", "cpu_count": 2, "cpu": "AMD EPYC (family 25, model 17)"}
+    assert runner.describe_hardware(cpu) == "cpu, 2 cores of AMD EPYC (family 25, model 17)"
+    assert runner.describe_hardware({"device": "cuda", "gpu": "NVIDIA H100"}) == "cuda, NVIDIA H100"
+
+
 def test_run_executes_with_parameters_then_skips_then_forces(tmp_path):
     root, profile = _study(tmp_path, {"01_tiny": TINY}, {"01_tiny": {"greeting": "hello"}})
     (root / "requirements.lock").write_text("torch==2.14.1\n")

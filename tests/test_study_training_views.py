@@ -25,6 +25,7 @@ from refinenet.engine import TrainConfig  # noqa: E402
 from refinenet.study import stats  # noqa: E402
 from refinenet.study import training_views as views  # noqa: E402
 from refinenet.study.report import failure_text, styled  # noqa: E402
+from refinenet.study.readable import MIN_TEXT_PX, check_readable, text_px  # noqa: E402
 
 CLASSES = ["road", "pole", "sky", "wire"]
 THIN = ["pole", "wire"]
@@ -248,10 +249,7 @@ def test_the_curves_figure_shows_loss_rate_and_validation_per_seed():
     (lr,) = fig.axes[1].lines  # of the first seed, 3
     assert np.allclose(lr.get_ydata(), np.linspace(0.01, 0.001, 10))
     assert [t.get_text() for t in fig.axes[2].get_legend().get_texts()] == ["3", "5"]
-    # tick labels at least ~10 px where the 8.5-inch figure is shown 688 px wide
-    for ax in fig.axes:
-        for tick in ax.get_xticklabels() + ax.get_yticklabels():
-            assert tick.get_fontsize() * views.PAGE_PX / (72 * fig.get_figwidth()) >= 10
+    assert check_readable(fig) >= MIN_TEXT_PX  # ticks and legends, shown in the book's column
 
 
 # -- the test split --------------------------------------------------------------------------
@@ -352,11 +350,6 @@ def test_the_confusion_figure_and_its_largest_cell_off_the_diagonal():
     assert pct[1, 1] == 70.0  # the helper works on a copy
 
 
-def _page_px(fig, text) -> float:
-    """The size a text reads at in the book, whose column shows the figure at PAGE_PX."""
-    return text.get_fontsize() * views.PAGE_PX / (72 * fig.get_size_inches()[0])
-
-
 def test_the_confusion_figure_reads_at_the_page_width():
     names = [f"class {k}" for k in range(11)]
     fig = views.confusion_figure(np.full((11, 11), 100 / 11), names)
@@ -364,7 +357,7 @@ def test_the_confusion_figure_reads_at_the_page_width():
     cells = [t for t in ax.texts if t.get_text()]
     assert len(cells) == 121
     texts = cells + ax.get_xticklabels() + ax.get_yticklabels() + [ax.xaxis.label, ax.title]
-    assert min(_page_px(fig, t) for t in texts) >= 12
+    assert min(text_px(fig, t) for t in texts) >= 12
 
 
 # -- sequences -------------------------------------------------------------------------------
@@ -403,8 +396,9 @@ def test_val_and_test_are_read_from_the_numbers_on_camvid_and_on_the_generator()
 # -- the pilot's outcome ---------------------------------------------------------------------
 
 
-def _config(steps, every):
-    return SimpleNamespace(schedule=SimpleNamespace(steps=steps), eval=SimpleNamespace(every=every))
+def _config(steps, every, lr=0.001):
+    return SimpleNamespace(schedule=SimpleNamespace(steps=steps), eval=SimpleNamespace(every=every),
+                           optim=SimpleNamespace(lr=lr))
 
 
 def test_words_count_and_the_running_mean_window_reads_right_for_one():
@@ -417,18 +411,23 @@ def test_words_count_and_the_running_mean_window_reads_right_for_one():
 
 def test_the_adoption_says_whether_the_pilot_choice_is_what_trains():
     base = _config(2800, 700)
-    same = views.adoption_text("AdamW 2800", "AdamW 2800", base=base, pilot=_config(2800, 140))
+    same = views.adoption_text("AdamW 2800", "AdamW 2800", base=base, lrs=(0.0005, 0.001, 0.002),
+                               pilot=_config(2800, 140))
     assert same.startswith("The study adopts the chosen recipe, **AdamW 2800**")
+    assert ("The pilot trained it at lr 0.001; the study trains it at lr 0.0005, 0.001, 0.002 "
+            "(the sweep below) and keeps the rate that scores best on val.") in same
     assert "validate 4 times rather than the 20 of the pilot's runs" in same
     other = views.adoption_text("SGD poly, lr 0.01", "AdamW cosine", base=_config(4, 2),
-                                pilot=_config(4, 2))
+                                lrs=(0.01, 0.05), pilot=_config(4, 2))
     assert other.startswith("On this profile the pilot's choice is not what trains")
     assert "adopts **SGD poly, lr 0.01** (its `study.adopted`) instead of **AdamW cosine**" in other
     assert other.endswith("validate 2 times, as the pilot's runs of that recipe did.")
     assert "adopts the chosen" not in other
-    none_chosen = views.adoption_text("SGD poly, lr 0.01", None, base=base)
+    none_chosen = views.adoption_text("SGD poly, lr 0.01", None, base=base, lrs=(0.01,))
     assert none_chosen.startswith("The pilot chose no recipe") and "validate" not in none_chosen
-    unset = views.adoption_text(None, "AdamW 2800", base=base)
+    assert none_chosen.endswith("The study trains it at lr 0.01 (the sweep below) and keeps the rate that "
+                                "scores best on val.")
+    unset = views.adoption_text(None, "AdamW 2800", base=base, lrs=(0.01,))
     assert "unset" in unset and "not what trains" in unset
     assert views.adopted_clause("AdamW 2800", "AdamW 2800") == ", which the study adopts"
     assert "trains **SGD** instead" in views.adopted_clause("SGD", "AdamW 2800")
@@ -502,7 +501,7 @@ def test_the_prediction_panel_has_a_row_per_image_and_four_columns():
     assert [t.get_text() for t in fig.legends[0].get_texts()] == data.class_names
     texts = [*fig.legends[0].get_texts(), *(ax.title for ax in axes[0]),
              *(ax.yaxis.label for ax in axes[:, 0])]
-    assert min(_page_px(fig, t) for t in texts) >= 11  # legend, column and row titles
+    assert min(text_px(fig, t) for t in texts) >= 11  # legend, column and row titles
 
 
 def test_the_per_image_figure_marks_the_shown_images():
@@ -512,6 +511,10 @@ def test_the_per_image_figure_marks_the_shown_images():
     assert sum(p.get_height() for p in ax.patches) == 40 and len(ax.patches) == 20
     lines = [line.get_xdata()[0] for line in ax.lines]
     assert lines == [5.0, 7.5]
+    few = views.per_image_figure(pd.Series([10.0, 20.0, 30.0]), marked=[])  # counts of 0 and 1
+    few.canvas.draw()
+    ticks = few.axes[0].get_yticks()
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
 
 
 def test_the_share_table_is_in_whole_percent_with_the_thin_classes_marked():
@@ -535,4 +538,6 @@ def test_the_thin_shares_are_read_from_the_pixel_counts():
     pixels = np.array([900.0, 10.0, 0.43, 89.57])
     text = views.thin_share_text(pixels, ["road", "pole", "wire", "sky"], THIN)
     assert text == "pole 1.0% and wire 0.043% of the training pixels"
+    sized = views.thin_share_text(pixels, ["road", "pole", "wire", "sky"], THIN, size=(180, 240))
+    assert sized == "pole 1.0% and wire 0.043% of the training pixels as the runs load them, at 180 × 240"
     assert views.thin_share_text(pixels, ["road", "pole", "wire", "sky"], []) == "none named for this data set"

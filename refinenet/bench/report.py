@@ -100,9 +100,10 @@ def speedup_view(speed):
     )
 
 
-#: Font sizes (points) of the page's figures, which are 8 inches wide: shown 688 pixels wide,
-#: a point is about 1.2 pixels, so the smallest text (ticks, legends) is about 12 pixels.
-FONT = {"ticks": 10, "legend": 10, "label": 10.5, "title": 11}
+#: Font sizes (points) of the page's figures, about 8 to 9 inches wide with their labels:
+#: shown 688 pixels wide, a point is about 1.1 pixels, so the smallest text (ticks, legends)
+#: is 12 pixels or more (:mod:`refinenet.study.readable` checks it when a page saves them).
+FONT = {"ticks": 11, "legend": 11, "label": 11.5, "title": 12}
 
 
 def speedups_figure(bench):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from .base import SegmentationDataset
@@ -47,7 +48,8 @@ def augmentation_figure(panels: Sequence[tuple[torch.Tensor, torch.Tensor, str]]
     ``dataset``'s palette (its ignore label black). Panels may differ in size.
 
     Returns the matplotlib figure: ``2 * ceil(len(panels) / per_row)`` rows of ``per_row``
-    axes (images, then their masks, row by row; the axes of a short last row are removed).
+    axes (images, then their masks, row by row, a blank band before each next row of images;
+    the axes of a short last row are removed).
     At most ``per_row`` columns keep the titles readable at the book's column width.
     """
     import math
@@ -56,7 +58,14 @@ def augmentation_figure(panels: Sequence[tuple[torch.Tensor, torch.Tensor, str]]
 
     cols = min(per_row, len(panels))
     rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(2 * rows, cols, figsize=(2.6 * cols, 4.4 * rows), squeeze=False)
+    # A blank band between the groups, so that each labels row reads with the images above it
+    # and not with the next row's (grid rows: images, labels, gap, images, labels, ...).
+    gap = 0.3
+    ratios = [1.0, 1.0] + [gap, 1.0, 1.0] * (rows - 1)
+    fig = plt.figure(figsize=(2.6 * cols, 2.2 * sum(ratios)))
+    grid = fig.add_gridspec(len(ratios), cols, height_ratios=ratios)
+    axes = np.array([[fig.add_subplot(grid[3 * (r // 2) + r % 2, c]) for c in range(cols)]
+                     for r in range(2 * rows)])
     for i, (image, mask, title) in enumerate(panels):
         top, bottom = axes[2 * (i // cols), i % cols], axes[2 * (i // cols) + 1, i % cols]
         colours = colorize(mask, dataset.palette, ignore_index=dataset.ignore_index)

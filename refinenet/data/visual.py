@@ -125,7 +125,11 @@ def example_figure(dataset: SegmentationDataset, indices: Sequence[int], *, titl
     """
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(indices), figsize=(3.2 * len(indices), 5.0), squeeze=False)
+    width = 3.2 * len(indices)
+    # the book shrinks the figure to its 688 px column: text grows with the width to stay at
+    # 12 px or more there
+    font = max(11.0, 1.3 * width)
+    fig, axes = plt.subplots(2, len(indices), figsize=(width, 5.0), squeeze=False)
     for col, i in enumerate(indices):
         image, mask = dataset[i]
         blend = overlay(image, mask, dataset.palette, alpha=alpha, ignore_index=dataset.ignore_index)
@@ -134,7 +138,7 @@ def example_figure(dataset: SegmentationDataset, indices: Sequence[int], *, titl
         for ax in axes[:, col]:
             ax.set_axis_off()
     fig.legend(handles=legend_handles(dataset.class_names, dataset.palette), loc="center right",
-               frameon=False)
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, 0.86, 1))  # leave the right edge to the legend
+               frameon=False, fontsize=font)
+    fig.suptitle(title, fontsize=font + 1)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))  # leave the right edge to the legend
     return fig

@@ -30,7 +30,7 @@ from .refinenet import RefineNet
 
 __all__ = ["COLOURS", "draw_cascade", "draw_refinenet_block", "show_source"]
 
-FONT = 9  # points
+FONT = 11  # points: 11 px or more where the book shrinks a 9-inch drawing to its column
 BOX_H = 0.46  # inches, every box
 GAP = 0.24  # inches between boxes in a row
 ROW = 0.78  # inches between rows
@@ -46,8 +46,8 @@ COLOURS = {
 }
 WIDTHS = {  # inches, per kind; others get 1.0
     "input": 1.5, "dropout": 0.74, "adapt-conv": 0.88, "rcu": 0.66, "fusion-conv": 0.88,
-    "upsample": 0.84, "fusion-pass": 1.05, "crp-relu": 0.66, "crp-stage": 1.1, "output": 1.5,
-    "rcu-detail": 0.84, "stage": 1.5, "adapt": 1.75, "block": 1.5, "classifier": 1.7,
+    "upsample": 0.84, "fusion-pass": 1.05, "crp-relu": 0.66, "crp-stage": 1.3, "output": 1.5,
+    "rcu-detail": 0.84, "stage": 1.8, "adapt": 2.1, "block": 1.5, "classifier": 1.7,
 }
 TITLES = {  # title of the frame around the convolutions before fusion, per layout
     "paper": "adaptive convolutions", "code": "input adaptation (before the block in the code)",
@@ -499,7 +499,7 @@ def _draw_backbone(canvas: _Canvas, model: RefineNet, strides: list[int], x: flo
     backbone = model.backbones[0]
     k = backbone.conv1.kernel_size[0]
     stem = f"stem: conv {k}×{k}, pool\n{backbone.conv1.out_channels} ch, 1/{strides[-1]}"
-    chain = [canvas.box("input", x, ys[0], "image\n3 ch, H × W"),
+    chain = [canvas.box("input", x, ys[0], "image\n3 ch, H × W", w=WIDTHS["stage"]),
              canvas.box("stage", x, ys[1], stem)]
     channels = backbone.channels
     for stage in range(4):

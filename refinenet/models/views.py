@@ -385,15 +385,18 @@ def cost_figure(cost: pd.DataFrame, *, macs_size: int, backbone: str):
     (:data:`COST_COLOURS`), first component on top. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 6.5), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 7), sharey=True)
     names = [c if g == "backbone" else f"{g} · {c}" for g, c in zip(cost.group, cost.component)]
     colours = [COST_COLOURS.get(g, "C2") for g in cost.group]
     axes[0].barh(names, cost["parameters (M)"], color=colours)
-    axes[0].set_xlabel("parameters (M)")
+    axes[0].set_xlabel("parameters (M)", fontsize=12)
     axes[1].barh(names, cost["GMACs"], color=colours)
-    axes[1].set_xlabel(f"GMACs at {macs_size} × {macs_size}")
+    axes[1].set_xlabel(f"GMACs at {macs_size} × {macs_size}", fontsize=12)
     axes[0].invert_yaxis()  # shared: the first component on top in both
-    fig.suptitle(f"RefineNet on {backbone}: grey backbone, blue adaptation, green blocks, red classifier")
+    for ax in axes:
+        ax.tick_params(labelsize=12)  # 12 px or more once the book shrinks 9 in to its column
+    fig.suptitle(f"RefineNet on {backbone}: grey backbone, blue adaptation,\ngreen blocks, red classifier",
+                 fontsize=13)
     fig.tight_layout()
     return fig
 

@@ -171,7 +171,7 @@ def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -
         lines += ["", "Software:", ""]
         lines += [", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
     if first.get("profile_description"):
-        lines += ["", f"The profile: {first['profile_description']}."]
+        lines += ["", f"What the profile is for, in its own words: *{first['profile_description']}*."]
     lines += [
         "",
         "Parameters of each notebook (the profile's values; the notebook's own defaults are in its "
@@ -250,7 +250,7 @@ def build_book(
     """Stage a profile's notebooks and build the book into ``_build/html``; returns the exit code.
 
     ``strict`` (CI): every notebook must be there, warnings are errors and every page is
-    rebuilt (``-W -n --keep-going --all``).
+    rebuilt (``-W -n --keep-going --all``) into an emptied ``_build/html``.
     """
     try:
         _require("jupyter_book")
@@ -294,6 +294,9 @@ def build_book(
     ]
     if strict:
         cmd += ["-W", "-n", "--keep-going", "--all"]
+        # Sphinx never deletes what an earlier build wrote: a page since removed (or an index
+        # since switched off) would stay in the built book, so a strict build starts empty.
+        shutil.rmtree(build_dir / "html", ignore_errors=True)
     echo(f"book: profile {profile} ({len(metas)}/{len(names)} notebooks) -> _build/html")
     done = subprocess.run(cmd, cwd=root)
     if done.returncode == 0:

@@ -23,6 +23,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from .readable import check_readable
+
 __all__ = ["Study", "start"]
 
 
@@ -89,9 +91,12 @@ class Study:
         return df
 
     def save_figure(self, fig, name: str):
-        """Write ``fig`` to ``figures/<name>.png`` (150 dpi) and return it."""
+        """Write ``fig`` to ``figures/<name>.png`` (150 dpi) and return it; raise
+        :class:`~refinenet.study.readable.FigureTooSmallError` instead where its smallest text
+        would read under :data:`~refinenet.study.readable.MIN_TEXT_PX` px in the book."""
         path = self.output_dir / "figures" / f"{name}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_readable(fig, name=f"{self.name}/{name}", dpi=150)  # before a file exists
         fig.savefig(path, dpi=150, bbox_inches="tight")
         return fig
 

@@ -347,6 +347,8 @@ def _dedupe(runs: list[PlannedRun]) -> list[PlannedRun]:
             first.in_study += [a for a in r.in_study if a not in first.in_study]
             if not first.is_arm(r.arm):
                 first.aliases.append(r.arm)
+            if first.lr is None:  # a pilot run that is also a grid run: it counts at its rate
+                first.lr = r.lr
             continue
         seen[r.run_id] = r
         out.append(r)

@@ -70,11 +70,8 @@ PLAIN_LOSS_NOTE = "This profile trains with the plain cross-entropy (loss.class_
 #: The paper's decoder widths, deepest block first.
 PAPER_WIDTHS = (512, 256, 256, 256)
 
-#: The width of the book's content column in pixels: a figure ``W`` inches wide is shown at
-#: this width, so a font of ``F`` pt reads at about ``F * PAGE_PX / (72 * W)`` pixels.
-PAGE_PX = 688
 #: The point size of in-cell numbers, legends and titles of the page's wide figures: at
-#: least ~11 px on the page for figures up to 9 inches wide.
+#: least ~11 px on the page for figures up to 9 inches wide (:mod:`refinenet.study.readable`).
 FIGURE_PT = 11
 
 
@@ -577,18 +574,18 @@ def _validations(config) -> int:
     return config.schedule.steps // config.eval.every
 
 
-def adoption_text(adopted: str | None, chosen: str | None, *, base, pilot=None) -> str:
+def adoption_text(adopted: str | None, chosen: str | None, *, base, lrs: Sequence[float], pilot=None) -> str:
     """Which recipe the study trains, as a paragraph: the pilot's choice (``chosen``, None
     where no recipe qualified) when the profile adopts it (``adopted``, its
     ``study.adopted``), else the profile's own recipe and that the choice is not what trains
-    here. ``base``: the standard training config; ``pilot``: the config of a pilot run of the
-    adopted recipe (None: not on this page), whose validations the study's are set beside."""
+    here. ``base``: the standard training config; ``lrs``: the study's learning-rate grid;
+    ``pilot``: the config of a pilot run of the adopted recipe (None: not on this page), whose
+    rate and validations the study's are set beside."""
     if adopted is None:
         return ("This profile adopts no pilot recipe yet (its `study.adopted` is unset), so the "
                 "pilot's choice is not what trains: until the profile names a recipe, only the "
                 "pilot's runs train.")
-    settings = ("the profile's training config holds that recipe's settings (the runner checks "
-                "that they agree), at the learning rates of the sweep below.")
+    settings = "the profile's training config holds that recipe's settings (the runner checks that they agree)."
     if adopted == chosen:
         text = f"The study adopts the chosen recipe, **{adopted}** (`study.adopted` names it): {settings}"
     elif chosen is None:
@@ -597,7 +594,13 @@ def adoption_text(adopted: str | None, chosen: str | None, *, base, pilot=None) 
     else:
         text = (f"On this profile the pilot's choice is not what trains: the profile adopts "
                 f"**{adopted}** (its `study.adopted`) instead of **{chosen}**, and {settings}")
-    if pilot is not None:
+    # A recipe's name may carry the pilot's rate; the study sweeps its own and keeps the best
+    # on val, so say which rates train here.
+    rates = f"lr {', '.join(f'{lr:g}' for lr in lrs)} (the sweep below) and keeps the rate that scores best on val."
+    if pilot is None:
+        text += f" The study trains it at {rates}"
+    else:
+        text += f" The pilot trained it at lr {pilot.optim.lr:g}; the study trains it at {rates}"
         ours, theirs = _validations(base), _validations(pilot)
         if ours == theirs:
             text += f" The study's runs validate {plural(ours, 'time')}, as the pilot's runs of that recipe did."
@@ -697,6 +700,7 @@ def per_image_figure(scores, *, marked: Sequence[float]):
     score (the images a later figure shows)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 2.8))
     sns.histplot(scores, bins=20, ax=ax, color="C0")
@@ -704,6 +708,7 @@ def per_image_figure(scores, *, marked: Sequence[float]):
         ax.axvline(v, color="C3", lw=1)
     ax.set_xlabel("per-image mIoU % (red: the images shown below)")
     ax.set_ylabel("test images")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count: no half images
     fig.tight_layout()
     return fig
 
@@ -736,10 +741,13 @@ def share_thin_note(table, thin_classes: Sequence[str]) -> str:
     return f"(none of the thin classes, {_and(thin_classes)}, is in these images' labels)"
 
 
-def thin_share_text(pixels, names: Sequence[str], thin_classes: Sequence[str]) -> str:
+def thin_share_text(pixels, names: Sequence[str], thin_classes: Sequence[str], *,
+                    size: Sequence[int] | None = None) -> str:
     """``"pole 1.2% and wire 0.43% of the training pixels"``: each thin class's share of the
     labelled pixels (``pixels``: per class, e.g. from
-    :func:`refinenet.engine.class_weights.class_pixel_counts` on the training split)."""
+    :func:`refinenet.engine.class_weights.class_pixel_counts` on the training split).
+    ``size``: the (H, W) the pixels were counted at, named because shares counted at another
+    size (the data chapter's) differ a little: thin structures lose pixels when shrunk."""
     import numpy as np
 
     pixels = np.asarray(pixels, dtype=float)
@@ -747,4 +755,7 @@ def thin_share_text(pixels, names: Sequence[str], thin_classes: Sequence[str]) -
     pct = [(c, 100 * pixels[list(names).index(c)] / total) for c in thin_classes
            if c in names and total > 0]
     shares = [f"{c} {p:.1f}%" if p >= 1 else f"{c} {p:.2g}%" for c, p in pct]
-    return f"{_and(shares)} of the training pixels" if shares else "none named for this data set"
+    if not shares:
+        return "none named for this data set"
+    at = f" as the runs load them, at {size[0]} × {size[1]}" if size is not None else ""
+    return f"{_and(shares)} of the training pixels{at}"
