@@ -80,14 +80,18 @@ dev = torch.device(study.device)
 examples = study.data("val", image_size, n=4)
 image, mask = examples[0]
 size = tuple(mask.shape)
+source = ("synthetic street scene" if study.synthetic
+          else "CamVid validation image")
+study.glue("example_image", f"{source} of {size[0]} × {size[1]} pixels")
 
 # %% [markdown]
 # ## What resolution the backbone leaves
 #
-# The backbone is a torchvision ResNet cut into its four stages (`layer1` to
-# `layer4`). Each stage halves the resolution, after a stem that already
-# divides it by four. The table gives the size of every tap for our example
-# image and for a full CamVid frame of 360 × 480.
+# The backbone is a torchvision ResNet cut into a stem (a strided convolution
+# and a max-pooling) and four stages (`layer1` to `layer4`), whose outputs
+# are the taps. The table gives the size of every tap for our example image
+# and for a full CamVid frame of 360 × 480, and its stride: how many times
+# smaller than the input the tap is.
 
 # %%
 with torch.device("meta"):
@@ -101,12 +105,27 @@ taps = [
 taps_table = study.save_table(
     views.taps_table(inputs, taps), "backbone_taps"
 )
+views.table_view(taps_table, index=["input", "tap"])
+
+# %%
+# The stem alone, on the example image: how much it divides the size by.
+stem = meta_backbone.maxpool(meta_backbone.conv1(
+    torch.empty(1, 3, *size, device="meta")
+))
+strides = taps_table.stride.tolist()[:4]  # layer1 to layer4, the example
+assert stem.shape[-2:] == taps[0][0].shape[-2:]  # layer1 keeps the size
+assert all(b == 2 * a for a, b in zip(strides, strides[1:]))  # then halves
+study.glue("stem_stride", round(size[0] / stem.shape[-2]))
+study.glue("layer1_stride", strides[0])
+study.glue("deeper_strides", ", ".join(str(s) for s in strides[1:]))
 deep = taps_table.iloc[-1]  # layer4 of the CamVid frame
 study.glue("camvid_deep_size", f"{deep.height} × {deep.width}")
 study.glue("deep_channels", int(deep.channels))
-taps_table.set_index(["input", "tap"])
 
 # %% [markdown]
+# The stem already divides the resolution by {glue:text}`stem_stride`, and
+# `layer1` keeps it (stride {glue:text}`layer1_stride`); `layer2`, `layer3`
+# and `layer4` each halve it again, to strides {glue:text}`deeper_strides`.
 # A full CamVid frame ends as a {glue:text}`camvid_deep_size` grid of
 # {glue:text}`deep_channels`-dimensional vectors. What that costs is easiest
 # to see on the labels themselves: below, the example's label map is sampled
@@ -154,8 +173,8 @@ show_source(ResidualConvUnit)
 # %% [markdown]
 # Below, an RCU with PyTorch's default initialisation is applied to a real
 # feature map: the 256 channels of the first backbone stage for the example
-# image. We build the whole model here (random weights, so the channels are
-# edge and colour detectors of no particular meaning) and use its backbone.
+# image. We build the whole model here and use its backbone; its weights are
+# random, so its channels respond to patterns that mean nothing yet.
 # The figure shows one channel of the input, of the residual branch `F(x)`
 # and of the output `x + F(x)`, all on the same colour scale.
 
@@ -219,10 +238,11 @@ show_source(MultiResolutionFusion)
 # averaged over 32 × 32 cells; the fine map marks the label boundaries at
 # 1/4. The sum carries the coarse map's *what* and the fine map's *where*.
 
-# %% mystnb={"figure": {"caption": "Multi-resolution fusion with both convolutions set to the identity: the coarse input (buildings and cars averaged over 32 \u00d7 32 cells), that input upsampled bilinearly, the fine input (the label boundaries at 1/4) and the fused sum, which keeps the coarse map's regions and the fine map's sharp edges.", "name": "fig-01-fusion"}, "image": {"alt": "Four heat maps in a row: a blocky low-resolution map of bright and dark cells, a smooth blurred version of it, thin bright outlines on black, and their sum, blurred blobs with the sharp outlines drawn over them."}}
+# %% mystnb={"figure": {"caption": "Multi-resolution fusion with both convolutions set to the identity: the coarse input (buildings and cars averaged over 32 \u00d7 32 cells, the grid of the example's `layer4` tap), that input upsampled bilinearly, the fine input (the label boundaries on the grid of its `layer1` tap, 1/4) and the fused sum, which keeps the coarse map's regions and the fine map's sharp edges. Titles give each map's height \u00d7 width.", "name": "fig-01-fusion"}, "image": {"alt": "Four heat maps in a 2 \u00d7 2 grid: a blocky low-resolution map of bright and dark cells, a smooth blurred version of it, thin bright outlines on black, and their sum, blurred blobs with the sharp outlines drawn over them."}}
 big_classes = [2, 5] if study.synthetic else [1, 8]  # building, car
-# coarse: those classes averaged over 32 × 32 cells; fine: label edges, 1/4
 coarse, fine = views.fusion_inputs(mask, classes=big_classes)
+# The grids of the layer4 and layer1 taps of this image (the table above).
+assert [coarse.shape[-2:], fine.shape[-2:]] == [grids[-1], grids[0]]
 fusion = MultiResolutionFusion([1, 1])
 with torch.no_grad():
     for conv in fusion.convs:  # the identity: a 1 in the kernel's centre
@@ -278,7 +298,7 @@ show_source(ChainedResidualPooling)
 # block's output can reach. Each block widens the reach by 4 cells (the
 # pooling) plus 2 (the convolution).
 
-# %% mystnb={"figure": {"caption": "How far chained residual pooling reaches: the area that each of four chained pooling blocks (5 \u00d7 5 max-pooling, then a 3 \u00d7 3 averaging convolution) reaches from a single non-zero input position, and that of their sum. Each block widens the square.", "name": "fig-01-crp-reach"}, "image": {"alt": "Five panels, each a black square on a white background, the squares growing from left to right; the last panel, the sum of all blocks, is as large as the fourth."}}
+# %% mystnb={"figure": {"caption": "How far chained residual pooling reaches: the area that each of four chained pooling blocks (5 \u00d7 5 max-pooling, then a 3 \u00d7 3 averaging convolution) reaches from a single non-zero input position of a 41 \u00d7 41 map (grey outline), and that of their sum. Each block widens the square.", "name": "fig-01-crp-reach"}, "image": {"alt": "Five panels, each a black square in the middle of a white map with a grey outline, the squares growing from left to right; the last panel, the sum of all blocks, is as large as the fourth."}}
 point = torch.zeros(1, 1, 41, 41)
 point[0, 0, 20, 20] = 1.0  # a single non-zero position
 crp = ChainedResidualPooling(1, blocks=4)
@@ -335,7 +355,7 @@ block_table = study.save_table(
     "one_block_parameters",
 )
 study.glue("block_out_shape", " × ".join(str(s) for s in y.shape[1:]))
-block_table.set_index("part")
+views.table_view(block_table, index=["part"])
 
 # %% [markdown]
 # The output is {glue:text}`block_out_shape` (channels × height × width): the
@@ -360,7 +380,7 @@ block_table.set_index("part")
 # turns the final 1/4-resolution map into class scores, which are upsampled
 # bilinearly to the input size.
 
-# %% mystnb={"figure": {"caption": "The 4-cascade RefineNet of this page (paper Fig. 2c), drawn by `refinenet.models.draw_cascade` from the model's config: the backbone's widths and strides are measured on it, and each RefineNet block spans the rows of the taps it fuses (`draw_cascade(config=...)` with `cascade=2` or `1` draws the variants of Fig. 7).", "name": "fig-01-cascade-diagram"}, "image": {"alt": "A diagram in four columns: the backbone's stages from the stem to layer4 with their widths and strides; the input adaptation of each tap; the RefineNet blocks from RefineNet-4 at the deepest tap to RefineNet-1 at the finest, each fed by the block before it and by its taps; and the head, the classifier and the upsampling to the input size."}}
+# %% mystnb={"figure": {"caption": "The 4-cascade RefineNet of this page (the paper's Fig. 2c), drawn by `refinenet.models.draw_cascade` from the model's config: the backbone's widths and strides are measured on it, and each RefineNet block spans the rows of the taps it fuses (`draw_cascade(config=...)` with `cascade=2` or `1` draws the variants of the paper's Fig. 7).", "name": "fig-01-cascade-diagram"}, "image": {"alt": "A diagram in four columns: the backbone's stages from the stem to layer4 with their widths and strides; the input adaptation of each tap; the RefineNet blocks from RefineNet-4 at the deepest tap to RefineNet-1 at the finest, each fed by the block before it and by its taps; and the head, the classifier and the upsampling to the input size."}}
 ax = draw_cascade(config=model.config)
 study.save_figure(ax.figure, "cascade_diagram")
 plt.show()
@@ -386,9 +406,9 @@ study.save_figure(views.block_outputs_figure(outputs), "cascade_outputs")
 plt.show()
 
 # %% [markdown]
-# ```{admonition} Our reading of Fig. 7: shorter cascades
+# ```{admonition} Our reading of the paper's Fig. 7: shorter cascades
 # :class: note
-# The paper also trains a single block and a 2-cascade (Fig. 7) but does not
+# The paper also trains a single block and a 2-cascade (its Fig. 7) but does not
 # spell out which taps each block takes. We split the four taps, deepest
 # first, into consecutive groups, one per block; each block fuses its group
 # plus the previous block's output. A single block therefore fuses all four
@@ -407,24 +427,27 @@ for c in (1, 2, 4):
         "parameters (M)": sum(p.numel() for p in m.parameters()) / 1e6,
         f"GMACs at {macs_size}²": macs / 1e9,
     })
-study.save_table(pd.DataFrame(rows), "cascade_variants")
-pd.DataFrame(rows).set_index("cascade").round(2)
+variants = study.save_table(pd.DataFrame(rows), "cascade_variants")
+views.table_view(variants, index=["cascade"], wrap=True)
 
 # %% [markdown]
 # ## The whole network
 #
-# The torchinfo summary of the standard model (depth 2), for one
-# {glue:text}`summary_size` × {glue:text}`summary_size` image:
+# The torchinfo summary of the standard model for one
+# {glue:text}`summary_size` × {glue:text}`summary_size` image, listing its
+# modules two levels down (torchinfo's `depth=2`, a depth of the listing, not
+# of the cascade):
 
 # %% tags=["full-width"]
 study.glue("summary_size", summary_size)
-refinenet.summary(
+stats = refinenet.summary(
     model,
     (1, 3, summary_size, summary_size),
     depth=2,
     col_names=("output_size", "num_params"),
     col_width=16,
 )
+print(refinenet.summary_text(stats))  # units as letters: "(G)"
 
 # %% [markdown]
 # Where do the parameters and the computation go? Below, parameters and
@@ -446,9 +469,9 @@ total_params = sum(p.numel() for p in model.parameters())
 assert abs(cost["parameters (M)"].sum() * 1e6 - total_params) < 1
 assert abs(cost["GMACs"].sum() * 1e9 - macs[""]) < 1e6
 study.save_table(cost, "cost_per_component")
-cost.set_index(["group", "component"]).round(2)
+views.table_view(cost, index=["group", "component"])
 
-# %% mystnb={"figure": {"caption": "Parameters (left) and multiply-accumulates (right) of each component of the network: the backbone by stage (grey), the input adaptation of each path (blue), each RefineNet block by part (green) and the classifier (red).", "name": "fig-01-cost"}, "image": {"alt": "Two horizontal bar charts sharing one list of components: the backbone's stem and stages at the top, then the adaptation of each path, the fusion, pooling and output parts of each block, and the classifier at the bottom. The left chart gives millions of parameters, the right one billions of multiply-accumulates."}}
+# %% mystnb={"figure": {"caption": "Parameters (left) and multiply-accumulates (right) of each component of the network: the backbone by stage (grey), the input adaptation of each path (blue), each RefineNet block by part (green) and the classifier (red). The title says when a group's bars are too small to see; the table above gives every count.", "name": "fig-01-cost"}, "image": {"alt": "Two horizontal bar charts sharing one list of components: the backbone's stem and stages at the top, then the adaptation of each path, the fusion, pooling and output parts of each block, and the classifier at the bottom. The left chart gives millions of parameters, the right one billions of multiply-accumulates."}}
 fig = views.cost_figure(cost, macs_size=macs_size, backbone=backbone)
 study.save_figure(fig, "cost_per_component")
 plt.show()
@@ -493,12 +516,11 @@ for name, crp_blocks in released:
 check = study.save_table(
     views.parameter_check(ours, released), "parameter_check"
 )
-study.glue("max_param_diff", float(check["difference (M)"].abs().max()))
-check.set_index(["backbone", "CRP blocks"])
+study.glue("param_agreement", views.parameter_agreement(check))
+views.table_view(check, index=["backbone", "CRP blocks"])
 
 # %% [markdown]
-# The largest difference is {glue:text}`max_param_diff:.2f` M parameters (the
-# reference values are rounded to 0.01 M).
+# Our counts {glue:text}`param_agreement`.
 #
 # ## How the gradient reaches the first layers
 #
@@ -593,8 +615,9 @@ plt.show()
 #   size, one finer tap at a time.
 # - The model has {glue:text}`total_params_m:.2f` M parameters, the
 #   decoder's mostly in its deepest path, while its computation sits mostly
-#   at the finest resolution; the counts agree with the released models to
-#   within {glue:text}`max_param_diff:.2f` M.
+#   at the finest resolution. Built with the backbones and pooling depths of
+#   the authors' released models, our parameter counts
+#   {glue:text}`param_agreement`.
 # - How the gradient reaches the first layers: {glue:text}`grad_verdict`.
 #
 # ## Exercises

@@ -48,12 +48,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown
 
-from refinenet.data import survey
-from refinenet.data.augmentation import (
-    augmentation_figure, describe_augmentation,
+from refinenet.data import augmentation, survey
+from refinenet.data.oracle import (
+    change_phrase, oracle_figure, oracle_scores, thin_summary,
 )
-from refinenet.data.oracle import change_phrase, oracle_figure, oracle_scores
 from refinenet.data.visual import denormalize, example_figure
 from refinenet.engine.data import SeededSamples, build_train_set
 from refinenet.study.notebook import start
@@ -85,7 +85,8 @@ info = main["train"]
 # %%
 table = survey.datasets_table(sets)
 loaded = tuple(main["train"][0][1].shape)  # (H, W) of this page's images
-study.glue("full_size", survey.full_size_sentence(loaded))
+# a sentence: pasted as text
+study.glue("full_size", Markdown(survey.full_size_sentence(loaded)))
 study.save_table(table, "datasets").set_index("data set")
 
 # %% [markdown]
@@ -123,18 +124,23 @@ if not study.synthetic:
 #
 # We count, per split, the share of labelled pixels that each class takes,
 # and the share of images in which it appears at all.
+# {glue:md}`stats_counted`
 
 # %%
-pixels, images = {}, {}
+pixels, images, counted = {}, {}, {}
 for split in SPLITS:
     ds = main[split]
     idx = survey.spread_indices(len(ds), stats_limit)
+    counted[split] = len(idx)
     count, seen = survey.class_counts(ds, idx)  # per class, ignore left out
     pixels[f"{split} pixels %"] = 100 * count / count.sum()
     images[f"{split} images %"] = 100 * seen
+totals = {split: len(main[split]) for split in SPLITS}
+sentence = survey.counted_sentence(counted, totals)
+study.glue("stats_counted", Markdown(sentence))  # pasted as text
 stats = pd.DataFrame({"class": info.class_names, **pixels, **images})
 study.save_table(stats, "class_statistics")
-stats.set_index("class").round(2)
+stats.set_index("class").round(1)
 
 # %% mystnb={"figure": {"caption": "The share of the labelled pixels that each class takes in the training, validation and test splits, on a log scale.", "name": "fig-02-class-shares"}, "image": {"alt": "A bar chart with a group of three bars per class, for the train, val and test splits, on a logarithmic axis of percent; the large classes' bars stand far above those of the thin classes."}}
 fig = survey.class_share_figure(stats, SPLITS)
@@ -155,9 +161,9 @@ study.glue("rarest_share", float(train_share.min()))
 # {glue:text}`largest_class` alone covers {glue:text}`largest_share:.1f`% of
 # the labelled pixels, while the thin classes ({glue:text}`thin_classes`)
 # together cover {glue:text}`thin_share:.1f`%, and the rarest class,
-# {glue:text}`rarest_class`, {glue:text}`rarest_share:.2f`%. Pixel accuracy
-# would hide them; the study therefore reports the mean IoU over classes,
-# where each class counts the same, and looks at the thin classes
+# {glue:text}`rarest_class`, covers {glue:text}`rarest_share:.2f`%. Pixel
+# accuracy would hide them; the study therefore reports the mean IoU over
+# classes, where each class counts the same, and looks at the thin classes
 # separately.
 #
 # ## What predicting at low resolution costs
@@ -201,11 +207,12 @@ table = oracle_scores(
 ot = study.save_table(table, "oracle_by_stride").set_index("stride")
 ot[["mIoU %", "boundary IoU %"] + [f"IoU {c} %" for c in thin]].round(1)
 
-# %% mystnb={"figure": {"caption": "What resolution alone costs: the IoU of an oracle that knows the true labels but predicts one score vector per cell, for strides 2 to 32, per class (left; thick lines: the thin classes) and averaged over the classes, with the boundary IoU (right). Validation split.", "name": "fig-02-oracle"}, "image": {"alt": "Two line charts against the resolution of the prediction, from 1/2 on the left to 1/32 on the right. Left: one line per class, falling as the resolution coarsens, the thick lines of the thin classes falling fastest. Right: the mean IoU and the boundary IoU over all classes, both falling."}}
+# %% mystnb={"figure": {"caption": "What resolution alone costs: the IoU of an oracle that knows the true labels but predicts one score vector per cell, for strides 2 to 32, per class (left; thick lines: the thin classes) and averaged over the classes, with the boundary IoU (right). Validation split.", "name": "fig-02-oracle"}, "image": {"alt": "Two line charts against the resolution of the prediction, from 1/2 on the left to 1/32 on the right. Left: one line per class against the resolution, thick lines for the thin classes. Right: the mean IoU and the boundary IoU over all classes, both falling."}}
 fig = oracle_figure(ot, val.class_names, val.palette, thin=thin)
 study.save_figure(fig, "oracle_by_stride")
 plt.show()
 
+# %%
 thin_iou = ot[[f"IoU {c} %" for c in thin]].mean(axis=1)
 study.glue("oracle_images", len(idx))
 for s in (4, 32):
@@ -213,16 +220,21 @@ for s in (4, 32):
     study.glue(f"oracle_biou_{s}", float(ot.loc[s, "boundary IoU %"]))
     study.glue(f"oracle_thin_{s}", float(thin_iou[s]))
 # "falls from a% to b%", or "stays at a%" when the two are equal
-study.glue("oracle_thin_change", change_phrase(thin_iou[4], thin_iou[32]))
+thin_change = change_phrase(thin_iou[4], thin_iou[32])
+study.glue("oracle_thin_change", Markdown(thin_change))
 biou = ot["boundary IoU %"]
-study.glue("oracle_biou_change", change_phrase(biou[4], biou[32]))
+biou_change = change_phrase(biou[4], biou[32])
+study.glue("oracle_biou_change", Markdown(biou_change))
+# the thin classes against the others, from 1/4 to 1/32
+summary = thin_summary(ot, thin, val.class_names, fine=4, coarse=32)
+study.glue("oracle_thin_summary", Markdown(summary))
 
 # %% [markdown]
 # On {glue:text}`oracle_images` validation images, the oracle reaches
 # {glue:text}`oracle_miou_4:.1f`% mean IoU at 1/4 resolution but only
 # {glue:text}`oracle_miou_32:.1f`% at 1/32; on the thin classes the mean IoU
-# {glue:text}`oracle_thin_change`, and the boundary IoU over all classes
-# {glue:text}`oracle_biou_change`.
+# {glue:md}`oracle_thin_change`, and the boundary IoU over all classes
+# {glue:md}`oracle_biou_change`.
 # This is the ceiling that resolution alone sets for a classifier that is
 # otherwise perfect: the room that RefineNet's multi-path refinement is meant
 # to win back.
@@ -232,10 +244,10 @@ study.glue("oracle_biou_change", change_phrase(biou[4], biou[32]))
 # Training sees each image through a random joint transform of image and
 # labels, built as in the released code with the settings of this profile's
 # recipe: a random rescaling by a factor between {glue:text}`train_scale`
-# (the released code: 0.7 and 1.3), a random crop of the recipe's crop size,
-# {glue:text}`train_crop` (where the scaled image is smaller, the padding is
-# labelled *ignore*), and {glue:text}`train_flip`.
-# {glue:text}`train_jitter`
+# ({glue:md}`train_scale_released`), a random crop of the recipe's crop
+# size, {glue:text}`train_crop` (where the scaled image is smaller, the
+# padding is labelled *ignore*), and {glue:md}`train_flip`.
+# {glue:md}`train_jitter`
 # Below, one training image as loaded, then as the training loop sees it in
 # successive epochs (built by the training engine,
 # `refinenet.engine.data.build_train_set`, with the data settings of this
@@ -249,13 +261,14 @@ options = {"n": generator_scenes} if study.synthetic else {}
 cfg = load_profile(profile).study.base(study.dataset, "cpu").replace(
     {"data.size": image_size, "data.options": options}
 )
-words = describe_augmentation(cfg.data)  # the settings, phrased
+words = augmentation.describe_augmentation(cfg.data)  # the settings, phrased
 study.glue("train_crop", words["crop"])
 study.glue("train_scale", words["scale"])
-study.glue("train_flip", words["flip"])
-study.glue("train_jitter", words["jitter"])
+# clauses and sentences: pasted as text
+for key in ("scale_released", "flip", "jitter"):
+    study.glue(f"train_{key}", Markdown(words[key]))
 
-# %% mystnb={"figure": {"caption": "One training image and its labels as loaded (left) and as the training loop sees them in successive epochs: the recipe's random rescaling, cropping and flipping, drawn anew each epoch from the run's seed.", "name": "fig-02-augmentation"}, "image": {"alt": "Small pictures in rows, each row of images above a row of their colour-coded labels: the first picture as loaded, each further one the same image rescaled, cropped or mirrored differently, one per epoch."}}
+# %% mystnb={"figure": {"caption": "One training image and its labels as loaded (left) and as the training loop sees them in successive epochs: the recipe's random rescaling, cropping and flipping, drawn anew each epoch from the run's seed.", "name": "fig-02-augmentation"}, "image": {"alt": "Small pictures in rows, each row of images above a row of their colour-coded labels, the rows named image and labels at their left: the first picture as loaded, each further one the same image rescaled, cropped or mirrored differently, one per epoch."}}
 train_set = build_train_set(cfg)
 seeded = SeededSamples(train_set, seed=0)
 shown = survey.spread_indices(len(train_set), num_examples)
@@ -265,7 +278,7 @@ for epoch in range(num_augmented):
     image, mask = seeded[(epoch, index)]
     image = denormalize(image, train_set.mean, train_set.std)
     panels.append((image, mask, f"epoch {epoch}"))
-fig = augmentation_figure(panels, train_set)
+fig = augmentation.augmentation_figure(panels, train_set)
 study.save_figure(fig, "augmentation")
 plt.show()
 # draw epoch 0 of the same image twice: same pixels, same labels?
@@ -299,8 +312,8 @@ study.glue("augment_repeatable", "yes" if same else "no")
 #   on their own.
 # - Resolution alone sets a ceiling: an oracle that knows the labels reaches
 #   {glue:text}`oracle_miou_4:.1f`% mean IoU at a quarter of the resolution
-#   but {glue:text}`oracle_miou_32:.1f`% at a thirty-second, and the thin
-#   classes lose the most.
+#   but {glue:text}`oracle_miou_32:.1f`% at a thirty-second;
+#   {glue:md}`oracle_thin_summary`.
 # - Training sees every image through a random rescaling and crop (and flip,
 #   where the recipe asks for one) drawn from the run's seed, the epoch and
 #   the image, so a resumed run sees exactly the same images.
@@ -326,8 +339,7 @@ study.glue("augment_repeatable", "yes" if same else "no")
 #
 # Expect the oracle's curves to move a little (another sample of images:
 # fewer images than this page's finish sooner, more come closer to the
-# whole split), with the same shape: every class loses IoU as the stride
-# grows, the thin classes first.
+# whole split) and keep the shape they have on this page.
 #
 # **2. Full-size images** (`image_size`). CamVid's native 360 × 480:
 #
@@ -336,7 +348,7 @@ study.glue("augment_repeatable", "yes" if same else "no")
 #     -y "image_size: [360, 480]" -p output_dir out/02_full
 # ```
 #
-# Expect a slower page. {glue:text}`full_size`
+# Expect a slower page. {glue:md}`full_size`
 #
 # **3. More epochs of augmentation** (`num_augmented`):
 #

@@ -183,13 +183,16 @@ setting_box(exp, exp.arm("standard"))
 # {glue:text}`pilot_tie` point of it that costs less wins instead. The test split plays no part.
 #
 # The full pilot (the one the notebook's parameters declare, which the cpu
-# profile trains on CamVid) ran in two rounds. The first compared
+# profile trains on CamVid) ran in three rounds. The first compared
 # optimisers, schedules, learning rates and lengths. The second started
 # from the best recipe of the first within the budget and changed one
 # setting at a time: the learning rate, the class weighting, colour jitter,
 # the scale range, the image size (validated less often: at 360 × 480 a
-# validation costs four times as much) and the plain loss. The rule chose
-# among all of them.
+# validation costs four times as much) and the plain loss. The third
+# trained a second seed of the three best recipes within the budget, for
+# the reason the next paragraph gives. The rule chose among the recipes of
+# all three rounds; three of them were also trained without one sequence of
+# the training split, to check how val ranks recipes (below).
 #
 # **The cost of a run** ("machine min") is its steps times the median
 # time of one step times {glue:text}`step_skew` (the mean over the median of
@@ -201,8 +204,8 @@ setting_box(exp, exp.arm("standard"))
 # not count against a recipe. On the idle first round the two agree to
 # within {glue:text}`idle_agreement` (a test checks it). Where other work slowed more than half of a
 # run's steps, the median is slowed too: such a run's cost is measured again
-# on an otherwise idle machine before the rule uses it. So a third round
-# trained a second seed of the three best recipes within the budget (by
+# on an otherwise idle machine before the rule uses it. So the third round
+# trained the second seeds of the three best recipes within the budget (by
 # their first seed) alone on the machine, and a recipe's cost is the least
 # over its runs: other work can only slow a run, never speed it up.
 
@@ -398,27 +401,24 @@ study.glue("thin_shares", views.thin_share_text(
     size=base.data.size))
 
 # %% tags=["full-width"]
+plain = None  # trained only where the recipe weights the classes
 if weights != "none":
     plain = exp.arm("plain cross-entropy")
     losses = {f"{weights.replace('_', ' ')} weights": sweep[lr],
               "plain cross-entropy (the paper)": plain}
-    loss_table = study.save_table(
-        views.loss_table(losses, thin_classes=exp.thin_classes),
-        "class_weights",
-    )
-    study.glue("plain_val", stats.pm([100 * run.miou for run in plain]))
+    loss_table = study.save_table(views.loss_table(
+        losses, thin_classes=exp.thin_classes), "class_weights")
     what = f"Class weights at the chosen rate {lr:g}, validation split."
     display(styled(loss_table, caption(study, what), wrap=False))
 else:
     print(views.PLAIN_LOSS_NOTE)
-    study.glue("plain_val", "(not trained: the profile's loss is the "
-               "plain cross-entropy)")
+study.glue("plain_val", views.plain_val_text(plain))
+study.glue("cw_val_effect", Markdown(views.loss_effect(
+    sweep[lr], plain, thin_classes=exp.thin_classes)))
 
 # %% [markdown]
 # With the plain cross-entropy the validation mIoU is
-# {glue:text}`plain_val`%. The weights trade some pixel accuracy on the
-# frequent classes for the rare ones, which the mIoU (a mean over classes)
-# rewards.
+# {glue:text}`plain_val`%. {glue:md}`cw_val_effect`
 #
 # ## Training curves
 #
@@ -476,12 +476,13 @@ styled(views.summary_view(summary),
 # difference of {glue:text}`ms_gain` points, 95% Welch interval; the same
 # models on both sides, so the interval is conservative).
 #
-# For orientation, the published CamVid results at full resolution on the
-# same 233 test images (as tabulated in the ENet and FC-DenseNet papers).
-# Two of them, like ours, were trained from scratch; the others start from
-# ImageNet weights. Our row is not a like-for-like comparison: its model is
-# far smaller, works on smaller images and trained for minutes, and on the
-# generator it is not even the same data.
+# For orientation, the table below lists the published CamVid results at
+# full resolution on the same 233 test images, as the ENet and FC-DenseNet
+# papers tabulate them. Two of them, like ours, were trained from scratch;
+# the others start from ImageNet weights. Our row is not a like-for-like
+# comparison: its model is far smaller, works on smaller images and was
+# trained far more briefly, and on the generator it is not even the same
+# data.
 
 # %%
 h, w = exp.eval_size
@@ -520,17 +521,12 @@ plt.show()
 styled(per_class, caption(study, "Test IoU per class, mean ± std."))
 
 # %% [markdown]
-# Beside the published models whose per-class test IoU the FC-DenseNet paper
-# tabulates (its Table 2; FC-DenseNet103 is trained from scratch, the
-# others start from ImageNet weights):
+# {glue:md}`per_class_published`
 
 # %%
-if study.synthetic:
-    print(
-        "Measured on the generator: there is no published CamVid row to set "
-        "it beside."
-    )
-else:
+study.glue("per_class_published", Markdown(
+    views.published_per_class_text(synthetic=study.synthetic)))
+if not study.synthetic:  # on the generator the sentence above says why not
     side = study.save_table(views.published_per_class(
         per_class, ours_miou=stats.pm(results["test mIoU"])
     ), "published_per_class")
@@ -538,9 +534,9 @@ else:
     display(styled(side, caption(study, what), wrap=False))
 
 # %% [markdown]
-# Which classes does the model take for which? The confusion matrix of the
-# test split, summed over the seeds: each row is a true class and shows
-# where its pixels went, in percent of that row.
+# Which classes does the model take for which? The figure below shows the
+# confusion matrix of the test split, summed over the seeds: each row is a
+# true class and shows where its pixels went, in percent of that row.
 
 # %% mystnb={"figure": {"caption": "Confusion matrix of the test split, summed over the seeds: each row is a true class and shows where its pixels went, in % of the row; the diagonal is what the model gets right.", "name": "fig-03-confusion"}, "image": {"alt": "A square heat map in shades of blue, true classes down the left side and predicted classes along the bottom, every cell labelled with a percentage."}}
 confusion = views.summed_confusion(standard)  # (true, predicted) pixels
@@ -564,13 +560,12 @@ study.glue("confused_pct", pct)
 # validation split and {glue:text}`test_miou`% on the test split (mean ±
 # std over seeds). Where the images come from can matter. CamVid's frames
 # are taken from a few drives, each a video sequence named by the file
-# names' prefix, and the three splits share them unevenly:
+# names' prefix, and the three splits share them unevenly (on CamVid the
+# table below counts them).
 
 # %%
-seq = None  # the generator has no video sequences
-if study.synthetic:
-    print("The generator has no video sequences to count.")
-else:
+seq = None  # the generator has no video sequences: the text below says so
+if not study.synthetic:
     frames = {split: study.data(split, base.data.size).names
               for split in ("train", "val", "test")}
     seq = study.save_table(views.sequence_table(frames), "sequences")
@@ -602,20 +597,23 @@ if weights != "none":
     display(styled(cw_table, caption(study, what), wrap=False))
 else:
     print(views.PLAIN_LOSS_NOTE)
+
+# %%
+# Weighted minus plain: mIoU with its 95% Welch interval, and which way
+# the thin classes and the pixel accuracy move on the test split.
 cw = views.weights_difference(results, plain_records)
 study.glue("cw_test_diff", cw["test"])
 study.glue("cw_val_diff", cw["val"])
 study.glue("cw_test_verdict", Markdown(cw["verdict"]))
+study.glue("cw_test_effect", Markdown(cw["effect"]))
 
 # %% [markdown]
 # On the test split the weighted loss minus the plain one is
 # {glue:text}`cw_test_diff` mIoU points (95% Welch interval):
 # {glue:md}`cw_test_verdict`. On the validation split the same difference is
-# {glue:text}`cw_val_diff` points. The weights move predictions from the
-# frequent classes to the rare ones (the confusion matrix above shows
-# where). Both losses are measured on models far from converged: the
-# comparison says what the weights do to a short schedule, not to the
-# paper's.
+# {glue:text}`cw_val_diff` points. {glue:md}`cw_test_effect` Both losses
+# are measured on models far from converged: the comparison says what the
+# weights do to a short schedule, not to the paper's.
 #
 # ## Predictions beside the ground truth
 #
@@ -665,7 +663,7 @@ study.glue("worst_image", float(worst["mIoU %"].min()))
 score_of = dict(zip(per_image["image"], per_image["mIoU %"]))
 fig = views.prediction_panel(
     test_raw, shown_run.prediction, list(worst["image"]),
-    title=lambda i: f"image {i}\n{score_of[i]:.0f}% mIoU",
+    title=lambda i: f"test image {i}\n{score_of[i]:.0f}% mIoU",
 )
 study.save_figure(fig, "failures")
 plt.show()
@@ -713,9 +711,10 @@ plt.show()
 # %% [markdown]
 # **Chained residual pooling, term by term.** The pooling's output is the
 # sum of its terms: the ReLU'd input and each pooling stage. Each map shows
-# one term's magnitude (mean absolute value over channels, stretched to its
-# own maximum); each title gives the term's share of the output's mean
-# magnitude (terms can cancel, so shares add up to 1 or more).
+# one term's magnitude (its mean absolute value over the channels, at each
+# pixel), stretched to the term's own maximum over the image; each title
+# gives the term's share of the output's mean magnitude (terms can cancel,
+# so the shares add up to 100% or more).
 
 # %% mystnb={"figure": {"caption": "The trained standard model's chained residual pooling on the same test image: for each block (columns, coarse to fine), the magnitude of its ReLU'd input, of each pooling stage and of their sum, each stretched to its own maximum; titles give each term's share of the output.", "name": "fig-03-inside-crp"}, "image": {"alt": "A grid of heat maps, one column per RefineNet block and one row per pooling term, from the ReLU'd input through each pooling stage to the output; the stage maps are smoother than the input map."}}
 from refinenet.study.inside import plot_crp_stages
@@ -740,9 +739,10 @@ study.save_figure(fig, "inside_fusion")
 plt.show()
 
 # %% [markdown]
-# Per true class, over the kept test images, the mean share of the coarser path
-# in each fusing block: where it is low, the block builds that class mostly
-# from the finer backbone tap {glue:text}`share_thin_note`.
+# The table below gives, per true class over the kept test images, the mean
+# share of the coarser path in each fusing block. Where that share is low,
+# the block builds the class mostly from the finer backbone tap
+# {glue:text}`share_thin_note`.
 
 # %%
 from refinenet.study.inside import fusion_share_by_class

@@ -40,10 +40,10 @@
 # another, with a **95% interval** from this page's runs alone: a
 # description, not a verdict. The verdicts on claims C1, C2 and C7 come
 # from the analysis fixed on the [study design](../design.md) page before
-# the runs (one model over every arm of the study, Holm's correction over
-# the paper's claims), in chapter 7. The runs are small models trained
-# from scratch at reduced resolution (chapter 3): what holds for them need
-# not hold for the paper's pre-trained ResNets.
+# the runs (one model of the runs of every arm that the claims compare,
+# Holm's correction over the paper's claims), in chapter 7. The runs are
+# small models trained from scratch at reduced resolution (chapter 3): what
+# holds for them need not hold for the paper's pre-trained ResNets.
 # ```
 
 # %% tags=["parameters"]
@@ -97,6 +97,22 @@ report.setting_box(exp, exp.arm("standard"))
 # passes straight on), with neither, and with four pooling blocks. All use
 # the learning rate chosen in notebook 3 (unless the last section shows an
 # arm's own rate is better); their runs are read from the run ledger.
+#
+# First the comparison with the standard model. Every row is
+# {glue:text}`n_seeds` seeds; "Δ" is the difference of the mean test mIoU
+# (scored on {glue:text}`scored_on`) to the standard model with its 95%
+# Welch interval. Parameters and multiply-accumulates (MACs) are for one
+# image at the evaluation size; the time is training only, averaged over the
+# seeds. A run whose loss diverged (became NaN) has no usable model: the
+# scores are those of the runs that trained (the table gains a column for
+# the diverged runs when any diverged, and the paragraph after the figure
+# counts them per arm, with an exact 95% interval of the failure rate).
+# Then the thin classes, one by one (in brackets: the difference to the
+# standard model and its interval). Last, the figure: on the left every
+# seed's score (grey dots) beside the mean ± std; on the right each
+# variant's difference to the standard model with its 95% interval, red
+# when the interval lies wholly below 0 (the variant is worse), green when
+# wholly above, grey otherwise.
 
 # %% tags=["full-width"]
 runs = {name: exp.arm(name) for name in arms}
@@ -110,22 +126,6 @@ records = report.ablation_tables(
 
 # %% mystnb={"figure": {"caption": "The chained residual pooling variants against the standard model (two pooling blocks, with the ReLU), on the test split. Left: every seed's mIoU (grey dots) and the mean \u00b1 std (blue). Right: each variant's difference to the standard model with its 95% Welch interval; red when the interval lies below 0, green when above, grey otherwise.", "name": "fig-04-ablation"}, "image": {"alt": "Two panels with one row per variant. Left: grey dots for the seeds and a blue diamond with error bars for the mean test mIoU. Right: a dot with a horizontal interval for each variant's difference to the standard model, around a vertical line at zero."}}
 report.show_ablation_figure(study, records, baseline=base)
-
-# %% [markdown]
-# The standard model has two pooling blocks and the ReLU. Every row is
-# {glue:text}`n_seeds` seeds; "Δ" is the difference of the mean test mIoU
-# (scored on {glue:text}`scored_on`) to the standard model with its 95%
-# Welch interval. Parameters and multiply-accumulates (MACs) are for one
-# image at the evaluation size; the time is training only, averaged over the
-# seeds. A run whose loss diverged (became NaN) has no usable model: the
-# scores are those of the runs that trained, and the paragraph below counts
-# each arm's diverged runs, with an exact 95% interval of the failure rate
-# (the table gains a column for them when any diverged). The thin classes
-# follow, one by one (in brackets: the difference to the standard
-# model and its interval), then every seed's score beside the mean. On the
-# right of the figure, each variant's difference to the standard model with
-# its 95% interval: red when the interval lies wholly below 0 (the variant is
-# worse), green when wholly above, grey otherwise.
 
 
 # %% tags=["hide-input"]
@@ -147,9 +147,11 @@ study.glue("relu_failures", Markdown(failed))
 # %% [markdown]
 # Chained pooling (N = 2 against N = 0): {glue:text}`pooling_diff` mIoU
 # points. The ReLU at N = 2 (on against off): {glue:text}`relu_diff`
-# points. The ReLU's gain with pooling beyond its gain without (C2's
-# interaction, (N = 2 − ReLU off) − (N = 0 − ReLU off at N = 0)):
-# {glue:text}`interaction` points. Four pooling blocks instead of two:
+# points. The ReLU's gain with pooling beyond its gain without is claim
+# C2's interaction, the difference of two differences: `standard` −
+# `ReLU off` (the ReLU's gain at N = 2) minus `N = 0` − `ReLU off, N = 0`
+# (its gain at N = 0); it is {glue:text}`interaction` points. Four pooling
+# blocks instead of two:
 # {glue:text}`n4_diff` points (not a claim of the paper: its text uses two,
 # the released VOC model four). Runs whose loss diverged, which have no
 # score: {glue:md}`relu_failures`. The intervals are Welch's, the
@@ -177,7 +179,7 @@ failures, p_more = claims.failure_table(
 )
 study.save_table(failures, "lr_failures")
 study.glue("n_grid_seeds", len(r.grid_seeds))
-study.glue("p_more", f"{p_more:.2f}")
+study.glue("p_more", report.p_text(p_more))
 what = "Failed runs per rate, exact 95% intervals (val split)."
 report.styled(
     claims.failure_view(failures), report.caption(study, what), wrap=False
@@ -208,21 +210,20 @@ plt.show()
 # ## Is the common rate each arm's own?
 #
 # Every arm is compared at the standard model's rate, which was chosen for
-# the standard model. Each arm of this page was also trained at the grid's
-# other rates: the table shows whether the common rate is within noise of
-# the arm's best (within the larger of the two rates' seed spreads). Where
-# it is not, the arm's comparisons use its own best rate, as the design
-# page says.
+# the standard model. {glue:md}`swept_arms` For each arm trained at every
+# rate, the table shows whether the common rate is within noise of the
+# arm's best (within the larger of the two rates' seed spreads). Where it is
+# not, the arm's comparisons use its own best rate, as the design page says.
 
 # %% tags=["hide-input"]
+study.glue("swept_arms", Markdown(report.swept_text(list(arms), sweeps)))
 check = study.save_table(
     exp.rate_check([a for a in sweeps if a != base]), "rate_check"
 )
+what = "The common rate against each arm's best, val split."
 report.styled(
-    check,
-    report.caption(
-        study, "The common rate against each arm's best, val split."
-    ),
+    report.rate_check_view(check),
+    report.caption(study, f"{what} {report.RATE_CHECK_KEY}"),
     wrap=False,
     precision=1,
 )
@@ -242,7 +243,8 @@ report.styled(
 # - Over the learning-rate grid, the one-sided p that the model without the
 #   ReLU fails more often (claim C7) is {glue:text}`p_more`.
 # - These intervals describe this page's runs; chapter 7 gives the
-#   verdicts, from one model of every arm with Holm's correction.
+#   verdicts, from one model of the runs of the claims' arms with Holm's
+#   correction.
 #
 # ## Exercises
 #

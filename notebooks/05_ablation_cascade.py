@@ -37,8 +37,9 @@
 # Its differences are the mean test mIoU of one model minus that of
 # another, with a **95% Welch interval** from this page's runs alone: a
 # description, not a verdict. The verdicts on claims C3 to C5 come from
-# the analysis fixed on the [study design](../design.md) page, one model
-# over every arm of the study with Holm's correction, in chapter 7. The
+# the analysis fixed on the [study design](../design.md) page, one model of
+# the runs of every arm that the claims compare with Holm's correction, in
+# chapter 7. The
 # runs are small models trained from scratch at reduced resolution
 # (chapter 3): what holds for them need not hold for the paper's.
 # ```
@@ -62,6 +63,8 @@ arms = {
 sweeps = ["cascade 2", "cascade 1"]
 
 # %%
+from IPython.display import Markdown
+
 from refinenet.models import cascade_groups
 from refinenet.study import report
 from refinenet.study.experiments import Experiments
@@ -83,22 +86,36 @@ study.glue("other_profiles", study.other_profiles)  # exercise 3
 report.setting_box(exp, exp.arm("standard"))
 
 # %%
-labels = {4: "standard", 2: "cascade 2", 1: "cascade 1"}
-names = {4: "4-cascade (standard)", 2: "2-cascade", 1: "single block"}
+labels = {4: "standard", 2: "cascade 2", 1: "cascade 1"}  # the arms
+names = {4: "4-cascade", 2: "2-cascade", 1: "single block"}  # the paper's
 # The backbone taps (0 = deepest) of each of the c blocks, first to last:
 # cascade_groups(2) == [[0, 1], [2, 3]]
-groups = {name: cascade_groups(c) for c, name in names.items()}
-layout = study.save_table(report.cascade_layout(groups), "cascade_layout")
+groups = {labels[c]: cascade_groups(c) for c in labels}
+paper = {labels[c]: name for c, name in names.items()}
+layout = report.cascade_layout(groups, described=paper)
+study.save_table(layout, "cascade_layout")
 report.styled(layout, report.caption(study, "The three cascades."))
 
 # %% [markdown]
-# Every cascade ends at 1/4 of the input resolution, where `layer1` joins:
+# The rest of the page names each cascade by its arm: `standard` (the
+# paper's 4-cascade), `cascade 2` (its 2-cascade) and `cascade 1` (its
+# single block). Every cascade ends at 1/4 of the input resolution, where
+# `layer1` joins:
 # the difference is how many refinement steps lead there, and how much
 # computation each step gets. The single block, for instance, applies its
 # chained pooling and output units only once, at 1/4, to the sum of all four
 # adapted taps.
 #
 # ## Three cascades, and no refinement
+#
+# First the comparison with the standard model, the 4-cascade; "no
+# refinement" is the FCN-32s reference. Every row is {glue:text}`n_seeds`
+# seeds; "Δ" is the difference of the mean test mIoU (scored on
+# {glue:text}`scored_on`) to the standard model with its 95% Welch
+# interval. Then the thin classes, one by one (in brackets: the difference
+# to the standard model and its interval). Last, the figure: on the left
+# every seed's score (grey dots) beside the mean ± std, on the right each
+# difference with its interval.
 
 # %% tags=["full-width"]
 runs = {name: exp.arm(name) for name in arms}
@@ -112,14 +129,6 @@ records = report.ablation_tables(
 
 # %% mystnb={"figure": {"caption": "The shorter cascades and no refinement against the standard 4-cascade, on the test split. Left: every seed's mIoU (grey dots) and the mean \u00b1 std (blue). Right: each variant's difference to the 4-cascade with its 95% Welch interval; red when the interval lies below 0, green when above, grey otherwise.", "name": "fig-05-ablation"}, "image": {"alt": "Two panels with one row per variant. Left: grey dots for the seeds and a blue diamond with error bars for the mean test mIoU. Right: a dot with a horizontal interval for each variant's difference to the 4-cascade, around a vertical line at zero."}}
 report.show_ablation_figure(study, records, baseline=base)
-
-# %% [markdown]
-# The standard model is the 4-cascade; "no refinement" is the FCN-32s
-# reference. Every row is {glue:text}`n_seeds` seeds; "Δ" is the difference
-# of the mean test mIoU (scored on {glue:text}`scored_on`) to the standard
-# model with its 95% Welch interval. Then the thin classes, one by one (in brackets: the
-# difference to the standard model and its interval), and every seed's score
-# beside the mean, with each difference and its interval on the right.
 
 
 # %% tags=["hide-input"]
@@ -136,11 +145,13 @@ biou = report.welch_text(
 study.glue("biou_4_vs_1", biou)
 
 # %% tags=["hide-input"]
-# The costs as the table writes them: one precision per column, with
-# as many digits as keep different costs different ("0.1638", "0.1621")
+# The costs as every page writes them: 2 decimals of M parameters, 3 of
+# GMACs, more where two arms of the study would read alike
+places = report.cost_decimals(exp)
 cost = records.groupby("variant")[["GMACs", "parameters (M)"]].mean()
 for column, key in (("GMACs", "gmacs"), ("parameters (M)", "params")):
-    text = dict(zip(cost.index, report.cost_texts(cost[column])))
+    texts = report.cost_texts(cost[column], places=places[column])
+    text = dict(zip(cost.index, texts))
     for c in (4, 2, 1):
         study.glue(f"{key}_{c}", text[labels[c]])
 # What every cascade keeps: the model without refinement, in %
@@ -149,18 +160,19 @@ study.glue("backbone_macs", f"{share['GMACs']:.0f}")
 study.glue("backbone_params", f"{share['parameters (M)']:.0f}")
 
 # %% [markdown]
-# The 4-cascade against the 2-cascade: {glue:text}`claim0_diff` mIoU points;
-# the 2-cascade against the single block: {glue:text}`claim1_diff` points
-# (95% Welch intervals of this page's runs; the verdicts on C3 to C5 are in
-# chapter 7). The whole decoder, the 4-cascade against no refinement, is
-# worth {glue:text}`decoder_gain` points. At the boundaries, the 4-cascade's
-# boundary IoU differs from the single block's by {glue:text}`biou_4_vs_1`
-# points (95% interval).
+# `standard` (four blocks) against `cascade 2`: {glue:text}`claim0_diff`
+# mIoU points; `cascade 2` against `cascade 1` (one block):
+# {glue:text}`claim1_diff` points (95% Welch intervals of this page's runs;
+# the verdicts on C3 to C5 are in chapter 7). The whole decoder, `standard`
+# against `no refinement`, is worth {glue:text}`decoder_gain` points. At the
+# boundaries, the boundary IoU of `standard` differs from that of
+# `cascade 1` by {glue:text}`biou_4_vs_1` points (95% interval).
 #
 # What the shorter cascades save: one forward pass costs
-# {glue:text}`gmacs_4` GMACs with four blocks, {glue:text}`gmacs_2` with two
-# and {glue:text}`gmacs_1` with one, for {glue:text}`params_4` M,
-# {glue:text}`params_2` M and {glue:text}`params_1` M parameters. Every
+# {glue:text}`gmacs_4` GMACs with four blocks (`standard`),
+# {glue:text}`gmacs_2` with two (`cascade 2`) and {glue:text}`gmacs_1` with
+# one (`cascade 1`), for {glue:text}`params_4` M, {glue:text}`params_2` M
+# and {glue:text}`params_1` M parameters. Every
 # cascade keeps the backbone: the model without refinement (the backbone
 # and a 1 × 1 classifier) already costs {glue:text}`backbone_macs`% of the
 # 4-cascade's multiply-accumulates and has {glue:text}`backbone_params`% of
@@ -168,18 +180,19 @@ study.glue("backbone_params", f"{share['parameters (M)']:.0f}")
 #
 # ## Is the common rate each cascade's own?
 #
-# Both shorter cascades were also trained at the grid's other rates: is the
-# standard model's rate within noise of their best (within the larger of
-# the two rates' seed spreads)? Where it is not, the cascade's comparisons
-# use its own best rate, as the [study design](../design.md) page says.
+# Every arm is compared at the standard model's rate. {glue:md}`swept_arms`
+# For each arm trained at every rate: is the standard model's rate within
+# noise of its best (within the larger of the two rates' seed spreads)?
+# Where it is not, the arm's comparisons use its own best rate, as the
+# [study design](../design.md) page says.
 
 # %% tags=["hide-input"]
+study.glue("swept_arms", Markdown(report.swept_text(list(arms), sweeps)))
 check = study.save_table(exp.rate_check(sweeps), "rate_check")
+what = "The common rate against each cascade's best, val split."
 report.styled(
-    check,
-    report.caption(
-        study, "The common rate against each cascade's best, val split."
-    ),
+    report.rate_check_view(check),
+    report.caption(study, f"{what} {report.RATE_CHECK_KEY}"),
     wrap=False,
     precision=1,
 )
@@ -187,17 +200,17 @@ report.styled(
 # %% [markdown]
 # ## Summary
 #
-# - The 4-cascade against the 2-cascade differs by
-#   {glue:text}`claim0_diff` mIoU points, the 2-cascade against the single
-#   block by {glue:text}`claim1_diff` (95% Welch intervals of this page's
-#   runs; chapter 7 gives the verdicts on C3 to C5).
-# - The whole decoder, the 4-cascade against no refinement (FCN-32s), is
+# - `standard` (the 4-cascade) against `cascade 2` differs by
+#   {glue:text}`claim0_diff` mIoU points, `cascade 2` against `cascade 1`
+#   (the single block) by {glue:text}`claim1_diff` (95% Welch intervals of
+#   this page's runs; chapter 7 gives the verdicts on C3 to C5).
+# - The whole decoder, `standard` against `no refinement` (FCN-32s), is
 #   worth {glue:text}`decoder_gain` points.
-# - At the boundaries, the 4-cascade and the single block differ by
+# - At the boundaries, `standard` and `cascade 1` differ by
 #   {glue:text}`biou_4_vs_1` points of boundary IoU.
 # - What one block instead of four saves: {glue:text}`gmacs_4` against
-#   {glue:text}`gmacs_1` GMACs per image; the backbone alone (no
-#   refinement) costs {glue:text}`backbone_macs`% of the 4-cascade's.
+#   {glue:text}`gmacs_1` GMACs per image; the backbone alone
+#   (`no refinement`) costs {glue:text}`backbone_macs`% of the 4-cascade's.
 #
 # ## Exercises
 #

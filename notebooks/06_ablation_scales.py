@@ -31,9 +31,10 @@
 # Its differences are the mean test mIoU of one model minus that of
 # another, with a **95% Welch interval** from this page's runs alone: a
 # description, not a verdict. The verdict on claim C6 comes from the
-# analysis fixed on the [study design](../design.md) page, one model over
-# every arm of the study with Holm's correction, in chapter 7. The runs are
-# small models trained from scratch at reduced resolution (chapter 3).
+# analysis fixed on the [study design](../design.md) page, one model of the
+# runs of every arm that the claims compare with Holm's correction, in
+# chapter 7. The runs are small models trained from scratch at reduced
+# resolution (chapter 3).
 # ```
 
 # %% tags=["parameters"]
@@ -55,6 +56,8 @@ arms = {
 sweeps = ["2 scales"]
 
 # %%
+from IPython.display import Markdown
+
 from refinenet.study import report
 from refinenet.study.experiments import Experiments
 from refinenet.study.notebook import start
@@ -82,6 +85,15 @@ report.setting_box(exp, exp.arm("standard"))
 # the 2-scale model, and the capacity control (two backbones, both at scale
 # 1.0), trained with the same recipe and seeds, at the chosen learning rate
 # (the 2-scale model at its own if the last section finds it better).
+#
+# First the comparison with the standard model, which has one input scale;
+# "2 scales" feeds the image at 1.2 and 0.6, "capacity control" twice at
+# 1.0. Every row is {glue:text}`n_seeds` seeds; "Δ" is the difference of
+# the mean test mIoU (scored on {glue:text}`scored_on`) to the standard
+# model with its 95% Welch interval. Then the thin classes, one by one (in
+# brackets: the difference to the standard model and its interval). Last,
+# the figure: on the left every seed's score (grey dots) beside the mean ±
+# std, on the right each difference with its interval.
 
 # %% tags=["full-width"]
 h, w = exp.eval_size
@@ -96,15 +108,6 @@ records = report.ablation_tables(
 
 # %% mystnb={"figure": {"caption": "Two input scales and the capacity control against the standard single-scale model, on the test split. Left: every seed's mIoU (grey dots) and the mean \u00b1 std (blue). Right: each model's difference to the standard model with its 95% Welch interval; red when the interval lies below 0, green when above, grey otherwise.", "name": "fig-06-ablation"}, "image": {"alt": "Two panels with one row per model. Left: grey dots for the seeds and a blue diamond with error bars for the mean test mIoU. Right: a dot with a horizontal interval for each model's difference to the standard model, around a vertical line at zero."}}
 report.show_ablation_figure(study, records, baseline=one)
-
-# %% [markdown]
-# The standard model has one input scale; "2 scales" feeds the image at 1.2
-# and 0.6; "capacity control" feeds it twice at 1.0. Every row is
-# {glue:text}`n_seeds` seeds; "Δ" is the difference of the mean test mIoU
-# (scored on {glue:text}`scored_on`) to the standard model with its 95%
-# Welch interval. Then the thin classes, one by one (in brackets: the
-# difference to the standard model and its interval), and every seed's score
-# beside the mean, with each difference and its interval on the right.
 
 
 # %% tags=["hide-input"]
@@ -144,19 +147,19 @@ study.glue("size_small", f"{round(h * scales[1])} × {round(w * scales[1])}")
 #
 # ## Is the common rate the 2-scale model's own?
 #
-# The 2-scale model was also trained at the grid's other rates: is the
-# standard model's rate within noise of its best (within the larger of the
-# two rates' seed spreads)? If not, its comparisons use its own best rate,
-# as the [study design](../design.md) page says.
+# Every arm is compared at the standard model's rate. {glue:md}`swept_arms`
+# For each arm trained at every rate: is the standard model's rate within
+# noise of its best (within the larger of the two rates' seed spreads)? If
+# not, its comparisons use its own best rate, as the
+# [study design](../design.md) page says.
 
 # %% tags=["hide-input"]
+study.glue("swept_arms", Markdown(report.swept_text(list(arms), sweeps)))
 check = study.save_table(exp.rate_check(sweeps), "rate_check")
+what = "The common rate against the 2-scale model's best, val split."
 report.styled(
-    check,
-    report.caption(
-        study,
-        "The common rate against the 2-scale model's best, val split.",
-    ),
+    report.rate_check_view(check),
+    report.caption(study, f"{what} {report.RATE_CHECK_KEY}"),
     wrap=False,
     precision=1,
 )

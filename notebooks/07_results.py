@@ -15,11 +15,12 @@
 #
 # Each claim of the paper that this study tests, what we measured, and the
 # verdict of the analysis that the [study design](../design.md) page fixed
-# before the first run: one linear model of every run's test mIoU (arm +
-# seed, the residual variance pooled over all arms), Holm's correction over
-# the six claims C1 to C6, and an equivalence test with a margin of ±1 mIoU
-# point. Nothing is trained here: the runs are those of notebooks 3 to 6,
-# read from the tables they wrote.
+# before the first run: one linear model (arm + seed) of the test mIoU of
+# the runs of the {glue:text}`n_family` arms that the claims compare, the
+# residual variance pooled over those arms, Holm's correction over the six
+# claims C1 to C6, and an equivalence test with a margin of ±1 mIoU point.
+# Nothing is trained here: the runs are those of notebooks 3 to 6, read
+# from the tables they wrote.
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
@@ -79,6 +80,11 @@ runs = pd.concat(
 verdicts = study.save_table(claims.claim_table(runs), "verdicts")
 
 # %% tags=["full-width"]
+# the verdicts' model: the runs of the claims' arms only
+family = claims.claim_fit(runs)
+study.glue("n_family", len(family.arms))
+study.glue("family_names", Markdown(report.names_md(family.arms)))
+study.glue("family_fit", Markdown(claims.fit_text(family)))
 report.colour_verdicts(
     report.styled(
         claims.verdict_view(verdicts),
@@ -100,10 +106,8 @@ report.colour_verdicts(
 # that they are equal.
 
 # %% tags=["hide-input"] mystnb={"figure": {"caption": "The paper's claims C1 to C6: each difference in the paper's favour (dot) with its Holm interval (thin bar) and its 90% interval (thick bar), against 0 and the equivalence margin of \u00b11 mIoU point (dashed); the colour gives the verdict.", "name": "fig-07-verdicts"}, "image": {"alt": "A forest plot with one row per claim: a dot on a thin and a thick horizontal bar, coloured by verdict, around a vertical line at zero and two dashed lines at minus and plus one."}}
-ax = claims.plot_verdicts(verdicts)
-ax.set_title(
-    "C1 to C6: Holm interval (thin), 90% interval (thick), "
-    "margin ±1 (dashed)"
+ax = claims.plot_verdicts(
+    verdicts, title="C1 to C6: Holm interval (thin), 90% interval (thick)"
 )
 study.save_figure(ax.figure, "verdicts")
 plt.show()
@@ -120,8 +124,10 @@ study.glue("df", int(verdicts["df"].iloc[0]))
 # supported, {glue:text}`n_contradicted` contradicted,
 # {glue:text}`n_equivalent` equivalent to no effect and
 # {glue:text}`n_not_resolved` not resolved, from at least
-# {glue:text}`n_seeds` seeds per arm (the model's residual degrees of
-# freedom: {glue:text}`df`).
+# {glue:text}`n_seeds` seeds per arm. The model of the verdicts is fitted to
+# the runs of the arms that the claims compare, {glue:md}`family_names`,
+# and of no other arm: {glue:md}`family_fit`. The intervals' t quantiles
+# use these {glue:text}`df` degrees of freedom.
 #
 # ## The ReLU and the learning rate (C7)
 #
@@ -136,7 +142,7 @@ sweep = read("04_ablation_crp", "lr_sweep_runs")
 failures, p_more = claims.failure_table(
     sweep, arm="ReLU off", reference="ReLU on"
 )
-study.glue("c7_p", f"{p_more:.3f}")
+study.glue("c7_p", report.p_text(p_more))
 study.glue(
     "c7_verdict",
     "supported" if p_more <= analysis.ALPHA else "not resolved",
@@ -151,13 +157,17 @@ report.styled(
 #
 # ## Beside the claims
 #
-# Contrasts the design page lists outside the Holm family, from the same
-# model, with plain 95% intervals: the scales against the second backbone's
+# The design page lists further contrasts outside the Holm family, each
+# with a plain 95% interval: the scales against the second backbone's
 # capacity, the released code's four pooling stages, the ReLU alone, and
-# the whole decoder against no refinement (FCN-32s).
+# the whole decoder against no refinement (FCN-32s). The table below gives
+# them from a model of the same form (arm + seed) fitted to the runs of
+# every arm of notebooks 4 to 6: {glue:md}`secondary_fit`.
 
 # %% tags=["hide-input"]
 secondary = study.save_table(claims.secondary_table(runs), "secondary")
+fit = claims.fit_text(claims.secondary_fit(runs))
+study.glue("secondary_fit", Markdown(fit))
 what = "Secondary contrasts, test mIoU points, 95% intervals."
 report.styled(claims.interval_view(secondary), report.caption(study, what))
 
@@ -184,23 +194,22 @@ report.styled(
 )
 
 # %% [markdown]
-# Its test mIoU of {glue:text}`std_miou:.1f`% {glue:md}`where`. Per class,
-# beside the published CamVid models that report classes, which all score
-# the same 233 test images at 360 × 480 (a page on the generator has none
-# to show):
+# Its test mIoU of {glue:text}`std_miou:.1f`% {glue:md}`where`.
+# {glue:md}`per_class`
 
 # %% tags=["hide-input"]
-if study.synthetic:
-    print(
-        "Measured on the generator: there is no published CamVid row to set "
-        "it beside."
+per_class = "Nor does a per-class comparison with published models follow."
+if not study.synthetic:
+    per_class = (
+        "The table below sets it, class by class, beside the published "
+        "CamVid models that report classes, all scored on the same 233 test "
+        "images at 360 × 480."
     )
-else:
     side = read("03_training", "published_per_class")
     what = "CamVid test IoU % per class, ours (mean ± std) and published."
-    # display(): a value in an if-block is not the cell's result, and would
-    # not be shown.
+    # display(): a value in an if-block is not the cell's result
     display(report.styled(side, report.caption(study, what), wrap=False))
+study.glue("per_class", Markdown(per_class))
 
 # %% [markdown]
 # Every verdict above holds for *this* recipe: a small backbone trained
@@ -228,15 +237,17 @@ else:
 # share: one row per variant, the standard model once
 tables = {nb: read(nb, "ablation") for nb in ABLATIONS}
 # the costs written again from the runs, at one precision per column
-everything = report.all_variants(tables, runs)
+places = report.cost_decimals(exp)  # as pages 4 to 6 write them
+everything = report.all_variants(tables, runs, places=places)
 study.save_table(everything, "all_variants")
 report.styled(everything, report.caption(study, "All variants."))
 
 # %% [markdown]
 # ## Summary
 #
-# - Of the {glue:text}`n_claims` claims tested with one model of every run
-#   and Holm's correction, {glue:text}`n_supported` are supported,
+# - Of the {glue:text}`n_claims` claims tested with one model of the runs
+#   of the claims' arms and Holm's correction, {glue:text}`n_supported`
+#   are supported,
 #   {glue:text}`n_contradicted` contradicted, {glue:text}`n_equivalent`
 #   equivalent to no effect and {glue:text}`n_not_resolved` not resolved.
 # - Claim C7, judged on failures over the learning-rate grid, is

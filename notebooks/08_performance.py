@@ -71,7 +71,7 @@ if bench.empty:
         "(and `refinenet bench --parity ...`)."
     )
 else:
-    display(report.styled(report.machines_table(bench)))
+    display(report.machines_view(report.machines_table(bench)))
     display(report.commands_view(results.commands()))
 
 # %% [markdown]
@@ -94,11 +94,15 @@ if not bench.empty:
 # %% [markdown]
 # ## Absolute numbers, fraction of peak, memory, agreement
 #
-# `of peak` is the achieved FLOP/s (the model's multiply-accumulates x 2 per
-# image, x 3 for a training step) over the measured ceiling in the same
-# precision. `memory` is what one call adds at its peak on top of the weights
-# already in memory (activations, gradients, workspaces). `same argmax` is
-# the argmax agreement with the baseline.
+# `of peak` is the achieved FLOP/s (the model's multiply-accumulates × 2 per
+# image, × 3 for a training step) over the measured ceiling in the same
+# precision. `memory (MiB)` is meant as what one call adds at its peak on top
+# of the weights already in memory (activations, gradients, workspaces): on
+# CUDA the allocator counts exactly that; on a CPU only the growth of the
+# process's resident memory can be seen, which misses the memory the
+# allocator reuses from earlier calls, so there the column is a lower bound
+# and does not rank the paths (the table's caption says how it was taken).
+# `same argmax` is the argmax agreement with the baseline.
 
 # %%
 if not bench.empty:
@@ -115,7 +119,7 @@ if not bench.empty:
 # `refinenet bench --loader CONFIG` times the trainer's own batch source for a
 # training config (the packed split and its augmentation: random scaling,
 # cropping and flipping) with nothing else running, then the training step of
-# the same config on those batches. The pipeline should be at least 3x faster
+# the same config on those batches. The pipeline should be at least 3× faster
 # than the step it feeds. On a CPU the loader runs inside the training
 # process (the cores are busy training), so its time adds to every step;
 # `loader share` is that fraction of a step. On CUDA the augmentation runs on
@@ -147,8 +151,7 @@ meta = results.meta("precision_parity")  # None: not run
 if meta is not None:
     summary = report.parity_summary(results.table("precision_parity"))
     study.save_table(summary.reset_index(), "precision_parity")
-    formats = {"val mIoU %": "{:.2f}", "std": "{:.2f}"}
-    display(report.styled(summary.reset_index(), formats))
+    display(report.parity_view(summary))
     print(command_text(meta.get("command")))
 else:
     print("No parity run yet: "
@@ -211,7 +214,7 @@ if runs_meta is not None:
     display(report.runs_view(table))
     print(command_text(runs_meta.get("command")))
     print("machine:", runs_meta.get("device_name"), "|",
-          runs_meta.get("date"))
+          report.when(runs_meta.get("date")))
 else:
     print(
         "No whole-run benchmark yet: `refinenet bench --runs --steps 500`."
@@ -227,7 +230,7 @@ if runs_meta is not None:
 told, pace = report.told, report.pace  # numbers in words for the prose
 steps = int(whole["steps"].max()) if len(whole) else None
 study.glue("runs_steps", told(steps, "d"))
-study.glue("runs_speedup", told(speedup("jobs", "before"), ".2f", "x"))
+study.glue("runs_speedup", told(speedup("jobs", "before"), ".2f", "×"))
 study.glue("score_before", told(value("before", "score_s_mean"), ".0f"))
 study.glue("score_after", told(value("boundary", "score_s_mean"), ".0f"))
 # Each against the same run without it (path "boundary"):
@@ -252,16 +255,11 @@ study.glue("plain_first_step", told(first["boundary"], ".1f"))
 # %%
 step = report.standard_train_step(bench)  # None: not measured
 if len(whole) and step is not None:
-    flop_per_image = step.achieved_tflops * 1e12 * step.median_s / step.batch
-    # The steps alone, all jobs together:
-    train_ips = whole.jobs * whole.images / whole.runs / whole.train_s_mean
-    fraction = train_ips * flop_per_image / (step.peak_tflops * 1e12)
-    fractions = study.save_table(pd.DataFrame({
-        "run path": whole["path"], "training images/s": train_ips,
-        "fraction of the bf16 peak": fraction}), "whole_runs_peak")
-    formats = {"training images/s": "{:.1f}",
-               "fraction of the bf16 peak": "{:.0%}"}
-    display(report.styled(fractions, formats))
+    # Training images/s (the steps alone, all jobs together) times the
+    # FLOP per training image of the step benchmark, over its bf16 peak:
+    fractions = report.peak_fractions(whole, step)
+    study.save_table(fractions, "whole_runs_peak")
+    display(report.peak_fractions_view(fractions, step))
 elif len(whole):
     print("No CPU training step of the standard model in bf16+channels_last"
           " yet (`refinenet bench --preset study`).")

@@ -2,7 +2,7 @@
 
 from . import models
 from .models import refinenet, refinenet50, refinenet101, refinenet152
-from .summary import count_macs, summary
+from .summary import count_macs, summary, summary_text
 
 __version__ = "0.1.0"
 
@@ -27,5 +27,6 @@ __all__ = [
     "refinenet101",
     "refinenet152",
     "summary",
+    "summary_text",
     "train",
 ]

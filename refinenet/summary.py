@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["summary", "count_macs"]
+__all__ = ["summary", "summary_text", "count_macs"]
 
 
 def summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 512, 512), **kwargs):
@@ -65,3 +66,19 @@ def count_macs(
         return sum(macs_of(f"{name}.{c}" if name else c, m) for c, m in module.named_children())
 
     return {name: macs_of(name, m) for name, m in meta_model.named_modules()}
+
+
+def summary_text(stats) -> str:
+    """torchinfo's summary ``stats`` (what :func:`refinenet.summary` returns) as text, with the
+    units of its totals as torchinfo means them: "Total mult-adds (G): 8.29".
+
+    torchinfo 1.8 writes a unit by formatting its ``Units`` enum, which Python 3.11 and later
+    spell "Units.GIGABYTES" instead of the enum's value "G"; this puts the value back.
+    """
+    from torchinfo.enums import Units
+
+    def unit(match: re.Match) -> str:
+        value = Units[match.group(1)].value
+        return f" ({value})" if value else ""
+
+    return re.sub(r" \(Units\.([A-Z]+)\)", unit, str(stats))

@@ -98,15 +98,37 @@ def test_styled_keeps_the_nowrap_columns_on_one_line():
 
 def test_commands_view_rounds_the_wall_time_and_shortens_the_date():
     commands = pd.DataFrame({"file": ["a.csv"], "command": ["refinenet bench"], "wall s": [461.7],
-                             "date": ["2026-11-22T01:00:30+0000"]})
-    (row,) = _cells(report.commands_view(commands))
-    assert row[0] == "a.csv" and row[2:] == ["462", "2026-11-22 01:00"]
+                             "date": ["2026-11-22T02:00:30+0100"]})
+    view = report.commands_view(commands)
+    (row,) = _cells(view)
+    # The date in UTC, as the page writes dates.
+    assert row[0] == "a.csv" and row[2:] == ["462", "2026-11-22 01:00 UTC"]
+    # A header that does not wrap ("wall (s)", on one line), and a caption.
+    assert list(view.data.columns) == ["file", "command", "wall (s)", "date"]
+    assert re.search(r"#T_\w+ th\.col2 \{\s*white-space: nowrap;", _html(view))
+    assert "the commands that wrote them" in view.caption
     # The command breaks between its words only.
     nowrap = '<span style="white-space: nowrap">'
     assert row[1] == f"{nowrap}refinenet</span> {nowrap}bench</span>"
     assert report.whole_words("a --out x<y") == f"{nowrap}a</span> {nowrap}--out</span> {nowrap}x&lt;y</span>"
     missing = commands.assign(date=[None], **{"wall s": [math.nan]})
-    assert _cells(report.commands_view(missing))[0][2:] == ["–", "–"]
+    assert _cells(report.commands_view(missing))[0][2:] == [report.NOT_MEASURED] * 2
+
+
+@pytest.mark.parametrize("date, text", [
+    ("2026-11-29T19:25:40+0000", "2026-11-29 19:25 UTC"), ("2026-11-29T20:25:40+01:00", "2026-11-29 19:25 UTC"),
+    ("2026-11-29T19:25:40", "2026-11-29 19:25"), ("2026-01-02", "2026-01-02"), ("yesterday", "yesterday"),
+    (None, None), (math.nan, None),
+])
+def test_when_writes_dates_to_the_minute_in_utc(date, text):
+    assert report.when(date) == text
+
+
+def test_machines_view_has_a_caption_and_words_for_headers():
+    view = report.machines_view(report.machines_table(_bench()))
+    assert list(view.data.columns) == ["device", "name", "torch threads", "torch version"]
+    assert _cells(view) == [["cpu", "cpu chip", "2", "2.x"]]
+    assert view.caption.startswith("The machines of the step benchmarks")
 
 
 def test_machines_table_has_one_row_per_device():
@@ -129,8 +151,10 @@ def test_speedup_table_and_view():
     assert "baseline" not in view.data.columns
     assert list(view.data.columns) == ["config", "mode", "channels_last", "bf16 + channels_last", "bf16"]
     html = _html(view)
-    assert "—" in html and "1.50x" in html and "Speed-up over fp32 NCHW eager" in html
-    assert _cells(view)[0] == ["m-standard (cpu)", "train", "1.25x", "1.50x", "—"]
+    assert "1.50×" in html and "Speed-up over fp32 NCHW eager" in html
+    # One dash for "not measured" on the whole page, and the caption says what it means.
+    assert "—" not in html and f"{report.NOT_MEASURED}: that path was not measured" in view.caption
+    assert _cells(view)[0] == ["m-standard (cpu)", "train", "1.25×", "1.50×", report.NOT_MEASURED]
 
 
 def test_speedups_figure_draws_each_speedup_in_its_mode_panel():
@@ -176,23 +200,42 @@ def test_detail_table_and_its_two_views():
     assert list(detail["median s"]) == list(bench["median_s"])
     times, rest = report.detail_views(detail, bench)
     # Few columns, so that each fits the text column: the rows are headed by group and path.
-    assert list(times.data.columns) == ["median s", "q1–q3 s", "images/s"]
-    assert list(rest.data.columns) == ["TFLOP/s", "of peak", "memory MiB", "same argmax"]
+    assert list(times.data.columns) == ["median (s)", "q1–q3 (s)", "images/s"]
+    assert list(rest.data.columns) == ["TFLOP/s", "of peak", "memory (MiB)", "same argmax"]
+    # The time headers stay on one line ("median (s)", never "median / (s)"); the memory
+    # header may wrap, so that the second view fits the text column.
+    for view, columns in ((times, [0, 1]), (rest, [1])):
+        for col in columns:
+            assert re.search(rf"#T_\w+ th\.col{col} \{{\s*white-space: nowrap;", _html(view))
+    assert not re.search(r"#T_\w+ th\.col2 \{\s*white-space: nowrap;", _html(rest))
     group, path = times.data.index[0]
     # One device: named in the machines table. A line each, as the page shows it.
     assert group == "m-standard\ntrain\n8 × 128×160"
     assert "white-space: pre;" in _html(times)
     assert path == "baseline"
     assert "bf16 + channels_last" in set(times.data.index.get_level_values(1))
-    assert times.data.iloc[0]["q1–q3 s"] == "0.390–0.420"
+    assert times.data.iloc[0]["q1–q3 (s)"] == "0.390–0.420"
     assert _cells(times)[0] == ["0.400", "0.390–0.420", "20.0"]
-    assert _cells(rest)[0] == ["0.100", "50%", "70", "–"]  # no agreement for the baseline
+    assert _cells(rest)[0] == ["0.100", "50%", "70", report.NOT_MEASURED]  # none for the baseline
+    # Both captions name the source; the second says how memory was taken on this device and
+    # what the dash means.
+    assert "step benchmarks' CSV files" in times.caption and "step benchmarks' CSV files" in rest.caption
+    assert report.memory_note(["cpu"]) in rest.caption and "lower bound" in rest.caption
+    assert "CUDA" not in rest.caption
+    assert f"{report.NOT_MEASURED}: not measured" in rest.caption
     html = _html(times)
     assert 'rowspan="3"' in html  # the group heads its three paths once
     assert '<th class="index_name level0" >path</th>' in html
     both = _bench(("cpu", "cuda"))
-    last = report.detail_views(report.detail_table(both), both)[0].data.index[-1]
-    assert last[0].startswith("m-standard (cuda)\ntrain\n")
+    times, rest = report.detail_views(report.detail_table(both), both)
+    assert times.data.index[-1][0].startswith("m-standard (cuda)\ntrain\n")
+    assert "on CUDA, the allocator's peak" in rest.caption and "on the CPU" in rest.caption
+
+
+def test_memory_note_per_kind_of_device():
+    assert report.memory_note(["cuda:0", "cuda:1"]) == f"Memory (MiB): {report.MEMORY_NOTES['cuda']}."
+    assert "resident memory" in report.memory_note(["cpu"])
+    assert report.memory_note(["mps"]) == ""
 
 
 def test_peaks_table_has_one_column_per_precision():
@@ -217,8 +260,10 @@ def test_loader_table():
         "config": "c.yaml", "pipeline": "DataLoader", "crop": "128×160", "batch": 8, "amp": "bf16",
         "loader images/s": 388.5, "step images/s": 33.8, "loader / step": 11.5, "loader share": 0.08,
     }
-    assert _cells(report.loader_view(table)) == [
-        ["c.yaml", "DataLoader", "128×160", "8", "bf16", "388.5", "33.8", "11.5x", "8.0%"]]
+    view = report.loader_view(table)
+    assert _cells(view) == [
+        ["c.yaml", "DataLoader", "128×160", "8", "bf16", "388.5", "33.8", "11.5×", "8.0%"]]
+    assert "refinenet bench --loader" in view.caption and "(overlapped)" in view.caption
     overlapped = report.loader_view(table.assign(**{"loader share": [math.nan]}))
     assert _cells(overlapped)[0][-1] == "(overlapped)"
 
@@ -230,6 +275,10 @@ def test_parity_summary_in_percent_per_precision():
     assert summary.loc["fp32", "val mIoU %"] == pytest.approx(21.0)
     assert summary.loc["bf16", "std"] == pytest.approx(100 * pd.Series([0.21, 0.25]).std())
     assert list(summary["n"]) == [2, 2]
+    view = report.parity_view(summary)
+    assert list(view.data.columns) == ["precision", "val mIoU %", "std", "n"]
+    assert _cells(view)[0] == ["fp32", "21.00", "1.41", "2"]
+    assert "refinenet bench --parity" in view.caption
 
 
 def test_standard_train_step_picks_the_cpu_bf16_channels_last_training_row():
@@ -251,15 +300,15 @@ def test_runs_by_key_matches_the_run_paths_by_name():
 
 
 @pytest.mark.parametrize("x, spec, unit, text", [
-    (None, ".2f", "x", "not measured"), (1.2345, ".2f", "x", "1.23x"), (500, "d", "", "500"),
+    (None, ".2f", "×", "not measured"), (1.2345, ".2f", "×", "1.23×"), (500, "d", "", "500"),
 ])
 def test_told(x, spec, unit, text):
     assert report.told(x, spec, unit) == text
 
 
 @pytest.mark.parametrize("ratio, text", [
-    (None, "not measured"), (1.0002, "1.00x the speed (no change)"),
-    (0.988, "0.99x the speed (1.2% slower)"), (1.25, "1.25x the speed (25.0% faster)"),
+    (None, "not measured"), (1.0002, "1.00× the speed (no change)"),
+    (0.988, "0.99× the speed (1.2% slower)"), (1.25, "1.25× the speed (25.0% faster)"),
 ])
 def test_pace(ratio, text):
     assert report.pace(ratio) == text
@@ -284,14 +333,60 @@ def test_time_split_and_runs_figure_of_the_whole_runs():
         plt.close(fig)
 
 
+def test_runs_figure_stays_readable_with_the_real_run_paths():
+    """The benchmark's own run paths, the longest bar labels the page shows: wrapped, × for
+    "x", every text at the floor or above, the legend's four parts."""
+    names = [path.name for path in RUN_PATHS.values()]
+    each = pd.DataFrame({"path": names, "run_wall_s": 200.0, "record_s": 195.0, "train_s": 120.0,
+                         "score_s": 60.0})
+    split = report.time_split(each)
+    assert list(split.index) == [report.path_text(n) for n in names]
+    assert all(" x " not in name for name in split.index)
+    fig = report.runs_figure(split)
+    try:
+        labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        assert all(len(line) <= 30 for label in labels for line in label.split("\n"))
+        assert [t.get_text() for t in fig.legends[0].get_texts()] == list(split.columns)
+        assert check_readable(fig) >= MIN_TEXT_PX
+    finally:
+        plt.close(fig)
+
+
+def test_path_text_writes_times_as_a_sign():
+    assert report.path_text("2 runs x 1 thread") == "2 runs × 1 thread"
+    assert report.path_text("before: 1 run x 2 threads, boundary per class") == (
+        "before: 1 run × 2 threads, boundary per class")
+
+
 def test_runs_table_shows_sensible_digits():
     rows = pd.DataFrame({
         "path": ["before", "jobs"], "runs": [3, 4], "images_per_s": [19.85, 33.6], "speedup": [1.0, 1.693],
         "run_wall_s_mean": [201.52333, 237.1], "train_s_mean": [122.357, 194.0], "score_s_mean": [65.53333, 29.2],
         "val_miou_mean": [0.40379, 0.39712],
     })
-    table = report.runs_table(rows)
-    assert _cells(report.runs_view(table)) == [
-        ["before", "3", "19.9", "1.00x", "202", "122", "66", "40.4"],
-        ["jobs", "4", "33.6", "1.69x", "237", "194", "29", "39.7"],
+    table = report.runs_table(rows.assign(path=["before", "2 runs x 1 thread"]))
+    view = report.runs_view(table)
+    assert _cells(view) == [
+        ["before", "3", "19.9", "1.00×", "202", "122", "66", "40.4"],
+        ["2 runs × 1 thread", "4", "33.6", "1.69×", "237", "194", "29", "39.7"],
     ]
+    assert list(table.columns)[4:7] == ["run (s)", "training (s)", "scoring (s)"]
+    assert "refinenet bench --runs" in view.caption
+    for col in (3, 4, 5, 6):  # "speed-up" and the seconds' headers on one line
+        assert re.search(rf"#T_\w+ th\.col{col} \{{\s*white-space: nowrap;", _html(view))
+
+
+def test_peak_fractions_from_the_step_benchmark_and_the_whole_runs():
+    step = report.standard_train_step(_bench())
+    whole = pd.DataFrame({"path": ["1 run x 2 threads", "2 runs x 1 thread"], "jobs": [1, 2],
+                          "images": [4000, 16000], "runs": [1, 4], "train_s_mean": [100.0, 200.0]})
+    table = report.peak_fractions(whole, step)
+    flop_per_image = step.achieved_tflops * 1e12 * step.median_s / step.batch
+    # 40 images/s each: one job of 4000 images in 100 s; two jobs of 4000 images in 200 s.
+    assert table["training images/s"].tolist() == [40.0, 40.0]
+    assert table["fraction of the bf16 peak"].tolist() == pytest.approx(
+        [40 * flop_per_image / (step.peak_tflops * 1e12)] * 2)
+    assert table["run path"].tolist() == ["1 run × 2 threads", "2 runs × 1 thread"]
+    view = report.peak_fractions_view(table, step)
+    assert _cells(view)[0][1] == "40.0"
+    assert "m-standard (bf16+channels_last" in view.caption and "0.600 TFLOP/s" in view.caption

@@ -29,6 +29,7 @@ def test_the_released_recipe_in_words():
     assert words == {
         "crop": "180 × 240",  # no crop size: the loaded size
         "scale": "0.7 and 1.3",
+        "scale_released": "as in the released code",
         "flip": "a left-right flip with probability one half",
         "jitter": "There is no colour jitter, as in the released code.",
     }
@@ -39,6 +40,7 @@ def test_a_changed_recipe_in_words():
                        color_jitter=0.25)
     words = describe_augmentation(data)
     assert words["crop"] == "96 × 128" and words["scale"] == "0.5 and 2"
+    assert words["scale_released"] == "the released code: 0.7 and 1.3"  # only where it differs
     assert words["flip"] == "no flip"
     assert words["jitter"].startswith("The recipe adds a colour jitter of strength 0.25:")
     assert words["jitter"].endswith("drawn from [0.75, 1.25] per image.")
@@ -62,7 +64,18 @@ def test_augmentation_figure_wraps_after_per_row_panels():
     tops = sorted({round(ax.get_position().y1, 3) for ax in fig.axes}, reverse=True)
     within, between = rows[0] - tops[1], rows[1] - tops[2]
     assert between > 2 * within
-    assert check_readable(fig) >= MIN_TEXT_PX
+    assert check_readable(fig) >= MIN_TEXT_PX  # titles and row names
+    # each row is named at the left of its first panel: images, then their labels
+    named = [(ax.texts[0].get_text(), round(ax.get_position().y0, 3))
+             for ax in fig.axes if ax.texts]
+    assert named == [("image", rows[0]), ("labels", rows[1]), ("image", rows[2]),
+                     ("labels", rows[3])]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        for text in ax.texts:  # left of the images, inside the figure
+            box = text.get_window_extent(renderer)
+            assert 0 <= box.x0 and box.x1 <= ax.get_window_extent(renderer).x0
 
 
 def test_augmentation_figure_shows_each_panel_and_its_labels():

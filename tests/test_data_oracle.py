@@ -10,12 +10,18 @@ import math  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from refinenet.data.base import SegmentationDataset, to_sample  # noqa: E402
-from refinenet.data.oracle import change_phrase, oracle_figure, oracle_scores  # noqa: E402
+from refinenet.data.oracle import (  # noqa: E402
+    change_phrase,
+    oracle_figure,
+    oracle_scores,
+    thin_summary,
+)
 from refinenet.engine.metrics import SegmentationMetrics  # noqa: E402
 from refinenet.study.readable import MIN_TEXT_PX, check_readable  # noqa: E402
 
@@ -125,3 +131,21 @@ def test_change_phrase_names_the_direction_or_stays():
     assert change_phrase(1.0, 2.5) == "rises from 1.0% to 2.5%"
     assert change_phrase(0.0, 0.0) == "stays at 0.0%"
     assert change_phrase(12.34, 12.31) == "stays at 12.3%"
+
+
+def test_thin_summary_says_the_thin_classes_lose_most_only_when_they_do():
+    def table(pole, road, sky):  # IoU % at strides 4 and 32
+        return pd.DataFrame({"stride": [4, 32], "IoU pole %": pole, "IoU road %": road,
+                             "IoU sky %": sky}).set_index("stride")
+
+    lose = thin_summary(table([60.0, 5.0], [95.0, 80.0], [90.0, 85.0]), ["pole"], NAMES)
+    assert lose == ("the thin classes lose the most: their mean IoU falls from 60.0% to 5.0%, "
+                    "that of the other classes from 92.5% to 82.5%")
+    # thin classes already lost at 1/4: no claim that they lose the most
+    gone = thin_summary(table([0.0, 0.0], [95.0, 80.0], [90.0, 60.0]), ["pole"], NAMES)
+    assert gone == ("the mean IoU of the thin classes stays at 0.0%, that of the other "
+                    "classes falls from 92.5% to 70.0%")
+    assert "lose the most" not in thin_summary(
+        table([50.0, 45.0], [95.0, 40.0], [90.0, 40.0]), ["pole"], NAMES)
+    with pytest.raises(ValueError, match="thin classes and other classes"):
+        thin_summary(table([1.0, 1.0], [1.0, 1.0], [1.0, 1.0]), ["wire"], NAMES)

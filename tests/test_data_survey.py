@@ -19,6 +19,7 @@ from refinenet.data.survey import (  # noqa: E402
     full_size_sentence,
     class_counts,
     class_share_figure,
+    counted_sentence,
     datasets_table,
     load_splits,
     spread_indices,
@@ -126,6 +127,35 @@ def test_class_share_figure_draws_each_split_on_a_log_axis():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "val"]
     heights = [[bar.get_height() for bar in bars] for bars in ax.containers]
     assert heights == [[80.0, 0.5, 19.5], [70.0, 1.0, 29.0]]
+    # a labelled tick at each power of ten the bars span, written as a plain number
+    assert list(ax.get_yticks()) == pytest.approx([0.1, 1, 10, 100])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0.1", "1", "10", "100"]
+    assert ax.get_ylim() == pytest.approx((0.1, 100))
+    assert check_readable(fig) >= MIN_TEXT_PX  # ticks, label and legend in the book's column
+    # the legend sits above the bars
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(renderer).y0 >= ax.get_window_extent(renderer).y1
+
+
+def test_class_share_figure_shows_a_bar_on_a_power_of_ten():
+    stats = pd.DataFrame({"class": ["road", "pole"], "train pixels %": [99.9, 0.1]})
+    fig = class_share_figure(stats, ["train"])
+    (ax,) = fig.axes
+    assert ax.get_ylim()[0] < 0.1  # the 0.1 bar still shows
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0.01", "0.1", "1", "10", "100"]
+
+
+def test_counted_sentence_names_the_images_counted():
+    splits = {"train": 16, "val": 16, "test": 16}
+    assert counted_sentence(splits, splits) == "They count every image of each split."
+    some = counted_sentence({"train": 12, "val": 12, "test": 12}, splits)
+    assert some == ("They count 12 of the 16 images of each split, spread evenly over it, so "
+                    "the images % go in steps of 8.33.")
+    mixed = counted_sentence({"train": 50, "val": 30, "test": 50},
+                             {"train": 367, "val": 30, "test": 233})
+    assert mixed == ("They count 50 of the 367 train images, all 30 val images and 50 of the "
+                     "233 test images, spread evenly over each split.")
 
 
 def test_example_figure_shows_images_and_their_overlaid_labels():
@@ -142,8 +172,13 @@ def test_example_figure_shows_images_and_their_overlaid_labels():
     assert all(not ax.axison for ax in fig.axes)
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["road", "pole", "sky"]
-    for columns in ([0, 2], [0, 1, 2, 0]):  # the legend grows with the figure's width
-        assert check_readable(example_figure(ds, columns, title="t")) >= MIN_TEXT_PX
+    for columns in ([0, 2], [0, 1, 2], [0, 1, 2, 0]):  # the legend grows with the width
+        fig = example_figure(ds, columns, title="t")
+        assert check_readable(fig) >= MIN_TEXT_PX
+        fig.canvas.draw()  # and no image runs under the legend
+        renderer = fig.canvas.get_renderer()
+        right = max(ax.get_window_extent(renderer).x1 for ax in fig.axes)
+        assert right <= fig.legends[0].get_window_extent(renderer).x0
 
 
 def test_full_size_sentence_follows_the_loaded_size():

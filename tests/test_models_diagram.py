@@ -20,7 +20,8 @@ from refinenet.models import (  # noqa: E402
     draw_refinenet_block,
     show_source,
 )
-from refinenet.models.diagram import COLOURS  # noqa: E402
+from refinenet.models.diagram import COLOURS, FONT  # noqa: E402
+from refinenet.summary import summary_text  # noqa: E402
 from refinenet.study.readable import MIN_TEXT_PX, check_readable  # noqa: E402
 
 SMALL = RefineNetConfig(backbone="resnet18", widths=(64, 32, 32, 32))  # quick to build
@@ -147,6 +148,7 @@ def test_default_diagrams_render_readably_at_book_width(draw):
     ax = draw()
     width, _ = ax.figure.get_size_inches()
     assert 7 <= width <= 9.5
+    assert FONT >= 12
     assert check_readable(ax.figure) >= MIN_TEXT_PX  # every label, shown in the book's column
     _text_fits_its_box(ax)
     png = io.BytesIO()
@@ -186,3 +188,18 @@ def test_show_source_lists_the_code_as_it_is_now():
     assert inspect.getsource(ResidualConvUnit).rstrip() in shown
     assert "    def forward(self, x: Tensor) -> Tensor:\n        x = self.relu(x)" not in shown
     assert "def forward(self, x: Tensor) -> Tensor:\n    x = self.relu(x)" in shown  # dedented
+
+
+def test_summary_text_writes_units_as_letters():
+    import refinenet
+
+    model = refinenet.refinenet("resnet18", 3, widths=(32, 16, 16, 16))
+    stats = refinenet.summary(model, (1, 3, 64, 64), depth=1)
+    text = summary_text(stats)
+    assert "Units." not in text
+    assert "Total mult-adds (M): " in text or "Total mult-adds (G): " in text
+    # Everything else is torchinfo's own text, line for line.
+    assert len(text.splitlines()) == len(str(stats).splitlines())
+    assert f"Total params: {stats.total_params:,}" in text
+    # Already clean text (an older Python's format) passes through unchanged.
+    assert summary_text(text) == text

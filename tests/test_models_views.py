@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -104,6 +105,23 @@ def test_taps_table_lists_every_tap_of_every_input():
     # The sizes round up: 180 / 16 -> 12 (not 11), 180 / 32 -> 6.
     assert table.height.tolist()[:4] == [45, 23, 12, 6]
     assert table.width.tolist()[4:] == [16, 8, 4, 2]
+    # The strides are measured on the taps: 180 / 6 = 30 is nearest to 32; 64 / 2 = 32.
+    assert table.stride.tolist()[4:] == [4, 8, 16, 32]
+
+
+def test_table_view_separates_thousands_and_keeps_row_labels_on_one_line():
+    df = pd.DataFrame({"group": ["RefineNet-4", "RefineNet-4"], "part": ["crp", "output"],
+                       "parameters": [1769472, 512], "GMACs": [1234.5678, 0.5]})
+    html = views.table_view(df, index=["group", "part"]).to_html()
+    assert "1,769,472" in html and ">512<" in html
+    assert "1,234.57" in html and "0.50" in html
+    assert "1769472" not in html
+    assert "white-space: nowrap" in html  # "RefineNet-4" does not break at its hyphen
+    assert 'class="dataframe"' in html
+    flat = views.table_view(df[["part", "parameters"]], wrap=True).to_html()
+    assert "1,769,472" in flat and "RefineNet" not in flat
+    assert ">0<" not in flat  # no index column
+    assert df.parameters.tolist() == [1769472, 512]  # the frame itself is untouched
 
 
 def test_labels_at_strides_shows_the_image_the_labels_and_each_enlarged_grid():
@@ -112,8 +130,13 @@ def test_labels_at_strides_shows_the_image_the_labels_and_each_enlarged_grid():
     labels = mask[None, None].float()
     sampled = [F.interpolate(labels, size=s, mode="nearest") for s in [(8, 16), (4, 8), (2, 4), (1, 2)]]
     fig = views.labels_at_strides_figure(image, mask, sampled, palette=PALETTE)
+    assert check_readable(fig) >= MIN_TEXT_PX
     axes = fig.axes
     assert len(axes) == 6
+    # The second row's titles clear the first row's images.
+    renderer = fig.canvas.get_renderer()
+    title_top = max(ax.title.get_window_extent(renderer).y1 for ax in axes[3:])
+    assert title_top < min(ax.get_window_extent(renderer).y0 for ax in axes[:3])
     assert [ax.get_title() for ax in axes] == [
         "image", "labels", "1/4: 8 × 16", "1/8: 4 × 8", "1/16: 2 × 4", "1/32: 1 × 2"]
     assert np.array_equal(image_of(axes[0]), image.permute(1, 2, 0).numpy())
@@ -132,6 +155,7 @@ def test_rcu_figure_shows_the_strongest_channel_on_one_symmetric_scale():
     residual = 0.1 * torch.randn(1, 4, 6, 8)
     out = x + residual
     fig = views.rcu_figure(x, residual, out)
+    assert check_readable(fig) >= MIN_TEXT_PX
     axes = fig.axes
     assert [ax.get_title() for ax in axes] == ["input x", "residual F(x)", "output x + F(x)"]
     for ax, t in zip(axes, (x, residual, out)):
@@ -145,12 +169,28 @@ def test_fusion_inputs_average_the_classes_and_mark_the_edges():
     mask = torch.zeros(64, 96, dtype=torch.long)
     mask[:, :32] = 1  # the left third is class 1
     coarse, fine = views.fusion_inputs(mask, classes=[1])
-    assert coarse.shape == (1, 1, 2, 3) and fine.shape == (1, 1, 15, 23)
+    assert coarse.shape == (1, 1, 2, 3) and fine.shape == (1, 1, 16, 24)
     assert torch.equal(coarse[0, 0], torch.tensor([[1.0, 0, 0], [1.0, 0, 0]]))
     # The only boundary is between columns 31 and 32: pixel column 31, cell 31 // 4 = 7.
-    expected = torch.zeros(15, 23)
+    expected = torch.zeros(16, 24)
     expected[:, 7] = 1
     assert torch.equal(fine[0, 0], expected)
+
+
+@pytest.mark.parametrize("size", [(96, 128), (180, 240), (45, 61)])
+def test_fusion_inputs_lie_on_the_grids_of_the_layer4_and_layer1_taps(size):
+    with torch.device("meta"):
+        backbone = ResNetBackbone("resnet18")
+        taps = backbone(torch.empty(1, 3, *size))
+    mask = torch.zeros(size, dtype=torch.long)
+    mask[size[0] // 32 * 32:] = 1  # class 1 fills the partial last row of 32 x 32 cells, if any
+    coarse, fine = views.fusion_inputs(mask, classes=[1])
+    assert coarse.shape[-2:] == taps[3].shape[-2:]
+    assert fine.shape[-2:] == taps[0].shape[-2:]
+    # A partial cell is the mean of the pixels it covers, not of 32 x 32 with zeros.
+    partial = size[0] % 32 != 0
+    assert coarse[0, 0, -1].eq(1.0 if partial else 0.0).all()
+    assert coarse[0, 0, :-1].eq(0).all()
 
 
 def test_upsampling_gap_is_zero_where_the_methods_agree_and_measured_in_percent():
@@ -166,9 +206,11 @@ def test_upsampling_gap_is_zero_where_the_methods_agree_and_measured_in_percent(
 def test_fusion_figure_shows_inputs_the_upsampled_coarse_map_and_the_sum():
     coarse, fine = torch.rand(1, 1, 2, 3), torch.rand(1, 1, 8, 12)
     fused = torch.rand(1, 1, 8, 12)
-    axes = views.fusion_figure(coarse, fine, fused).axes
+    fig = views.fusion_figure(coarse, fine, fused)
+    assert check_readable(fig) >= MIN_TEXT_PX
+    axes = fig.axes
     assert [ax.get_title() for ax in axes] == [
-        "coarse input (2, 3)", "coarse, upsampled (bilinear)", "fine input (8, 12)", "fused: the sum"]
+        "coarse input: 2 × 3", "coarse, upsampled (bilinear)", "fine input: 8 × 12", "fused: the sum"]
     up = F.interpolate(coarse, size=(8, 12), mode="bilinear", align_corners=False)
     for ax, t in zip(axes, (coarse, up, fine, fused)):
         assert np.allclose(image_of(ax), t[0, 0].numpy())
@@ -213,6 +255,13 @@ def test_crp_reach_widens_by_six_per_block_and_the_figure_says_so():
     assert [ax.get_title() for ax in fig.axes] == [
         "block 1: 7 × 7", "block 2: 13 × 13", "block 3: 19 × 19", "block 4: 25 × 25", "sum of all"]
     assert np.array_equal(image_of(fig.axes[-1]), (total[0, 0] > 0).numpy())
+    # Each panel outlines the whole 41 x 41 map, so the squares do not float in white.
+    for ax in fig.axes:
+        (outline,) = [p for p in ax.patches if p.get_gid() == "map-outline"]
+        assert (outline.get_x(), outline.get_y()) == (-0.5, -0.5)
+        assert (outline.get_width(), outline.get_height()) == (41, 41)
+        assert not outline.get_fill()
+    assert check_readable(fig) >= MIN_TEXT_PX
 
 
 def test_parameter_table_counts_each_part_and_the_whole():
@@ -240,7 +289,9 @@ def test_cascade_shapes_and_block_outputs_follow_the_forward_pass(model):
     assert table["inputs (C, H, W)"].tolist()[:2] == ["(32, 3, 4)", "(32, 3, 4) + (16, 6, 8)"]
     assert table["output (C, H, W)"].tolist()[-1] == "(16, 24, 32)"
     outputs = [c.output for c in calls]
-    axes = views.block_outputs_figure(outputs).axes
+    fig = views.block_outputs_figure(outputs)
+    assert check_readable(fig) >= MIN_TEXT_PX
+    axes = fig.axes
     assert [ax.get_title() for ax in axes] == [
         "RefineNet-4: 3 × 4", "RefineNet-3: 6 × 8", "RefineNet-2: 12 × 16", "RefineNet-1: 24 × 32"]
     assert np.allclose(image_of(axes[3]), outputs[3][0].abs().mean(0).numpy())
@@ -297,7 +348,23 @@ def test_cost_figure_draws_one_bar_per_component_in_both_charts(cost):
     colours = {matplotlib.colors.to_hex(b.get_facecolor()) for b in left.patches}
     assert len(colours) == 4  # backbone, adaptation, blocks, classifier
     assert "resnet18" in fig._suptitle.get_text()
+    assert fig._suptitle.get_text() == views.cost_title(table, backbone="resnet18")
     assert check_readable(fig) >= MIN_TEXT_PX  # component names, shown in the book's column
+
+
+def test_cost_title_says_which_colours_are_too_small_to_see():
+    cost = pd.DataFrame({
+        "group": ["backbone", "adaptation", "RefineNet-1", "RefineNet-1", "classifier"],
+        "component": ["layer1", "path 1", "fusion", "crp", "dropout + conv"],
+        "parameters (M)": [20.0, 2.0, 0.0, 1.0, 0.01],
+        "GMACs": [30.0, 40.0, 0.0, 5.0, 0.3],
+    })
+    title = views.cost_title(cost, backbone="resnet50")
+    assert title == ("RefineNet on resnet50: grey backbone, blue adaptation,\n"
+                     "green blocks, red classifier (too small to see)")
+    # Long enough in one of the two charts (1% of its longest bar) is enough to be seen.
+    cost.loc[4, "GMACs"] = 0.4
+    assert views.cost_title(cost, backbone="resnet50").endswith("red classifier")
 
 
 def test_parameter_check_rounds_and_keeps_the_reference_order():
@@ -312,6 +379,16 @@ def test_parameter_check_rounds_and_keeps_the_reference_order():
     tiny = views.parameter_check({("resnet50", 2): 90.7999}, {("resnet50", 2): 90.80})
     assert str(tiny["difference (M)"].iloc[0]) == "0.0"
     assert "-0.0" not in tiny.to_string()
+
+
+def test_parameter_agreement_says_exactly_when_every_count_matches():
+    released = {("resnet50", 2): 90.80, ("resnet50", 4): 99.06}
+    same = views.parameter_check({("resnet50", 2): 90.8012, ("resnet50", 4): 99.0581}, released)
+    assert views.parameter_agreement(same) == (
+        "agree with the released counts exactly (to 0.01 M, their precision)")
+    off = views.parameter_check({("resnet50", 2): 90.77, ("resnet50", 4): 99.07}, released)
+    assert views.parameter_agreement(off) == (
+        "differ from the released counts by at most 0.03 M (those are rounded to 0.01 M)")
 
 
 # --- gradient flow -----------------------------------------------------------------------
@@ -344,7 +421,9 @@ def test_gradient_figure_plots_both_norms_the_ratio_and_marks_the_stages():
     with_paths = dict(zip(units, [8.0, 6.0, 4.0, 3.0, 2.0, 1.0]))
     without = dict(zip(units, [4.0, 3.0, 2.0, 2.0, 2.0, 1.0]))
     grads = views.gradient_table(with_paths, without)
-    top, bottom = views.gradient_figure(grads).axes
+    fig = views.gradient_figure(grads)
+    assert check_readable(fig) >= MIN_TEXT_PX  # ticks, labels and legend
+    top, bottom = fig.axes
     assert top.get_yscale() == "log"
     lines = [line for line in top.get_lines() if len(line.get_xdata()) == len(units)]
     assert [list(line.get_ydata()) for line in lines] == [list(with_paths.values()), list(without.values())]

@@ -117,7 +117,7 @@ def test_provenance_quotes_the_profiles_description_in_a_sentence():
     meta = {"status": "ok", "dataset": "camvid", "hardware": {"device": "cpu", "cpu_count": 2},
             "profile_description": "the whole study on 2 CPU cores"}
     page = _provenance("cpu", ["01_a"], {"01_a": meta})
-    assert "What the profile is for, in its own words: *the whole study on 2 CPU cores*." in page
+    assert "The profile runs the whole study on 2 CPU cores." in page
 
 
 def test_a_dated_record_is_shown_before_smoke_and_says_what_it_is(tmp_path):

@@ -11,7 +11,11 @@ from refinenet.study import analysis
 from refinenet.study.claims import (
     CLAIMS,
     SECONDARY,
+    claim_fit,
     claim_table,
+    family_arms,
+    fit_text,
+    secondary_fit,
     failure_table,
     failure_view,
     plot_verdicts,
@@ -123,9 +127,34 @@ def test_the_forest_plot_text_is_readable_in_the_book():
     matplotlib.use("Agg")
     from refinenet.study.readable import MIN_TEXT_PX, check_readable
 
-    ax = plot_verdicts(claim_table(records()))
+    ax = plot_verdicts(claim_table(records()), title="C1 to C6: Holm interval (thin), 90% interval (thick)")
     assert len(ax.figure.legends[0].get_texts()) == 5
     assert check_readable(ax.figure) >= MIN_TEXT_PX
+    # the title reads at least as large as the ticks, and inside the figure
+    ticks = max(t.get_fontsize() for t in ax.get_xticklabels() + ax.get_yticklabels())
+    assert ax.title.get_fontsize() >= ticks
+    renderer = ax.figure.canvas.get_renderer()
+    box, frame = ax.title.get_window_extent(renderer), ax.figure.bbox
+    assert frame.x0 <= box.x0 and box.x1 <= frame.x1
+
+
+def test_the_verdicts_model_is_fitted_to_the_claims_arms_only():
+    """The degrees of freedom the results page states: the scored runs of the seven arms that
+    C1 to C6 compare, less one parameter per arm and per seed (but one); the secondary
+    contrasts' model fits every arm."""
+    arms = family_arms()
+    assert arms == ["standard", "N = 0", "ReLU off, N = 0", "ReLU off", "cascade 2", "cascade 1", "2 scales"]
+    three = records(seeds=3)  # 10 arms x 3 seeds, the standard runs repeated by every page
+    model = claim_fit(three)
+    assert set(model.arms) == set(arms) and model.n_runs == 21 and model.df == 21 - (7 + 3 - 1) == 12
+    assert model.df == claim_table(three)["df"].iloc[0]
+    assert fit_text(model) == ("21 scored runs of 7 arms with 3 seeds: 7 + 3 − 1 = 9 parameters, "
+                               "21 − 9 = 12 residual degrees of freedom")
+    every = secondary_fit(three)
+    assert len(every.arms) == 10 and every.df == 30 - (10 + 3 - 1) == 18
+    # a diverged run has no score: one run fewer, one degree of freedom fewer
+    three.loc[(three.variant == "cascade 1") & (three.seed == 2), "test mIoU"] = math.nan
+    assert claim_fit(three).df == 11 and fit_text(claim_fit(three)).startswith("20 scored runs of 7 arms")
 
 
 def test_the_design_page_the_notebooks_and_the_claims_name_the_same_arms():

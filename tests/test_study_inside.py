@@ -23,7 +23,7 @@ from torch import nn
 
 from refinenet.models import ChainedResidualPooling, refinenet
 from refinenet.study import inside
-from refinenet.study.readable import check_readable
+from refinenet.study.readable import MIN_TEXT_PX, check_readable
 
 NUM_CLASSES = 5
 TINY = (16, 8, 8, 8)
@@ -427,7 +427,7 @@ def test_kept_input_is_shrunk_to_the_width_asked():
 
 def _check_figure(fig):
     """Renders; at most 4 image panels a row; about 8 in wide; every title, label, legend
-    entry and colour-bar tick reads at >= 11 px on the page."""
+    entry and colour-bar tick reads at MIN_TEXT_PX or more on the page."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=50)
     assert buf.tell() > 1000
@@ -437,7 +437,7 @@ def _check_figure(fig):
         if ax.images and ax.axison:
             y = round(ax.get_position().y0, 2)
             rows[y] = rows.get(y, 0) + 1
-    assert check_readable(fig) >= 11
+    assert check_readable(fig) >= MIN_TEXT_PX
     assert rows and max(rows.values()) <= 4, rows
     import matplotlib.pyplot as plt
 
@@ -467,6 +467,29 @@ def test_plots_render(tmp_path, switches):
         inside.plot_crp_stages(loaded, scale="block")
     with pytest.raises(IndexError):
         inside.plot_cascade(loaded, which=2)
+
+
+def test_the_cascade_legend_names_the_void_pixels_of_the_labels(tmp_path):
+    cap = inside.capture(_model(), _images(), class_names=[f"class {k}" for k in range(NUM_CLASSES)])
+    loaded = inside.load(inside.save(tmp_path, cap))
+    labels = np.zeros(SIZE, int)
+    fig = inside.plot_cascade(loaded, labels=labels)
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert inside.NO_LABEL not in names and "class 0" in names
+    labels[:4] = 255  # void: drawn black, so the legend has an entry for it
+    fig = inside.plot_cascade(loaded, labels=labels)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()][-1] == inside.NO_LABEL
+    assert tuple(legend.legend_handles[-1].get_facecolor()[:3]) == (0.0, 0.0, 0.0)
+    assert check_readable(fig) >= MIN_TEXT_PX
+
+
+def test_the_pooling_figure_says_what_its_maps_show_in_words(tmp_path):
+    cap = inside.capture(_model(), _images())
+    loaded = inside.load(inside.save(tmp_path, cap))
+    title = inside.plot_crp_stages(loaded)._suptitle.get_text()
+    assert "|h|" not in title and "stretched to its own maximum" in title
+    assert "|h|" not in inside.plot_crp_stages(loaded, scale="shared")._suptitle.get_text()
 
 
 def test_fusion_share_by_class(standard):

@@ -34,11 +34,11 @@ def test_a_wide_figure_is_shrunk_to_the_column_and_a_narrow_one_is_not_enlarged(
 
 
 def test_small_text_fails_with_the_figure_the_text_and_the_fix():
-    fig = _figure(10, 12)
+    fig = _figure(10, 14)
     fig.axes[0].legend(fontsize=7)
-    with pytest.raises(readable.FigureTooSmallError, match=r"'03_training/curves'.*'line' [0-9.]+ px.*floor is 11 px"):
+    with pytest.raises(readable.FigureTooSmallError, match=rf"'03_training/curves'.*'line' [0-9.]+ px.*floor is {readable.MIN_TEXT_PX:g} px"):
         readable.check_readable(fig, name="03_training/curves")
-    fig.axes[0].legend(fontsize=12)
+    fig.axes[0].legend(fontsize=14)
     assert readable.check_readable(fig, name="03_training/curves") >= readable.MIN_TEXT_PX
     plt.close(fig)
 

@@ -69,15 +69,20 @@ def test_sweep_records_gathers_every_rate_of_each_arm_under_its_new_name():
 def test_cascade_layout_names_the_taps_each_block_fuses():
     from refinenet.models import cascade_groups
 
-    names = {4: "4-cascade (standard)", 2: "2-cascade", 1: "single block"}
-    table = report.cascade_layout({name: cascade_groups(c) for c, name in names.items()})
-    assert list(table.columns) == ["model", "blocks", "taps fused by each block, first to last"]
-    assert list(table["model"]) == list(names.values()) and list(table["blocks"]) == [4, 2, 1]
+    arms = {4: "standard", 2: "cascade 2", 1: "cascade 1"}
+    table = report.cascade_layout({name: cascade_groups(c) for c, name in arms.items()})
+    assert list(table.columns) == ["arm", "blocks", "taps fused by each block, first to last"]
+    assert list(table["arm"]) == list(arms.values()) and list(table["blocks"]) == [4, 2, 1]
     assert list(table.iloc[:, 2]) == [
         "[layer4] → [layer3] → [layer2] → [layer1]",
         "[layer4 + layer3] → [layer2 + layer1]",
         "[layer4 + layer3 + layer2 + layer1]",
     ]
+    # the paper's names beside the arms' own, which every other table and figure uses
+    paper = {"standard": "4-cascade", "cascade 2": "2-cascade", "cascade 1": "single block"}
+    described = report.cascade_layout({name: cascade_groups(c) for c, name in arms.items()}, described=paper)
+    assert list(described.columns[:3]) == ["arm", "in the paper", "blocks"]
+    assert list(described["in the paper"]) == ["4-cascade", "2-cascade", "single block"]
 
 
 def test_standard_view_writes_mean_and_std_as_text():
@@ -128,6 +133,10 @@ def test_all_variants_keeps_each_variant_once_under_one_difference_column():
     assert list(table["GMACs"]) == ["0.1638", "0.1635", "0.3667"]
     assert list(table["params (M)"]) == ["11.60", "11.57", "23.08"]
     assert list(table["train s / run"]) == ["1.00"] * 3
+    # at the study's decimals (cost_decimals), as every page writes them
+    table = report.all_variants({"04": crp, "06": scales}, records, places={"parameters (M)": 2, "GMACs": 3})
+    assert list(table["GMACs"]) == ["0.164", "0.164", "0.367"]
+    assert list(table["params (M)"]) == ["11.60", "11.57", "23.08"]
 
 
 def test_costs_keep_three_significant_digits_and_distinct_values_apart():
@@ -158,3 +167,73 @@ def test_styled_shows_floats_at_the_precision_asked():
     one = report.styled(check, precision=1).to_html()
     assert "6.80" in two and "13.30" in two
     assert ">6.8<" in one and ">13.3<" in one and "6.80" not in one
+
+
+def test_the_study_writes_p_values_at_three_decimals():
+    assert report.p_text(1.0) == "1.000" and report.p_text(0.04217) == "0.042"
+    assert report.p_text(np.float64(0.5)) == "0.500"
+
+
+def test_cost_decimals_are_the_studys_and_grow_only_to_keep_arms_apart():
+    # (parameters, MACs) per arm, as Experiments.cost counts them
+    sizes = {(): (11_599_704, 163_768_000), ("N = 0",): (11_567_448, 163_546_000),
+             ("cascade 1",): (11_484_312, 161_815_000), ("cascade 2",): (11_505_096, 162_146_000),
+             ("2 scales",): (23_078_200, 366_729_000), ("capacity control",): (23_078_200, 320_900_000)}
+    exp = SimpleNamespace(cost=lambda overrides: sizes[tuple(overrides)])
+    arms = {"standard": {}, "N = 0": {"N = 0": 1}, "cascade 2": {"cascade 2": 1}, "cascade 1": {"cascade 1": 1},
+            "2 scales": {"2 scales": 1}, "capacity control": {"capacity control": 1}}
+    # 0.162 would write both shorter cascades alike: one decimal more, for every arm
+    assert report.cost_decimals(exp, arms) == {"parameters (M)": 2, "GMACs": 4}
+    # arms of equal size (the two 2-backbone models' parameters) need no more
+    far = {k: v for k, v in arms.items() if k not in ("cascade 1", "N = 0")}
+    assert report.cost_decimals(exp, far) == report.COST_DECIMALS == {"parameters (M)": 2, "GMACs": 3}
+    # a table written at those decimals
+    records = pd.DataFrame([{"variant": v, "seed": s, "test mIoU": 40.0 + s, "diverged": False,
+                             "parameters (M)": sizes[tuple(o)][0] / 1e6, "GMACs": sizes[tuple(o)][1] / 1e9,
+                             "training s": 1.0} for v, o in far.items() for s in range(2)])
+    table = report.ablation_table(records, places=report.cost_decimals(exp, far))
+    assert list(table["params (M)"]) == ["11.60", "11.51", "23.08", "23.08"]
+    assert list(table["GMACs"]) == ["0.164", "0.162", "0.367", "0.321"]
+
+
+def test_the_rate_check_shows_short_headers_over_the_same_rows():
+    check = pd.DataFrame([{"arm": "ReLU off", "common rate": "0.001", "val mIoU % at it": 50.1,
+                           "its best rate": "0.002", "val mIoU % at that": 51.0, "gain": 0.9,
+                           "noise (larger spread)": 1.2, "trains at": "0.001"}])
+    view = report.rate_check_view(check)
+    assert list(view.columns) == ["arm", "common rate", "val % at common", "best rate", "val % at best", "gain",
+                                  "noise", "trains at"]
+    assert view.values.tolist() == check.values.tolist()
+    # each header is short enough not to wrap onto several lines
+    assert max(len(c) for c in view.columns) <= 15
+    for short in ("val %", "gain", "noise"):
+        assert short in report.RATE_CHECK_KEY
+
+
+def test_arm_names_in_prose_and_which_arms_were_swept():
+    assert report.names_md(["N = 4"]) == "`N = 4`"
+    assert report.names_md(["ReLU off", "N = 0", "ReLU off, N = 0"]) == "`ReLU off`, `N = 0` and `ReLU off, N = 0`"
+    arms = ["standard", "ReLU off", "N = 0", "ReLU off, N = 0", "N = 4"]
+    text = report.swept_text(arms, ["standard", "ReLU off", "N = 0", "ReLU off, N = 0"])
+    assert text == ("Of the other arms, `ReLU off`, `N = 0` and `ReLU off, N = 0` were also trained at the "
+                    "grid's other rates; `N = 4` was not and trains at the common rate.")
+    text = report.swept_text(["standard", "2 scales", "capacity control"], ["2 scales"])
+    assert text == ("Of the other arms, `2 scales` was also trained at the grid's other rates; "
+                    "`capacity control` was not and trains at the common rate.")
+    assert report.swept_text(["standard", "cascade 2"], ["cascade 2"]).endswith("other rates.")
+
+
+def test_the_ablation_figure_reads_in_the_book_with_titles_as_large_as_ticks():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from refinenet.study.readable import MIN_TEXT_PX, check_readable
+
+    records = runs({"standard": [50.0, 51.0, 52.0], "ReLU off": [45.0, 47.0, 44.0],
+                    "ReLU off, N = 0": [40.0, 42.0, 41.5], "N = 4": [49.0, 50.5, 51.0]})
+    fig = report.ablation_figure(records)
+    assert check_readable(fig) >= MIN_TEXT_PX
+    for ax in fig.axes:
+        ticks = max(t.get_fontsize() for t in ax.get_xticklabels() + ax.get_yticklabels())
+        assert ax.title.get_fontsize() >= ticks
+    assert fig.axes[1].get_title() == "difference to standard, 95% interval"

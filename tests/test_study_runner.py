@@ -146,7 +146,11 @@ def test_run_executes_with_parameters_then_skips_then_forces(tmp_path):
     hello = f"hello from {profile.path}"
     assert hello in text
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert len(injected) == 1 and "hide-input" in injected[0].metadata["tags"]
+    # the book shows the values the page ran with, and folds the defaults they replaced
+    assert len(injected) == 1 and "hide-input" not in injected[0].metadata["tags"]
+    assert injected[0].source.splitlines()[0] == runner.INJECTED_HEADING
+    (defaults,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert "hide-input" in defaults.metadata["tags"]
     assert (out / "tables" / "greeting.csv").read_text() == "greeting\nhello\n"
     assert hello in (out / "log.txt").read_text()
     assert any(hello in line for line in lines), "the notebook's prints are echoed"

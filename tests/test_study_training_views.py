@@ -8,6 +8,7 @@ wrong column, seed or class fails here.
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import matplotlib
@@ -91,6 +92,12 @@ def test_the_recipe_table_reads_every_setting_from_the_config():
     assert ours["images per batch"] == "4"
     assert ours["optimiser"] == "AdamW, betas 0.9, 0.999, wd 0.01"  # no momentum: AdamW has none
     assert ours["learning rate"] == "0.001, 0.002, chosen on val (backbone 1×)"
+    paper = dict(zip(table["setting"], table["paper / released code"]))
+    # one notation for the same kind of number in both columns (0.0005, never 5e-4 beside 0.01)
+    assert paper["optimiser"] == "SGD, momentum 0.9, wd 0.0005"
+    assert paper["learning rate"] == "0.0005 (backbone 0.1×)"
+    cells = " ".join(table["paper / released code"]) + " ".join(table["this page"])
+    assert not re.search(r"\de-\d", cells)
     assert ours["schedule"] == "cosine, 20 warm-up steps"  # a power only for poly
     one = views.recipe_table(experiment(schedule={"name": "cosine", "steps": 4, "warmup_steps": 1}),
                              train_images=600, amp="bf16")
@@ -158,7 +165,9 @@ def test_the_sweep_table_has_one_row_per_rate_in_order():
 
 def test_the_rate_edge_says_where_the_chosen_rate_lies_in_the_grid():
     assert views.rate_edge(SWEEP, chosen=0.01, lrs=[0.01]) == "the only rate of the grid"
-    assert views.rate_edge(SWEEP, chosen=0.02, lrs=[0.005, 0.01, 0.02]).startswith("the largest rate of the grid")
+    largest = views.rate_edge(SWEEP, chosen=0.02, lrs=[0.005, 0.01, 0.02])
+    assert largest.startswith("the largest rate of the grid")
+    assert "`study.lrs`" in largest  # a profile key, written as code (the glue is Markdown)
     inside = views.rate_edge(SWEEP, chosen=0.005, lrs=[0.02, 0.005, 0.01])
     assert inside.startswith(f"inside the grid: the next rate up, 0.01, scores {stats.pm([50, 54])}%")
 
@@ -189,6 +198,37 @@ def test_the_loss_table_scores_the_runs_that_did_not_diverge():
     assert table["val pixel accuracy %"].tolist() == [stats.pm([80.0, 70.0]), stats.pm([90.0])]
 
 
+def test_the_loss_effect_says_which_way_thin_classes_and_pixel_accuracy_move():
+    # thin (pole, wire) 30.0 and 25.0 -> 27.5 weighted, 5.0 plain; pixel accuracy 75.0 and 90.0
+    weighted = [val_run(0, 0.50, [0.9, 0.2, 0.8, 0.4], 0.6, 0.8), val_run(1, 0.54, [0.9, 0.3, 0.8, 0.2], 0.7, 0.7)]
+    plain = [val_run(0, 0.40, [0.95, 0.0, 0.9, 0.1], 0.5, 0.9), Run(1, diverged=True)]
+    text = views.loss_effect(weighted, plain, thin_classes=THIN)
+    assert text.startswith("On the validation split, from the plain loss to the weighted one, the thin "
+                           "classes' mean IoU rises by 22.5 points and the pixel accuracy falls by 15.0 points")
+    assert text.endswith("trade some pixel accuracy, which the frequent classes dominate, for the rare classes.")
+    # the other way round: the thin classes lose, the pixel accuracy rises
+    back = views.loss_effect(plain, weighted, thin_classes=THIN)
+    assert "mean IoU falls by 22.5 points and the pixel accuracy rises by 15.0 points" in back
+    assert back.endswith("do not help the thin classes, and the pixel accuracy does not fall.")
+    worse = [val_run(0, 0.40, [0.95, 0.0, 0.9, 0.0], 0.5, 0.6)]  # thin 0.0, pixel accuracy 60.0
+    assert views.loss_effect(worse, plain, thin_classes=THIN).endswith(
+        "here the weights help neither the thin classes nor the pixel accuracy.")
+    # both rise (what the CamVid runs show): no trade is claimed
+    both = views.loss_effect(weighted, [val_run(0, 0.4, [0.95, 0.0, 0.9, 0.1], 0.5, 0.7)], thin_classes=THIN)
+    assert "mean IoU rises by 22.5 points and the pixel accuracy rises by 5.0 points" in both
+    assert "without a loss of pixel accuracy" in both and "trade" not in both
+    # on the test split, from the runs' test scores
+    on_test = [Run(0, test={"class_names": CLASSES, "iou": [0.9, 0.5, 0.8, 0.5], "pixel_accuracy": 0.6})]
+    plain_test = [Run(0, test={"class_names": CLASSES, "iou": [0.9, 0.1, 0.8, 0.1], "pixel_accuracy": 0.7})]
+    assert views.loss_effect(on_test, plain_test, thin_classes=THIN, split="test").startswith(
+        "On the test split, from the plain loss to the weighted one, the thin classes' mean IoU rises by "
+        "40.0 points and the pixel accuracy falls by 10.0 points")
+    assert "thin" not in views.loss_effect(weighted, plain, thin_classes=[])  # none named
+    assert views.loss_effect(weighted, None, thin_classes=THIN) == views.NOTHING_TO_COMPARE
+    assert views.plain_val_text(plain) == stats.pm([40.0])  # the diverged run left out
+    assert views.plain_val_text(None).startswith("(not trained")
+
+
 def records(val, test, thin, pa):
     return pd.DataFrame({"val mIoU": val, "test mIoU": test, "thin-class mIoU": thin, "test pixel accuracy": pa})
 
@@ -210,12 +250,18 @@ def test_the_weights_difference_is_weighted_minus_plain_with_its_verdict():
     assert cw["test"] == stats.interval_text(stats.welch(WEIGHTED["test mIoU"], PLAIN["test mIoU"]))
     assert cw["val"] == stats.interval_text(stats.welch(WEIGHTED["val mIoU"], PLAIN["val mIoU"]))
     assert cw["test"].startswith("+5.0") and cw["verdict"] == "the weights help on the test split too"
+    # thin-class mIoU 21.0 against 6.0, test pixel accuracy 81.0 against 85.0
+    assert cw["effect"].startswith("On the test split, from the plain loss to the weighted one, the thin "
+                                   "classes' mean IoU rises by 15.0 points and the pixel accuracy falls by "
+                                   "4.0 points")
+    assert "trade some pixel accuracy" in cw["effect"]
     assert views.weights_difference(PLAIN, WEIGHTED)["verdict"] == (
         "on the test split the weights cost more than they gain")
     noisy = WEIGHTED.assign(**{"test mIoU": [30, 50, 38]})
     assert views.weights_difference(noisy, PLAIN)["verdict"] == "on the test split the two losses are not told apart"
     none = views.weights_difference(WEIGHTED, None)
     assert none["verdict"] == "there is nothing to compare" and none["test"].startswith("(not measured")
+    assert none["effect"] == "There is no weighted loss to compare."
 
 
 # -- training curves -------------------------------------------------------------------------
@@ -249,6 +295,7 @@ def test_the_curves_figure_shows_loss_rate_and_validation_per_seed():
     (lr,) = fig.axes[1].lines  # of the first seed, 3
     assert np.allclose(lr.get_ydata(), np.linspace(0.01, 0.001, 10))
     assert [t.get_text() for t in fig.axes[2].get_legend().get_texts()] == ["3", "5"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss (running mean)", "learning rate", "val mIoU %"]
     assert check_readable(fig) >= MIN_TEXT_PX  # ticks and legends, shown in the book's column
 
 
@@ -321,6 +368,15 @@ def test_the_per_class_figure_draws_the_mean_of_each_class_thin_ones_in_red():
     (red,), (blue,) = red, blue
     assert red[0] > red[2] and blue[2] > blue[0]
     assert ax.get_ylim() == (0, 100)
+    assert check_readable(fig) >= MIN_TEXT_PX  # class names, ticks and legend in the book's column
+
+
+def test_the_per_class_lead_in_is_a_sentence_on_camvid_and_on_the_generator():
+    camvid = views.published_per_class_text(synthetic=False)
+    assert camvid.startswith("The table below sets our per-class test IoU beside") and camvid.endswith(").")
+    generator = views.published_per_class_text(synthetic=True)
+    assert "there is no per-class row of ours" in generator and generator.endswith(".")
+    assert not camvid.endswith(":") and not generator.endswith(":")
 
 
 def test_published_per_class_sets_ours_beside_the_published_rows():
@@ -498,10 +554,44 @@ def test_the_prediction_panel_has_a_row_per_image_and_four_columns():
     shown_pred = colorize(predict(0), data.palette, ignore_index=3).permute(1, 2, 0).numpy()
     assert np.array_equal(axes[1, 2].images[0].get_array(), shown_pred)
     assert np.allclose(axes[1, 3].images[0].get_array(), views.error_map(*data[0], predict(0), ignore_index=3))
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == data.class_names
+    # the void pixel of the truth is drawn black: the legend names it
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [*data.class_names, views.NO_LABEL]
+    black = fig.legends[0].legend_handles[-1].get_facecolor()
+    assert tuple(black[:3]) == (0.0, 0.0, 0.0)
     texts = [*fig.legends[0].get_texts(), *(ax.title for ax in axes[0]),
              *(ax.yaxis.label for ax in axes[:, 0])]
-    assert min(text_px(fig, t) for t in texts) >= 11  # legend, column and row titles
+    assert min(text_px(fig, t) for t in texts) >= MIN_TEXT_PX  # legend, column and row titles
+    assert check_readable(fig) >= MIN_TEXT_PX
+
+
+def test_the_prediction_panel_names_no_void_where_the_truth_has_none():
+    class Labelled(Images):
+        def __getitem__(self, i):
+            image, labels = super().__getitem__(i)
+            labels[labels == 3] = 0
+            return image, labels
+
+    fig = views.prediction_panel(Labelled(), predict, [1], title=lambda i: f"test image {i}")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == Labelled.class_names
+
+
+def test_the_prediction_panel_reads_at_the_page_width_with_camvid_s_classes():
+    names = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
+             "Pedestrian", "Bicyclist"]
+
+    class CamVidLike(Images):
+        class_names = names
+        palette = [(20 * k, 10 * k, 200 - 15 * k) for k in range(len(names))]
+        ignore_index = 11
+
+        def __getitem__(self, i):
+            image, labels = super().__getitem__(i)
+            return image, torch.where(labels == 3, torch.tensor(11), labels)
+
+    fig = views.prediction_panel(CamVidLike(), predict, [0, 1, 2],
+                                 title=lambda i: f"test image {i}\n40% mIoU")
+    assert len(fig.legends[0].get_texts()) == len(names) + 1
+    assert check_readable(fig) >= MIN_TEXT_PX  # 12 legend entries fit the figure's width
 
 
 def test_the_per_image_figure_marks_the_shown_images():

@@ -24,6 +24,14 @@ def test_model_command(capsys):
     assert "MACs:" in out
 
 
+def test_model_command_prints_the_summary_with_readable_units(capsys):
+    assert main(["model", "--backbone", "resnet18", "--num-classes", "5", "--size", "64", "64",
+                 "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Total mult-adds (" in out
+    assert "Units." not in out  # torchinfo's enum, as Python 3.11+ formats it
+
+
 def test_model_command_reports_bad_argument(capsys):
     assert main(["model", "--cascade", "3", "--depth", "0"]) == 1
     assert "cascade=3 (int): expected 1 or 2 or 4" in capsys.readouterr().err

@@ -17,11 +17,16 @@ __all__ = [
     "speedup_view", "speedups_figure", "detail_table", "detail_views", "peaks_table", "peaks_view",
     "loader_table", "loader_view", "parity_summary", "standard_train_step", "runs_by_key", "told",
     "pace", "runs_table", "runs_view", "RUNS_FORMATS", "runs_parity", "runs_figure", "time_split",
+    "when", "times", "machines_view", "parity_view", "peak_fractions", "peak_fractions_view",
+    "memory_note", "NOT_MEASURED", "path_text", "RUNS_FONT",
 ]
+
+#: What a table shows for a value that was not measured (the book's other tables use it too).
+NOT_MEASURED = "–"
 
 
 def styled(table, formats: str | dict | None = None, *, precision: int = 2,
-           caption: str | None = None, index: bool = False, na_rep: str = "–", wrap: bool = True,
+           caption: str | None = None, index: bool = False, na_rep: str = NOT_MEASURED, wrap: bool = True,
            nowrap: Sequence[str] = ()):
     """``table`` (a DataFrame) as the page shows it: the book's table look
     (:func:`refinenet.study.report.styled`: cell padding, at most as wide as the page, the
@@ -63,6 +68,35 @@ def machines_table(bench):
     return bench.groupby("device", as_index=False).first()[["device", "device_name", "threads", "torch"]]
 
 
+def machines_view(machines):
+    """:func:`machines_table` as the page shows it: headers in words, and a caption."""
+    view = machines.rename(columns={"device_name": "name", "threads": "torch threads", "torch": "torch version"})
+    return styled(view, nowrap=["torch version"], caption=(
+        "The machines of the step benchmarks, as their CSV files record them: the device, its "
+        "name, the threads torch used and torch's version."))
+
+
+def when(date) -> str | None:
+    """A date of the benchmarks' JSON files (``2026-11-29T19:25:40+0000``) as the page writes
+    dates: to the minute, in UTC (``2026-11-29 19:25 UTC``). A date without a time zone keeps
+    its clock time, without "UTC"; a date without a time stays as it is; None (or NaN) stays
+    None."""
+    from datetime import datetime, timezone
+
+    if date is None or date != date:
+        return None
+    text = str(date)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if len(text) <= 10:  # a day only
+        return text
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def whole_words(text) -> str:
     """``text`` as HTML that breaks lines between its words only, never inside one (a browser
     would break ``--out`` after its first hyphen)."""
@@ -73,10 +107,14 @@ def whole_words(text) -> str:
 
 def commands_view(commands):
     """:meth:`refinenet.bench.results.BenchResults.commands` as the page shows it: commands
-    broken between words only, the wall time in whole seconds, the date to the minute
-    (``2026-11-22 01:00``)."""
-    formats = {"command": whole_words, "wall s": "{:.0f}", "date": lambda date: str(date)[:16].replace("T", " ")}
-    return styled(commands, formats, nowrap=["file", "date"])
+    broken between words only, the wall time in whole seconds under ``wall (s)``, the date to
+    the minute in UTC (:func:`when`), and a caption."""
+    view = commands.rename(columns={"wall s": "wall (s)"}).assign(date=commands["date"].map(when))
+    formats = {"command": whole_words, "wall (s)": "{:.0f}"}
+    return styled(view, formats, nowrap=["file", "wall (s)", "date"], caption=(
+        "The step benchmarks' files and the commands that wrote them, from the JSON file next "
+        f"to each: the command's wall time and the date it finished. {NOT_MEASURED}: not "
+        "recorded."))
 
 
 def speedup_table(bench):
@@ -87,16 +125,18 @@ def speedup_table(bench):
 
 def speedup_view(speed):
     """:func:`speedup_table` as the page shows it: ``config`` and ``mode`` columns, no baseline
-    column, path names that may wrap at their "+", ``1.23x``, and "—" for a path that run did
-    not measure."""
+    column, path names that may wrap at their "+", ``1.23×``, and :data:`NOT_MEASURED` for a
+    path that run did not measure (the caption says so)."""
     view = (
         speed.drop(columns="baseline", errors="ignore")
         .rename(columns=lambda path: path.replace("+", " + ")).rename_axis(columns=None)
         .reset_index().rename(columns={"label": "config"})
     )
     return styled(
-        view, "{:.2f}x", na_rep="—", wrap=False,
-        caption="Speed-up over fp32 NCHW eager, the baseline (median time ratio).",
+        view, "{:.2f}×", wrap=False,
+        caption="Speed-up over fp32 NCHW eager, the baseline (median time ratio), from the "
+        f"step benchmarks' CSV files. {NOT_MEASURED}: that path was not measured for that "
+        "configuration and mode (the fused optimiser step belongs to training only).",
     )
 
 
@@ -159,9 +199,28 @@ def significant(x, digits: int = 3) -> str:
 
 #: The detail views' formats (callables: times and rates to three significant digits).
 DETAIL_FORMATS = {
-    "median s": significant, "images/s": significant, "TFLOP/s": "{:.3f}", "of peak": "{:.0%}",
-    "memory MiB": "{:.0f}", "same argmax": "{:.4f}",
+    "median (s)": significant, "images/s": significant, "TFLOP/s": "{:.3f}", "of peak": "{:.0%}",
+    "memory (MiB)": "{:.0f}", "same argmax": "{:.4f}",
 }
+
+#: What the memory column measures on each kind of device (:class:`refinenet.bench.timing.PeakMemory`).
+MEMORY_NOTES = {
+    "cuda": "on CUDA, the allocator's peak of allocated tensors during one call, above what was "
+            "allocated before it (the weights)",
+    "cpu": "on the CPU, the growth of the process's resident memory during one call, measured "
+           "after a warm-up call of the same path and after the calls measured before it in the "
+           "same process; memory that the allocator kept from those calls is reused unseen, so "
+           "the value is a lower bound that depends on the allocator and on the measuring "
+           "order, and it does not rank the paths",
+}
+
+
+def memory_note(devices) -> str:
+    """What the detail table's ``memory (MiB)`` column means for ``devices`` (``"cpu"``,
+    ``"cuda"``, ``"cuda:0"``, ...), as a sentence for its caption."""
+    kinds = dict.fromkeys(str(d).split(":")[0] for d in devices)
+    notes = [MEMORY_NOTES[k] for k in kinds if k in MEMORY_NOTES]
+    return f"Memory (MiB): {'; '.join(notes)}." if notes else ""
 
 
 def detail_table(bench):
@@ -173,30 +232,37 @@ def detail_table(bench):
 def detail_views(detail, bench) -> list:
     """:func:`detail_table` as the page shows it, in two Stylers that fit the text column: the
     time per call (median, q1–q3, images/s), then FLOP/s, fraction of the peak, memory and
-    argmax agreement (short headers: ``of peak``, ``same argmax``). Each row is headed by its
-    group, config, mode and input (``batch × H×W``) on three lines, spanning the group's rows,
-    and its path (names that may wrap at their "+"). ``detail`` holds the rows of ``bench``
-    (same index). With one device in ``bench`` the config drops the device (the machines
-    table names it)."""
+    argmax agreement (short headers, units in brackets, on one line: ``median (s)``, ``of
+    peak``, ``memory (MiB)``, ``same argmax``). Each row is headed by its group, config, mode
+    and input (``batch × H×W``) on three lines, spanning the group's rows, and its path (names
+    that may wrap at their "+"). ``detail`` holds the rows of ``bench`` (same index). With one
+    device in ``bench`` the config drops the device (the machines table names it). The
+    captions say where the numbers come from, what the memory column measures on the devices
+    of ``bench`` (:func:`memory_note`) and what :data:`NOT_MEASURED` means."""
     config = bench["config"] if bench["device"].nunique() == 1 else detail["config"]
     size = detail["batch"].astype(str) + " × " + detail["H"].astype(str) + "×" + detail["W"].astype(str)
     group = config + "\n" + detail["mode"] + "\n" + size
     view = detail.assign(
         spread=detail["q1 s"].map(significant) + "–" + detail["q3 s"].map(significant),
         path=detail["path"].str.replace("+", " + ", regex=False),
-    ).rename(columns={"spread": "q1–q3 s", "fraction": "of peak", "argmax agreement": "same argmax"})
+    ).rename(columns={"median s": "median (s)", "spread": "q1–q3 (s)", "fraction": "of peak",
+                      "memory MiB": "memory (MiB)", "argmax agreement": "same argmax"})
     view.index = _row_index(group, view["path"])
     parts = (
-        (["median s", "q1–q3 s", "images/s"],
-         "Time per call: median and quartiles over the rounds, images per second."),
-        (["TFLOP/s", "of peak", "memory MiB", "same argmax"],
-         "Achieved TFLOP/s, fraction of the peak, memory added by one call, and the share of "
-         "pixels whose predicted class is the baseline's (same argmax; inference only)."),
+        (["median (s)", "q1–q3 (s)", "images/s"],
+         "Time per call, from the step benchmarks' CSV files: median and quartiles over the "
+         "rounds, images per second."),
+        (["TFLOP/s", "of peak", "memory (MiB)", "same argmax"],
+         "Achieved TFLOP/s and fraction of the peak, memory added by one call, and the share of "
+         "pixels whose predicted class is the baseline's (same argmax), from the step "
+         f"benchmarks' CSV files. {memory_note(bench['device'])} {NOT_MEASURED}: not measured "
+         "(memory: no growth seen; same argmax: the baseline itself, and training steps)."),
     )
     return [
         _grouped(styled(view[columns].rename_axis(columns="path"),
                         {c: f for c, f in DETAIL_FORMATS.items() if c in columns},
-                        index=True, wrap=False, caption=caption))
+                        index=True, wrap=False, caption=caption.replace("  ", " "),
+                        nowrap=[c for c in columns if c.endswith("(s)") or c == "of peak"]))
         for columns, caption in parts
     ]
 
@@ -241,10 +307,15 @@ def loader_table(feed):
 
 
 def loader_view(table):
-    """:func:`loader_table` as the page shows it: rates to a tenth, the ratio as ``11.5x``, the
-    share in percent, "(overlapped)" where the loader's time hides behind the step."""
-    formats = {"loader images/s": "{:.1f}", "step images/s": "{:.1f}", "loader / step": "{:.1f}x"}
-    view = styled(table, formats, nowrap=["config"])
+    """:func:`loader_table` as the page shows it: rates to a tenth, the ratio as ``11.5×``, the
+    share in percent, "(overlapped)" where the loader's time hides behind the step, and a
+    caption."""
+    formats = {"loader images/s": "{:.1f}", "step images/s": "{:.1f}", "loader / step": "{:.1f}×"}
+    view = styled(table, formats, nowrap=["config"], caption=(
+        "The trainer's batch source and the training step it feeds, timed apart by "
+        "refinenet bench --loader (the *-loader.csv files; their commands below): images per "
+        "second of each, how many times faster the loader is, and the loader's share of a step "
+        "when it runs in the training process; (overlapped): it runs beside the step."))
     return view.format({"loader share": "{:.1%}"}, subset=["loader share"], na_rep="(overlapped)")
 
 
@@ -259,6 +330,16 @@ def parity_summary(parity):
         .mul({"mean": 100, "std": 100, "count": 1})
         .rename(columns={"mean": "val mIoU %", "std": "std", "count": "n"})
     )
+
+
+def parity_view(summary):
+    """:func:`parity_summary` as the page shows it: the precision as a column, the mean and
+    the standard deviation to two decimals, and a caption."""
+    formats = {"val mIoU %": "{:.2f}", "std": "{:.2f}"}
+    return styled(summary.reset_index(), formats, caption=(
+        "Val mIoU of the same configuration trained with each precision by refinenet bench "
+        "--parity (precision_parity.csv; its command below): mean over the seeds, standard "
+        "deviation over the seeds (points) and the number of seeds n."))
 
 
 def standard_train_step(bench):
@@ -290,59 +371,97 @@ def told(x, spec: str, unit: str = "") -> str:
 
 
 def pace(r: float | None) -> str:
-    """A speed ratio in words: ``"0.99x the speed (1.2% slower)"``, ``"1.00x the speed (no
+    """A speed ratio in words: ``"0.99× the speed (1.2% slower)"``, ``"1.00× the speed (no
     change)"`` within 0.05%, or "not measured" (None)."""
     if r is None:
         return "not measured"
     change = "no change" if abs(r - 1) < 0.0005 else f"{abs(r - 1):.1%} {'faster' if r > 1 else 'slower'}"
-    return f"{r:.2f}x the speed ({change})"
+    return f"{r:.2f}× the speed ({change})"
+
+
+def path_text(name) -> str:
+    """A run path's name (:data:`refinenet.bench.runs.RUN_PATHS`, as the CSV files hold it) as
+    the page writes it: ``"1 run x 2 threads"`` becomes ``"1 run × 2 threads"``."""
+    return str(name).replace(" x ", " × ")
 
 
 #: The whole-runs view's formats: seconds to the second, rates and scores to a tenth.
 RUNS_FORMATS = {
-    "images/s (whole runs)": "{:.1f}", "speed-up": "{:.2f}x", "s / run": "{:.0f}", "training s": "{:.0f}",
-    "test scoring s": "{:.0f}", "val mIoU %": "{:.1f}",
+    "images/s (whole runs)": "{:.1f}", "speed-up": "{:.2f}×", "run (s)": "{:.0f}", "training (s)": "{:.0f}",
+    "scoring (s)": "{:.0f}", "val mIoU %": "{:.1f}",
 }
 
 
 def runs_table(rows):
-    """One row per run path: how runs were trained, whole-run images/s, the ratio to the first
-    path, and where a run's wall time went (seconds, means over the path's runs); shown by
-    :func:`runs_view`."""
+    """One row per run path (:func:`path_text`): how runs were trained, whole-run images/s, the
+    ratio to the first path, and where a run's wall time went (seconds, means over the path's
+    runs); shown by :func:`runs_view`."""
     import pandas as pd
 
     out = pd.DataFrame({
-        "run path": rows["path"],
+        "run path": rows["path"].map(path_text),
         "runs": rows["runs"],
         "images/s (whole runs)": rows["images_per_s"],
         "speed-up": rows["speedup"],
-        "s / run": rows["run_wall_s_mean"],
-        "training s": rows["train_s_mean"],
-        "test scoring s": rows["score_s_mean"],
+        "run (s)": rows["run_wall_s_mean"],
+        "training (s)": rows["train_s_mean"],
+        "scoring (s)": rows["score_s_mean"],
         "val mIoU %": 100 * rows["val_miou_mean"],
     })
     return out
 
 
 def runs_view(table):
-    """:func:`runs_table` as the page shows it, with :data:`RUNS_FORMATS` ("speed-up" on one
-    line)."""
-    return styled(table, RUNS_FORMATS, nowrap=["speed-up"])
+    """:func:`runs_table` as the page shows it, with :data:`RUNS_FORMATS` ("speed-up" and the
+    seconds' headers on one line), and a caption."""
+    nowrap = ["speed-up", "run (s)", "training (s)", "scoring (s)"]
+    return styled(table, RUNS_FORMATS, nowrap=nowrap, caption=(
+        "Whole training runs per run path, timed by refinenet bench --runs (its command "
+        "below): the runs timed, images per second over whole runs, the speed-up over "
+        "the first path, the seconds of one run (wall clock), of its training steps and of its "
+        "test scoring (means over the path's runs), and the mean val mIoU of its runs."))
 
 
 def time_split(each):
-    """Per run path, the mean seconds of one run spent in: start-up (Python, torch, data
-    fingerprints), training steps, validations and set-up, and test scoring."""
+    """Per run path (:func:`path_text`), the mean seconds of one run spent in: start-up
+    (Python, torch, data fingerprints), training steps, validations and set-up, and test
+    scoring."""
     import pandas as pd
 
     parts = pd.DataFrame({
-        "run path": each["path"],
+        "run path": each["path"].map(path_text),
         "start-up": each["run_wall_s"] - each["record_s"],
         "training steps": each["train_s"],
         "validation, set-up": each["record_s"] - each["train_s"] - each["score_s"],
         "test scoring": each["score_s"],
     })
     return parts.groupby("run path", sort=False).mean()
+
+
+def peak_fractions(whole, step):
+    """Per run path of the ``--runs`` table ``whole`` (:func:`path_text`): its training images
+    per second (the steps alone, all its jobs together) and the fraction of the bf16 peak they
+    reach, at the FLOPs per training image of ``step`` (:func:`standard_train_step`: the
+    study's standard model, the same crop) over that benchmark's bf16 peak."""
+    import pandas as pd
+
+    flop_per_image = step.achieved_tflops * 1e12 * step.median_s / step.batch
+    train_ips = whole["jobs"] * whole["images"] / whole["runs"] / whole["train_s_mean"]
+    return pd.DataFrame({
+        "run path": whole["path"].map(path_text), "training images/s": train_ips,
+        "fraction of the bf16 peak": train_ips * flop_per_image / (step.peak_tflops * 1e12),
+    })
+
+
+def peak_fractions_view(table, step):
+    """:func:`peak_fractions` as the page shows it, with a caption naming the step benchmark
+    it reads and its bf16 peak."""
+    formats = {"training images/s": "{:.1f}", "fraction of the bf16 peak": "{:.0%}"}
+    return styled(table, formats, caption=(
+        "The fraction of the machine's bf16 peak that each run path's training reaches: its "
+        "training images per second (the whole-run benchmark) times the floating-point "
+        f"operations of one training image of {step.config} ({step.path}, from the step "
+        f"benchmark), over that benchmark's bf16 peak of {step.peak_tflops:.3f} TFLOP/s."))
 
 
 def runs_parity(each, reference: str, candidate: str) -> dict:
@@ -359,17 +478,28 @@ def runs_parity(each, reference: str, candidate: str) -> dict:
             "within": bool(abs(diff) <= spread) if not math.isnan(spread) else False}
 
 
-def runs_figure(split):
-    """Stacked bars: where one run's seconds go, per run path."""
+#: Font sizes (points) of :func:`runs_figure`: its long bar labels make it wider than the
+#: other figures, so a point shows smaller on the page.
+RUNS_FONT = 12.5
+
+
+def runs_figure(split, *, label_width: int = 30):
+    """Stacked bars: where one run's seconds go, per run path (its name wrapped onto lines of
+    at most ``label_width`` characters), the legend above them."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(split) + 1.4))
-    split.plot.barh(stacked=True, ax=ax, width=0.7, color=["0.7", "C0", "C1", "C2"])
+    fig, ax = plt.subplots(figsize=(8, 0.7 * len(split) + 1.6))
+    split.plot.barh(stacked=True, ax=ax, width=0.7, color=["0.7", "C0", "C1", "C2"], legend=False)
     ax.invert_yaxis()
-    ax.set_xlabel("seconds of one run (wall clock; runs of a 2-job path train two at a time)",
-                  fontsize=FONT["label"])
+    ax.set_yticks(range(len(split)), [textwrap.fill(str(name), label_width) for name in split.index])
+    ax.set_xlabel("seconds of one run (wall clock; the runs of a 2-job path train two at a time)",
+                  fontsize=RUNS_FONT)
     ax.set_ylabel("")
-    ax.tick_params(labelsize=FONT["ticks"])
-    ax.legend(ncol=4, fontsize=FONT["legend"], loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.tick_params(labelsize=RUNS_FONT)
     fig.tight_layout()
+    # Above the whole figure, labels included: it is wider than the axes.
+    fig.legend(*ax.get_legend_handles_labels(), ncol=4, fontsize=RUNS_FONT, handlelength=1.5,
+               columnspacing=1.2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig

@@ -16,7 +16,7 @@ from torch import Tensor
 from ..engine.metrics import SegmentationMetrics
 from .base import SegmentationDataset
 
-__all__ = ["change_phrase", "oracle_figure", "oracle_scores"]
+__all__ = ["change_phrase", "oracle_figure", "oracle_scores", "thin_summary"]
 
 #: ``predict(mask (H, W) int64, stride, num_classes, ignore_index) -> labels (H, W)``
 Predict = Callable[[Tensor, int, int, int], Tensor]
@@ -58,13 +58,14 @@ def oracle_scores(predict: Predict, dataset: SegmentationDataset, indices: Seque
 
 
 def oracle_figure(table, class_names: Sequence[str], palette: Sequence[Sequence[int]], *,
-                  thin: Sequence[str] = ()):
+                  thin: Sequence[str] = (), fontsize: float = 13):
     """Two line charts of the oracle's scores against the stride (log 2 axis, ticks ``1/s``).
 
     ``table`` is :func:`oracle_scores`'s frame indexed by ``stride``. Left: ``IoU <class> %``
     of each class in its palette colour (thick lines for the classes in ``thin``); right: the
     ``mIoU %`` and ``boundary IoU %``. The class legend sits below the left axes, off the
-    lines. Returns the matplotlib figure (two axes).
+    lines. Every text is ``fontsize`` pt: 12 px or more once the book shrinks the 9-inch
+    figure to its 688 px column. Returns the matplotlib figure (two axes).
     """
     import matplotlib.pyplot as plt
 
@@ -74,21 +75,21 @@ def oracle_figure(table, class_names: Sequence[str], palette: Sequence[Sequence[
         style = dict(lw=2.2) if c in thin else dict(lw=1, alpha=0.6)
         axes[0].plot(strides, table[f"IoU {c} %"], ".-", color=np.array(rgb) / 255, label=c,
                      **style)
-    # 12 pt: 12 px or more once the book shrinks the 9-inch figure to its 688 px column
-    axes[0].set_title("oracle IoU per class (thick: thin classes)", fontsize=12)
+    axes[0].set_title("oracle IoU per class (thick: thin classes)", fontsize=fontsize)
     axes[1].plot(strides, table["mIoU %"], "o-", label="mean IoU")
     axes[1].plot(strides, table["boundary IoU %"], "o-", label="boundary IoU")
-    axes[1].set_title("oracle, averaged over classes", fontsize=12)
+    axes[1].set_title("oracle, averaged over classes", fontsize=fontsize)
     for ax in axes:
         ax.set_xscale("log", base=2)
         ax.set_xticks(strides, [f"1/{s}" for s in strides])
-        ax.set_xlabel("resolution of the prediction", fontsize=12)
-        ax.set_ylabel("%", fontsize=12)
+        ax.set_xlabel("resolution of the prediction", fontsize=fontsize)
+        ax.set_ylabel("%", fontsize=fontsize)
         ax.set_ylim(0, 101)
-        ax.tick_params(labelsize=12)
+        ax.tick_params(labelsize=fontsize)
     # The class legend goes below the axes, clear of the lines it names.
-    axes[0].legend(ncol=3, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.21), fontsize=12)
-    axes[1].legend(frameon=False, fontsize=12)
+    axes[0].legend(ncol=3, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.21),
+                   fontsize=fontsize)
+    axes[1].legend(frameon=False, fontsize=fontsize)
     return fig
 
 
@@ -100,3 +101,33 @@ def change_phrase(before: float, after: float, *, digits: int = 1) -> str:
         return f"stays at {a}%"
     return f"{'falls' if after < before else 'rises'} from {a}% to {b}%"
 
+
+
+def thin_summary(table, thin: Sequence[str], class_names: Sequence[str], *, fine: int = 4,
+                 coarse: int = 32, digits: int = 1) -> str:
+    """What going from stride ``fine`` to ``coarse`` costs the classes in ``thin`` beside the
+    other classes of ``class_names``, as a clause computed from :func:`oracle_scores`'s frame
+    (indexed by ``stride``): the mean over each group of the ``IoU <class> %`` columns.
+
+    ``"the thin classes lose the most: their mean IoU falls from a% to b%, that of the other
+    classes from c% to d%"`` when the thin classes' mean drops by more points than the
+    others'; otherwise ``"the mean IoU of the thin classes <change>, that of the other
+    classes <change>"`` (:func:`change_phrase`), which holds whatever the numbers."""
+    thin = [c for c in class_names if c in thin]
+    rest = [c for c in class_names if c not in thin]
+    if not thin or not rest:
+        raise ValueError("thin_summary needs thin classes and other classes")
+
+    def mean(names, stride):
+        return float(table.loc[stride, [f"IoU {c} %" for c in names]].mean())
+
+    a, b = mean(thin, fine), mean(thin, coarse)
+    c, d = mean(rest, fine), mean(rest, coarse)
+    lost_thin = round(a, digits) - round(b, digits)
+    lost_rest = round(c, digits) - round(d, digits)
+    if lost_thin > lost_rest and lost_thin > 0:
+        return (f"the thin classes lose the most: their mean IoU falls from {a:.{digits}f}% "
+                f"to {b:.{digits}f}%, that of the other classes "
+                f"{change_phrase(c, d, digits=digits).removeprefix('falls ')}")
+    return (f"the mean IoU of the thin classes {change_phrase(a, b, digits=digits)}, that of "
+            f"the other classes {change_phrase(c, d, digits=digits)}")

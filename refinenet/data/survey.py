@@ -19,8 +19,8 @@ import torch
 from . import build_dataset
 from .base import SegmentationDataset
 
-__all__ = ["SIZE_COLUMN", "class_counts", "class_share_figure", "datasets_table",
-           "full_size_sentence", "load_splits", "spread_indices"]
+__all__ = ["SIZE_COLUMN", "class_counts", "class_share_figure", "counted_sentence",
+           "datasets_table", "full_size_sentence", "load_splits", "spread_indices"]
 
 #: The size column of :func:`datasets_table`; non-breaking spaces keep "(H × W)" on one line.
 SIZE_COLUMN = "loaded at (H\u00a0×\u00a0W)"
@@ -87,6 +87,22 @@ def full_size_sentence(loaded: Sequence[int], full: Sequence[int] = (360, 480)) 
             "as the stride grows.")
 
 
+def counted_sentence(counted: Mapping[str, int], totals: Mapping[str, int]) -> str:
+    """Which images of each split a count covers, as one sentence: ``counted`` and ``totals``
+    map each split to the number of images counted and to the split's size (the counted ones
+    spread evenly over the split, as :func:`spread_indices` picks them)."""
+    if all(counted[s] >= totals[s] for s in counted):
+        return "They count every image of each split."
+    if len(set(counted.values())) == 1 and len(set(totals.values())) == 1:
+        n, total = next(iter(counted.values())), next(iter(totals.values()))
+        return (f"They count {n} of the {total} images of each split, spread evenly over "
+                f"it, so the images % go in steps of {100 / n:.3g}.")
+    parts = [f"all {totals[s]} {s} images" if counted[s] >= totals[s]
+             else f"{counted[s]} of the {totals[s]} {s} images" for s in counted]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"They count {listed}, spread evenly over each split."
+
+
 def class_counts(dataset: SegmentationDataset, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """Count the labels of samples ``indices`` of ``dataset``.
 
@@ -107,22 +123,39 @@ def class_counts(dataset: SegmentationDataset, indices: Sequence[int]) -> tuple[
     return total[: dataset.num_classes].numpy(), (seen / len(indices)).numpy()
 
 
-def class_share_figure(stats, splits: Sequence[str]):
+def class_share_figure(stats, splits: Sequence[str], *, fontsize: float = 11):
     """Bar chart of each class's share of the labelled pixels, one bar per split, log scale.
 
     ``stats`` is a ``pandas.DataFrame`` with a ``class`` column and a ``<split> pixels %``
-    column for each of ``splits``. Returns the matplotlib figure (one axes; its legend names
-    the splits).
+    column for each of ``splits``. The log axis has a tick at every power of ten that the
+    bars span, labelled as a plain number (``0.1``, ``1``, ``10``, ``100``). Every text is
+    ``fontsize`` pt (12 px or more once the book shrinks the figure to its column). Returns
+    the matplotlib figure (one axes; its legend, in one row above the bars, names the
+    splits).
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
-    fig, ax = plt.subplots(figsize=(8.5, 3.4))
+    fig, ax = plt.subplots(figsize=(8.0, 3.4))
     shares = stats.set_index("class")[[f"{s} pixels %" for s in splits]]
     shares.columns = list(splits)
     shares.plot.bar(ax=ax, logy=True, width=0.8, color=[f"C{k}" for k in range(len(splits))])
-    ax.set_ylabel("% of labelled pixels (log)")
+    shown = shares.to_numpy(dtype=float)
+    shown = shown[shown > 0]  # a share of 0 draws no bar on a log axis
+    # the lowest tick strictly below the smallest bar, so that every bar shows
+    low = np.floor(np.log10(shown.min()) - 1e-9) if shown.size else -1.0
+    high = max(np.ceil(np.log10(shown.max())), low + 1) if shown.size else 2.0
+    ticks = 10.0 ** np.arange(low, high + 1)
+    ax.set_ylim(ticks[0], ticks[-1])
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("% of labelled pixels (log)", fontsize=fontsize)
     ax.set_xlabel("")
-    ax.tick_params(axis="x", rotation=30)
-    ax.legend(frameon=False)
+    ax.tick_params(labelsize=fontsize)
+    for label in ax.get_xticklabels():
+        label.set(rotation=30, ha="right", rotation_mode="anchor")
+    # the legend sits above the bars, in one row, clear of every bar
+    ax.legend(frameon=False, fontsize=fontsize, ncol=len(splits), loc="lower center",
+              bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     return fig

@@ -91,7 +91,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..summary import count_macs, summary
+    from ..summary import count_macs, summary, summary_text
     from .config import RefineNetConfig
     from .refinenet import RefineNet
 
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     model = RefineNet(config)
     size = (1, 3, *args.size)
     if args.depth > 0:
-        print(summary(model, size, depth=args.depth))
+        print(summary_text(summary(model, size, depth=args.depth)))
     total = sum(p.numel() for p in model.parameters())
     backbone = sum(p.numel() for p in model.backbones.parameters())
     macs = count_macs(model, size)

@@ -8,8 +8,8 @@ cannot drift from the code: change ``crp_blocks`` and the pooling chain grows.
 
 Every box is a matplotlib patch whose ``gid`` names its kind (``"rcu"``, ``"crp-stage"``,
 ``"block"``, ...; see :data:`COLOURS`), which is how the tests count what was drawn. The data
-units of the axes are inches and the text is 9 pt, so a figure made here is readable at the
-8-9 inches of a book page.
+units of the axes are inches and the text is :data:`FONT` pt, so a default drawing (about 9
+inches wide) reads at 12 px or more where the book shrinks it to its column.
 
 :func:`show_source` lists the source of a class or function, read from the package at run
 time, so that a notebook shows the code that ran instead of a copy of it.
@@ -30,9 +30,9 @@ from .refinenet import RefineNet
 
 __all__ = ["COLOURS", "draw_cascade", "draw_refinenet_block", "show_source"]
 
-FONT = 11  # points: 11 px or more where the book shrinks a 9-inch drawing to its column
-BOX_H = 0.46  # inches, every box
-GAP = 0.24  # inches between boxes in a row
+FONT = 12  # points: 12 px or more where the book shrinks a 9-inch drawing to its column
+BOX_H = 0.48  # inches, every box
+GAP = 0.2  # inches between boxes in a row
 ROW = 0.78  # inches between rows
 MARGIN = 0.15
 
@@ -44,10 +44,10 @@ COLOURS = {
     "crp-stage": "#a1d99b", "crp-sum": "#74c476", "output": "#e6e6e6", "block": "#dadaeb",
     "classifier": "#fcbba1", "rcu-detail": "#deebf7", "rcu-sum": "#9ecae1", "frame": "#fafafa",
 }
-WIDTHS = {  # inches, per kind; others get 1.0
-    "input": 1.5, "dropout": 0.74, "adapt-conv": 0.88, "rcu": 0.66, "fusion-conv": 0.88,
-    "upsample": 0.84, "fusion-pass": 1.05, "crp-relu": 0.66, "crp-stage": 1.3, "output": 1.5,
-    "rcu-detail": 0.84, "stage": 1.8, "adapt": 2.1, "block": 1.5, "classifier": 1.7,
+WIDTHS = {  # inches, per kind (each fits its longest label at FONT); others get 1.0
+    "input": 1.7, "dropout": 0.78, "adapt-conv": 0.94, "rcu": 0.7, "fusion-conv": 0.94,
+    "upsample": 0.94, "fusion-pass": 1.14, "crp-relu": 0.7, "crp-stage": 1.36, "output": 1.62,
+    "rcu-detail": 0.92, "stage": 1.94, "adapt": 2.3, "block": 1.6, "classifier": 1.84,
 }
 TITLES = {  # title of the frame around the convolutions before fusion, per layout
     "paper": "adaptive convolutions", "code": "input adaptation (before the block in the code)",
@@ -425,8 +425,8 @@ def _draw_crp_and_output(canvas: _Canvas, crp: nn.Module, rcus: list[nn.Module],
 def _draw_rcu_detail(canvas: _Canvas, rcu: ResidualConvUnit, y: float) -> None:
     """What one RCU computes: ReLU, conv, ReLU, conv, plus the identity."""
     canvas.ax.text(MARGIN, y, "RCU:", ha="left", va="center", fontsize=FONT, fontweight="bold")
-    x = MARGIN + 0.75
-    canvas.dot(x - 0.2, y)
+    x = start = MARGIN + 0.95  # the label "RCU:" stays clear of the incoming line
+    canvas.dot(start - 0.2, y)
     chain = []
     for layer in ("relu", rcu.conv1, "relu", rcu.conv2):
         if layer == "relu":
@@ -437,12 +437,12 @@ def _draw_rcu_detail(canvas: _Canvas, rcu: ResidualConvUnit, y: float) -> None:
         chain.append(canvas.box("rcu-detail", x, y, text))
         x += WIDTHS["rcu-detail"] + GAP
     node = canvas.sum_node("rcu-sum", x + 0.05, y)
-    canvas.arrow((MARGIN + 0.45, y), chain[0].left)
+    canvas.arrow((start - 0.3, y), chain[0].left)
     for a, b in zip(chain, chain[1:] + [node]):
         canvas.arrow(a.right, b.left)
     lift = y + BOX_H / 2 + 0.15
-    canvas.arrow((MARGIN + 0.55, y), (MARGIN + 0.55, lift), (node.x, lift), node.top)
-    canvas.ax.text((MARGIN + node.x) / 2, lift + 0.03, "identity", ha="center", va="bottom",
+    canvas.arrow((start - 0.2, y), (start - 0.2, lift), (node.x, lift), node.top)
+    canvas.ax.text((start - 0.2 + node.x) / 2, lift + 0.03, "identity", ha="center", va="bottom",
                    fontsize=FONT, color="0.3")
     canvas.arrow(node.right, (node.right[0] + 0.4, y))
 
@@ -465,7 +465,7 @@ def draw_cascade(ax=None, *, config: RefineNetConfig | None = None):
     canvas = _Canvas(ax)
     top = -0.5
     columns = [MARGIN]  # left edges: backbone, adaptation, blocks, head
-    for kind, gap in (("stage", 0.45), ("adapt", 0.45), ("block", 0.6)):
+    for kind, gap in (("stage", 0.32), ("adapt", 0.32), ("block", 0.42)):
         columns.append(columns[-1] + WIDTHS[kind] + gap)
     ys = [top - 0.45 - r * ROW for r in range(6)]  # image, stem, layer1 .. layer4
     _headers(canvas, model, columns, top)

@@ -33,6 +33,7 @@ __all__ = [
     "cascade_shapes_table",
     "cost_figure",
     "cost_per_component",
+    "cost_title",
     "crp_reach_figure",
     "fusion_figure",
     "fusion_inputs",
@@ -41,11 +42,13 @@ __all__ = [
     "gradient_verdict",
     "labels_at_strides_figure",
     "normalise",
+    "parameter_agreement",
     "parameter_check",
     "parameter_table",
     "rcu_figure",
     "recording",
     "resized_batch",
+    "table_view",
     "taps_fused",
     "taps_table",
     "unit_gradient_norms",
@@ -54,6 +57,12 @@ __all__ = [
 
 # Bar colours of the cost figure, per component group; the RefineNet blocks get "C2".
 COST_COLOURS = {"backbone": "0.5", "adaptation": "C0", "classifier": "C3"}
+# The same colours in the cost figure's title, and the blocks' name there.
+COST_WORDS = {"backbone": "grey backbone", "adaptation": "blue adaptation", "blocks": "green blocks",
+              "classifier": "red classifier"}
+# Points, for every text of these figures: 12 px or more on the page once the book shrinks a
+# figure up to 9 inches wide to its 688 px column (12 / 72 * 688 / 9.2 = 12.5 px).
+FONT = 12
 
 
 def _panel(ax, picture, title: str, **imshow) -> None:
@@ -62,8 +71,23 @@ def _panel(ax, picture, title: str, **imshow) -> None:
     if isinstance(picture, Tensor):
         picture = picture.detach().cpu().numpy()
     ax.imshow(picture, **imshow)
-    ax.set_title(title)
+    ax.set_title(title, fontsize=FONT)
     ax.set_axis_off()
+
+
+def table_view(df: pd.DataFrame, *, index: Sequence[str] = (), precision: int = 2, wrap: bool = False):
+    """``df`` as the chapter displays it (the saved CSV keeps plain numbers): the columns
+    ``index`` as row labels, integers with thousands separators ("1,769,472"), floats with
+    ``precision`` decimals. Row labels never break (a group such as "RefineNet-4" stays on one
+    line); the other cells neither unless ``wrap``. Returns a pandas ``Styler``."""
+    shown = df.set_index(list(index)) if index else df
+    view = shown.style.format(precision=precision, thousands=",")
+    view = view.format_index(thousands=",", axis=0)
+    cells = "th.row_heading" + ("" if wrap else ", td")
+    view = view.set_table_attributes('class="dataframe"').set_table_styles(
+        [{"selector": cells, "props": "white-space: nowrap;"}]
+    )
+    return view if index else view.hide(axis="index")
 
 
 def _colour(labels, palette, ignore_index: int | None):
@@ -110,16 +134,18 @@ def resized_batch(dataset, n: int, *, height: int) -> tuple[Tensor, Tensor]:
 
 def taps_table(inputs: Sequence[tuple[int, int]], taps: Sequence[Sequence[Tensor]]) -> pd.DataFrame:
     """One row per backbone tap and input size: ``input`` ("H × W"), ``tap`` (``layer1`` ...),
-    nominal ``stride`` (4, 8, 16, 32), ``channels``, ``height`` and ``width`` of the tap.
+    ``stride``, ``channels``, ``height`` and ``width`` of the tap.
 
     ``taps[k]`` are the backbone's outputs ``(N, C, h, w)`` (shallowest first; meta tensors
-    will do) for an input of size ``inputs[k]``.
+    will do) for an input of size ``inputs[k]``. The stride is measured: the power of two
+    nearest to input height / tap height (sizes round up: 180 / 6 = 30 -> 32).
     """
     rows = []
     for (h, w), outputs in zip(inputs, taps, strict=True):
         for stage, t in enumerate(outputs, 1):
             rows.append({
-                "input": f"{h} × {w}", "tap": f"layer{stage}", "stride": 2 ** (stage + 1),
+                "input": f"{h} × {w}", "tap": f"layer{stage}",
+                "stride": 2 ** round(math.log2(h / t.shape[2])),
                 "channels": t.shape[1], "height": t.shape[2], "width": t.shape[3],
             })
     return pd.DataFrame(rows)
@@ -138,7 +164,7 @@ def labels_at_strides_figure(image: Tensor, mask, sampled: Sequence[Tensor], *, 
     import matplotlib.pyplot as plt
 
     size = tuple(torch.as_tensor(mask).shape[-2:])
-    fig, axes = plt.subplots(2, 3, figsize=(8, 4.4))
+    fig, axes = plt.subplots(2, 3, figsize=(8, 4.8))
     axes = axes.ravel()
     _panel(axes[0], image.permute(1, 2, 0), "image")
     _panel(axes[1], _colour(mask, palette, ignore_index), "labels")
@@ -146,7 +172,7 @@ def labels_at_strides_figure(image: Tensor, mask, sampled: Sequence[Tensor], *, 
         back = F.interpolate(small.float(), size=size, mode="nearest")[0, 0].long()
         h, w = small.shape[-2:]
         _panel(ax, _colour(back, palette, ignore_index), f"1/{stride}: {h} × {w}")
-    fig.tight_layout()
+    fig.tight_layout(h_pad=1.2)  # the second row's titles clear of the images above
     return fig
 
 
@@ -169,23 +195,27 @@ def rcu_figure(x: Tensor, residual: Tensor, out: Tensor, *, tap: str = "layer1")
     for ax, t, title in zip(axes, (x, residual, out), titles):
         _panel(ax, t[0, channel], title, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
     h, w = x.shape[-2:]
-    fig.suptitle(f"one channel of the {tap} map ({h} × {w}) through a fresh RCU")
+    fig.suptitle(f"one channel of the {tap} map ({h} × {w}) through a fresh RCU", fontsize=FONT)
     fig.tight_layout()
     return fig
 
 
 def fusion_inputs(mask, *, classes: Sequence[int]) -> tuple[Tensor, Tensor]:
-    """Two one-channel maps to fuse, made from a label map ``(H, W)``.
+    """Two one-channel maps to fuse, made from a label map ``(H, W)``, on the grids of the
+    backbone's ``layer4`` and ``layer1`` taps for an image of that size (sizes round up).
 
-    Returns ``coarse``: where ``classes`` are, averaged over 32 × 32 cells,
-    ``(1, 1, H // 32, W // 32)``; and ``fine``: the label boundaries (a pixel whose right or
-    lower neighbour has another label), max-pooled to 1/4, ``(1, 1, (H - 1) // 4, (W - 1) // 4)``.
+    Returns ``coarse``: where ``classes`` are, averaged over 32 × 32 cells (the last row and
+    column of cells over what is left of the image), ``(1, 1, ⌈H / 32⌉, ⌈W / 32⌉)``; and
+    ``fine``: the label boundaries (a pixel whose right or lower neighbour has another label),
+    max-pooled over 4 × 4 cells, ``(1, 1, ⌈H / 4⌉, ⌈W / 4⌉)``.
     """
     lab = torch.as_tensor(mask).long()
     inside = torch.isin(lab, torch.tensor(list(classes))).float()
-    coarse = F.adaptive_avg_pool2d(inside[None, None], (lab.shape[0] // 32, lab.shape[1] // 32))
-    edges = (lab[1:, :-1] != lab[:-1, :-1]) | (lab[:-1, 1:] != lab[:-1, :-1])
-    fine = F.max_pool2d(edges.float()[None, None], 4)
+    coarse = F.avg_pool2d(inside[None, None], 32, ceil_mode=True)  # partial cells: their mean
+    edges = torch.zeros(lab.shape, dtype=torch.bool)
+    edges[:-1] |= lab[1:] != lab[:-1]  # the lower neighbour differs
+    edges[:, :-1] |= lab[:, 1:] != lab[:, :-1]  # the right one
+    fine = F.max_pool2d(edges.float()[None, None], 4, ceil_mode=True)
     return coarse, fine
 
 
@@ -208,11 +238,11 @@ def fusion_figure(coarse: Tensor, fine: Tensor, fused: Tensor):
     import matplotlib.pyplot as plt
 
     up = F.interpolate(coarse, size=fine.shape[-2:], mode="bilinear", align_corners=False)
-    fig, axes = plt.subplots(2, 2, figsize=(7, 5.2))
+    fig, axes = plt.subplots(2, 2, figsize=(7, 5.4))
     titles = (
-        f"coarse input {tuple(coarse.shape[-2:])}",
+        "coarse input: {} × {}".format(*coarse.shape[-2:]),
         "coarse, upsampled (bilinear)",
-        f"fine input {tuple(fine.shape[-2:])}",
+        "fine input: {} × {}".format(*fine.shape[-2:]),
         "fused: the sum",
     )
     for ax, t, title in zip(axes.ravel(), (coarse, up, fine, fused), titles):
@@ -260,9 +290,11 @@ def recording(modules: Sequence[nn.Module]) -> Iterator[list[Call]]:
 def crp_reach_figure(outputs: Sequence[Tensor], total: Tensor):
     """Where chained residual pooling reaches from one non-zero position: the non-zero area
     of each pooling block's output (``outputs[n]``, ``(1, 1, H, W)``) and of their sum
-    ``total``, black on white. Titles give each block's reach, the side of the non-zero
-    square. Returns a figure of ``len(outputs) + 1`` panels on rows of three."""
+    ``total``, black on white inside a grey outline of the ``H × W`` map. Titles give each
+    block's reach, the side of the non-zero square. Returns a figure of ``len(outputs) + 1``
+    panels on rows of three."""
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     panels = list(outputs) + [total]
     rows = -(-len(panels) // 3)
@@ -274,6 +306,9 @@ def crp_reach_figure(outputs: Sequence[Tensor], total: Tensor):
         side = int((t[0, 0] > 0).any(0).sum())
         title = "sum of all" if i == len(outputs) else f"block {i + 1}: {side} × {side}"
         _panel(ax, t[0, 0] > 0, title, cmap="Greys")
+        h, w = t.shape[-2:]  # the map's outline: pixel edges run from -0.5 to size - 0.5
+        ax.add_patch(Rectangle((-0.5, -0.5), w, h, fill=False, edgecolor="0.45", lw=1.5,
+                               clip_on=False, gid="map-outline"))
     fig.tight_layout()
     return fig
 
@@ -379,10 +414,27 @@ def cost_per_component(model: nn.Module, macs: Mapping[str, int]) -> pd.DataFram
     return cost
 
 
+def cost_title(cost: pd.DataFrame, *, backbone: str, visible: float = 0.01) -> str:
+    """The cost figure's title, naming each group's colour (:data:`COST_WORDS`); a group whose
+    bars are all shorter than ``visible`` times the longest bar of their chart, in both charts,
+    is said to be too small to see."""
+    kinds = cost.group.where(cost.group.isin(list(COST_COLOURS)), "blocks")
+    words = []
+    for kind, word in COST_WORDS.items():
+        rows = cost[kinds == kind]
+        if rows.empty:
+            continue
+        seen = any((rows[c] >= visible * cost[c].max()).any() for c in ("parameters (M)", "GMACs"))
+        words.append(word if seen else f"{word} (too small to see)")
+    half = (len(words) + 1) // 2
+    return f"RefineNet on {backbone}: " + ", ".join(words[:half]) + ",\n" + ", ".join(words[half:])
+
+
 def cost_figure(cost: pd.DataFrame, *, macs_size: int, backbone: str):
     """Two horizontal bar charts sharing the components of :func:`cost_per_component`:
     parameters (left) and GMACs at ``macs_size`` × ``macs_size`` (right), coloured by group
-    (:data:`COST_COLOURS`), first component on top. Returns the figure."""
+    (:data:`COST_COLOURS`), first component on top, titled by :func:`cost_title`. Returns the
+    figure."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 7), sharey=True)
@@ -395,8 +447,7 @@ def cost_figure(cost: pd.DataFrame, *, macs_size: int, backbone: str):
     axes[0].invert_yaxis()  # shared: the first component on top in both
     for ax in axes:
         ax.tick_params(labelsize=12)  # 12 px or more once the book shrinks 9 in to its column
-    fig.suptitle(f"RefineNet on {backbone}: grey backbone, blue adaptation,\ngreen blocks, red classifier",
-                 fontsize=13)
+    fig.suptitle(cost_title(cost, backbone=backbone), fontsize=13)
     fig.tight_layout()
     return fig
 
@@ -416,6 +467,17 @@ def parameter_check(ours: Mapping[tuple[str, int], float],
             "released (M)": reference, "difference (M)": round(count - reference, 2) + 0.0,
         })
     return pd.DataFrame(rows)
+
+
+def parameter_agreement(check: pd.DataFrame) -> str:
+    """How our counts compare with the released ones, in words, from :func:`parameter_check`:
+    "agree with the released counts exactly (...)" when every rounded difference is 0, else
+    the largest difference."""
+    largest = float(check["difference (M)"].abs().max())
+    if largest == 0:
+        return "agree with the released counts exactly (to 0.01 M, their precision)"
+    return (f"differ from the released counts by at most {largest:.2f} M (those are rounded "
+            "to 0.01 M)")
 
 
 # --- gradient flow -----------------------------------------------------------------------
@@ -466,15 +528,16 @@ def gradient_figure(grads: pd.DataFrame):
     position = range(len(grads))
     axes[0].semilogy(position, grads["with long-range paths"], ".-", label="long-range paths")
     axes[0].semilogy(position, grads["without"], ".-", label="layer1-3 detached")
-    axes[0].set_ylabel("gradient norm")
-    axes[0].legend(frameon=False)
+    axes[0].set_ylabel("gradient norm", fontsize=FONT)
+    axes[0].legend(frameon=False, fontsize=FONT)
     axes[1].plot(position, grads["ratio"], ".-", color="C2")
     axes[1].axhline(1, color="0.6", lw=1)
-    axes[1].set_ylabel("ratio")
+    axes[1].set_ylabel("ratio", fontsize=FONT)
     starts = [i for i, u in enumerate(grads.unit) if u.endswith(".0")]
     axes[1].set_xticks(starts, [grads.unit[i].split(".")[0] for i in starts])
-    axes[1].set_xlabel("residual unit of the backbone, input side on the left")
+    axes[1].set_xlabel("residual unit of the backbone, input side on the left", fontsize=FONT)
     for ax in axes:
+        ax.tick_params(labelsize=FONT, which="both")
         for s in starts[1:]:
             ax.axvline(s - 0.5, color="0.85", lw=1)
     fig.tight_layout()

@@ -171,7 +171,9 @@ def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -
         lines += ["", "Software:", ""]
         lines += [", ".join(f"{k} {v}" for k, v in versions.items()) + "."]
     if first.get("profile_description"):
-        lines += ["", f"What the profile is for, in its own words: *{first['profile_description']}*."]
+        # A profile's description is a noun phrase ("the whole study on CamVid ..."), written
+        # to follow this verb.
+        lines += ["", f"The profile runs {first['profile_description']}."]
     lines += [
         "",
         "Parameters of each notebook (the profile's values; the notebook's own defaults are in its "

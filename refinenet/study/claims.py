@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Union
 
 from . import analysis
+from .report import p_text
 from .stats import interval_text
 
 __all__ = ["Claim", "CLAIMS", "SECONDARY", "study_scores", "claim_table", "secondary_table", "failure_table",
-           "failure_view", "plot_verdicts", "verdict_view", "interval_view", "contrast_text"]
+           "family_arms", "claim_fit", "secondary_fit", "fit_text", "failure_view", "plot_verdicts",
+           "verdict_view", "interval_view", "contrast_text"]
 
 Side = Union[str, Mapping[str, float]]
 
@@ -75,22 +77,54 @@ def contrast_text(records, better: Side, worse: Side, *, column: str = "test mIo
     """``"+1.2 [-0.3, +2.7]"``: the contrast ``better - worse`` (arms or ``{arm: weight}``
     mixtures, e.g. an interaction) with its interval at ``level``, from one linear model
     (:func:`refinenet.study.analysis.fit`) of the runs of ``records`` (a page's per-run frame:
-    only its arms, no Holm correction; chapter 7's verdicts fit every arm of the study)."""
+    only its arms, no Holm correction; chapter 7's verdicts fit the runs of the claims' arms,
+    :func:`claim_fit`)."""
     d = analysis.contrast(_fit(records, column), better, worse)
     return interval_text((d.estimate, *d.interval(level)))
 
 
-def claim_table(records, claims: Mapping[str, Claim] = CLAIMS, *, column: str = "test mIoU"):
-    """The verdict table of the pre-registered analysis: one model fitted to the runs of the
-    claims' arms (the family's arms, as the design page says; other arms of ``records`` are
-    left out), then per claim the difference, its Holm-adjusted interval and p, the 90% TOST
-    interval and the verdict (:func:`refinenet.study.analysis.verdicts`), with its words."""
-    family = {a for c in claims.values() for a in _arms(c.better) + _arms(c.worse)}
+def family_arms(claims: Mapping[str, Claim] = CLAIMS) -> list[str]:
+    """The arms that the claims compare (the Holm family's), in the order they are named."""
+    return list(dict.fromkeys(a for c in claims.values() for a in _arms(c.better) + _arms(c.worse)))
+
+
+def claim_fit(records, claims: Mapping[str, Claim] = CLAIMS, *, column: str = "test mIoU"):
+    """The model of the verdicts (:func:`claim_table`): ``arm + seed`` fitted to the scored runs
+    of the claims' arms only (:func:`family_arms`, as the design page says), each run once.
+    Raises naming the claims' arms that have no scored run."""
+    family = family_arms(claims)
     model = _fit(records[records["variant"].isin(family)], column)
-    missing = sorted({a for c in claims.values() for a in _arms(c.better) + _arms(c.worse)} - set(model.arms))
+    missing = sorted(set(family) - set(model.arms))
     if missing:
         raise KeyError(f"no scored run of {', '.join(missing)}: every arm of the claims must be trained "
                        f"(arms with scores: {', '.join(model.arms)})")
+    return model
+
+
+def secondary_fit(records, *, column: str = "test mIoU"):
+    """The model of the secondary contrasts (:func:`secondary_table`): the same ``arm + seed``
+    form, fitted to the scored runs of every arm of ``records``."""
+    return _fit(records, column)
+
+
+def fit_text(model) -> str:
+    """How a model's residual degrees of freedom come about, as Markdown: ``"21 scored runs of
+    7 arms with 3 seeds: 7 + 3 − 1 = 9 parameters, 21 − 9 = 12 residual degrees of freedom"``
+    (the parameters are the design's rank: one per arm and per seed, less one)."""
+    arms, seeds = len(model.arms), len(model.seeds)
+    params = model.n_runs - model.df  # the rank of the design
+    count = f"{arms} + {seeds} − 1 = {params}" if params == arms + seeds - 1 else f"{params} independent"
+    return (f"{model.n_runs} scored runs of {arms} arms with {seeds} seeds: {count} parameters, "
+            f"{model.n_runs} − {params} = {model.df} residual degrees of freedom")
+
+
+def claim_table(records, claims: Mapping[str, Claim] = CLAIMS, *, column: str = "test mIoU"):
+    """The verdict table of the pre-registered analysis: one model fitted to the runs of the
+    claims' arms (:func:`claim_fit`: the family's arms, as the design page says; other arms of
+    ``records`` are left out), then per claim the difference, its Holm-adjusted interval and p,
+    the 90% TOST interval and the verdict (:func:`refinenet.study.analysis.verdicts`), with its
+    words."""
+    model = claim_fit(records, claims, column=column)
     table = analysis.verdicts(model, {k: (c.better, c.worse) for k, c in claims.items()})
     table.insert(1, "the paper", [c.text for c in claims.values()])
     table.insert(2, "source", [c.source for c in claims.values()])
@@ -99,11 +133,11 @@ def claim_table(records, claims: Mapping[str, Claim] = CLAIMS, *, column: str = 
 
 def secondary_table(records, contrasts: Mapping[str, Claim] = SECONDARY, *, column: str = "test mIoU"):
     """Plain 95% intervals of the secondary contrasts, from one model fitted to the runs of
-    every arm of ``records`` (the design page names no model for them; contrasts whose arms
-    have no scored run are left out)."""
+    every arm of ``records`` (:func:`secondary_fit`; the design page names no model for them;
+    contrasts whose arms have no scored run are left out)."""
     import pandas as pd
 
-    model = _fit(records, column)
+    model = secondary_fit(records, column=column)
     rows = []
     for name, c in contrasts.items():
         if not set(_arms(c.better) + _arms(c.worse)) <= set(model.arms):
@@ -175,7 +209,7 @@ def verdict_view(table):
     return pd.DataFrame({
         "claim": table["claim"], "the paper": table["the paper"],
         "difference [Holm interval]": [_interval(*r) for r in zip(table["difference"], table["Holm low"], table["Holm high"])],
-        "Holm p": [f"{p:.3f}" for p in table["Holm p"]],
+        "Holm p": [p_text(p) for p in table["Holm p"]],
         "90% interval": [f"[{lo:+.1f}, {hi:+.1f}]" for lo, hi in zip(table["TOST low"], table["TOST high"])],
         "verdict": table["verdict"],
     })
@@ -189,21 +223,23 @@ def interval_view(table):
     return pd.DataFrame({
         "contrast": table["contrast"], "what it asks": table["what it asks"],
         "difference [95% interval]": [_interval(*r) for r in zip(table["difference"], table["low"], table["high"])],
-        "p": [f"{p:.3f}" for p in table["p"]],
+        "p": [p_text(p) for p in table["p"]],
     })
 
 
 #: Font size (pt) of :func:`plot_verdicts`'s labels, legend and ticks: the figure is at most
-#: ``VERDICT_WIDTH`` inches wide, shown 688 px wide in the book, so 11 pt reads at about 13 px.
+#: ``VERDICT_WIDTH`` inches wide, shown 688 px wide in the book, so 11 pt reads at about 13 px;
+#: its title is a point larger.
 VERDICT_PT = 11
 VERDICT_WIDTH = 8.0
 
 
-def plot_verdicts(table, *, margin: float = analysis.MARGIN, ax=None):
+def plot_verdicts(table, *, margin: float = analysis.MARGIN, ax=None, title: str = ""):
     """Forest plot of a verdict table: each claim's difference with its Holm interval, the
     90% TOST interval as a thicker bar, 0 and the equivalence margin drawn. The claims'
     words wrap onto two lines and the legend sits below the axes, so that the figure keeps
-    to ``VERDICT_WIDTH`` inches and its text to ``VERDICT_PT`` points."""
+    to ``VERDICT_WIDTH`` inches and its text to ``VERDICT_PT`` points (``title``, above the
+    axes, at one point more)."""
     import textwrap
 
     import matplotlib.pyplot as plt
@@ -224,6 +260,8 @@ def plot_verdicts(table, *, margin: float = analysis.MARGIN, ax=None):
     ax.tick_params(axis="x", labelsize=VERDICT_PT)
     ax.set_ylim(len(table) - 0.5, -0.5)
     ax.set_xlabel("difference in the paper's favour (mIoU points)", fontsize=VERDICT_PT)
+    if title:
+        ax.set_title(title, fontsize=VERDICT_PT + 1)
     handles = [plt.Line2D([], [], marker="o", color=c, label=v) for v, c in colours.items()]
     handles += [plt.Line2D([], [], color="0.6", ls="--", label=f"margin ±{margin:g}")]
     ax.grid(axis="x", alpha=0.3)

@@ -83,9 +83,13 @@ INSIDE_DIR = "inside"
 INSIDE_FILE = "inside.json"
 FORMAT = 1
 
-TITLE_PT = 11
-SMALL_PT = 10
+# Point sizes: the figures are about 8.5 inches wide with their colour bars, so 12 pt reads at
+# about 13 px in the book's column, above the floor of refinenet.study.readable (12 px).
+TITLE_PT = 12
+SMALL_PT = 12  # legends, colour-bar ticks and labels
 FIG_WIDTH = 8.0
+#: The legend's entry for the pixels the labels leave unlabelled (void), drawn black.
+NO_LABEL = "no label"
 MAX_COLS = 4
 
 
@@ -565,21 +569,31 @@ def _pick(loaded: dict, which: int) -> dict:
 
 def _row_height(loaded: dict, cols: int) -> float:
     h, w = loaded["input_size"]
-    return FIG_WIDTH / cols * h / w + 0.55
+    return FIG_WIDTH / cols * h / w + 0.6  # room for a two-line title
 
 
-def _legend(fig, loaded, arrays, class_names, palette):
+LEGEND_COLS = 4  # of the class legend: CamVid's longest names at SMALL_PT fit 8 inches
+
+
+def _legend(fig, loaded, arrays, class_names, palette) -> float:
+    """The class legend of ``arrays`` (label maps) below the panels; returns its height in
+    inches (0: no class names, no legend)."""
     names = class_names if class_names is not None else loaded.get("class_names")
     if not names:
-        return
+        return 0.0
     num = loaded["num_classes"]
-    present = sorted({int(v) for a in arrays if a is not None for v in np.unique(a) if 0 <= v < num})
+    values = {int(v) for a in arrays if a is not None for v in np.unique(np.asarray(a))}
+    present = sorted(v for v in values if 0 <= v < num)
     pal = palette if palette is not None else (loaded.get("palette") or _default_palette(num))
     from matplotlib.patches import Patch
 
     handles = [Patch(color=np.asarray(pal[c]) / 255.0, label=str(names[c])) for c in present]
-    fig.legend(handles=handles, loc="lower center", ncol=min(6, max(1, len(handles))), fontsize=SMALL_PT,
+    if any(not 0 <= v < num for v in values):  # void in the labels: _colour draws it black
+        handles.append(Patch(facecolor="black", edgecolor="black", label=NO_LABEL))
+    ncol = min(LEGEND_COLS, max(1, len(handles)))
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=SMALL_PT,
                frameon=False, bbox_to_anchor=(0.5, 0.0))
+    return 0.1 + 0.3 * -(-len(handles) // ncol)  # a row of entries: ~1.5 lines of SMALL_PT
 
 
 def _top_row(axes, loaded, img, image, labels, palette, extent) -> int:
@@ -647,8 +661,10 @@ def plot_cascade(loaded: dict, image=None, labels=None, palette=None, *, which: 
             _off(axes[r], len(part))
             r += 1
     fig.suptitle(f"The cascade, coarse to fine (image {img['index']})", fontsize=TITLE_PT + 1)
-    _legend(fig, loaded, shown, class_names, palette)
-    fig.tight_layout(rect=(0, 0.06 if (class_names or loaded.get("class_names")) else 0, 1, 1))
+    legend_in = _legend(fig, loaded, shown, class_names, palette)
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, height + legend_in)  # the panels keep their size
+    fig.tight_layout(rect=(0, legend_in / (height + legend_in), 1, 1))
     return fig
 
 
@@ -702,9 +718,11 @@ def plot_crp_stages(loaded: dict, *, which: int = 0, scale: str = "own"):
         for j in range(n - g * cols, cols):
             for k in range(terms):
                 axes[g * terms + k][j].axis("off")
-    what = "|h| / its max" if scale == "own" else "mean |h| over channels"
+    what = ("its magnitude, stretched to its own maximum" if scale == "own"
+            else "its magnitude (mean over channels), one scale for all")
     fig.suptitle(f"Chained residual pooling, term by term (image {img['index']})\n"
-                 f"title: share of mean |output|; map: {what}", fontsize=TITLE_PT + 1)
+                 f"title: each term's share of the output's magnitude\nmap: {what}",
+                 fontsize=TITLE_PT + 1)
     fig.tight_layout(rect=(0, 0, 0.9, 1))
     if image is not None:
         cax = fig.add_axes((0.91, 0.25, 0.02, 0.5))

@@ -1,6 +1,7 @@
 """Study profiles: how big each notebook runs (``refinenet/study/profiles/*.yaml``).
 
-A profile is a YAML file with a name, a one-line description, whether it needs a CUDA device,
+A profile is a YAML file with a name, a one-line description (what it runs, a phrase that follows
+"The profile runs" on the book's provenance page), whether it needs a CUDA device,
 ``common`` parameters (every notebook that declares one in its ``parameters`` cell receives
 it), the ``study`` design (a partial training config plus its grids, see
 :mod:`refinenet.study.design`) and one entry per notebook with that notebook's own parameters::

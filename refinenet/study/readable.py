@@ -19,7 +19,7 @@ __all__ = ["COLUMN_PX", "MIN_TEXT_PX", "FigureTooSmallError", "check_readable", 
 COLUMN_PX = 688
 #: The smallest text size (px on the page) a saved figure may show: tick labels, legends,
 #: titles, annotations, labels in boxes.
-MIN_TEXT_PX = 11.0  # the body text is 16 px
+MIN_TEXT_PX = 12.0  # the body text is 16 px
 
 
 class FigureTooSmallError(ValueError):

@@ -35,12 +35,29 @@ __all__ = [
     "standard_view",
     "standing_text",
     "all_variants",
+    "p_text",
+    "study_arms",
+    "cost_decimals",
+    "rate_check_view",
+    "names_md",
+    "swept_text",
 ]
 
 
 
 #: The cost columns of :func:`ablation_table`: ``{per-run column: table column}``.
 COST_COLUMNS = {"parameters (M)": "params (M)", "GMACs": "GMACs", "training s": "train s / run"}
+#: The fewest decimals each model-size column is written with on every page (4 to 7), in the
+#: tables and in the prose: parameters in millions to 2 decimals, GMACs to 3
+#: (:func:`cost_decimals` adds more only where the study's arms would otherwise read alike).
+COST_DECIMALS = {"parameters (M)": 2, "GMACs": 3}
+#: Decimals of every p-value the pages show.
+P_DECIMALS = 3
+
+
+def p_text(p: float) -> str:
+    """A p-value as every page writes it: ``"0.042"``, ``"1.000"``."""
+    return f"{float(p):.{P_DECIMALS}f}"
 
 
 def decimals(values, *, sig: int = 3, apart: bool = False, most: int = 6) -> int:
@@ -59,13 +76,53 @@ def decimals(values, *, sig: int = 3, apart: bool = False, most: int = 6) -> int
     return d
 
 
-def cost_texts(values, *, sig: int = 3, apart: bool = True) -> list[str]:
+def cost_texts(values, *, sig: int = 3, apart: bool = True, places: int | None = None) -> list[str]:
     """``values`` (parameters, MACs, seconds) as text at one precision (:func:`decimals`:
-    ``sig`` significant digits at least; with ``apart``, distinct values stay distinct); a
-    missing value is ``"–"``."""
+    ``sig`` significant digits at least; with ``apart``, distinct values stay distinct), or at
+    ``places`` decimals when given; a missing value is ``"–"``."""
     values = list(values)
-    d = decimals(values, sig=sig, apart=apart)
+    d = decimals(values, sig=sig, apart=apart) if places is None else places
     return [f"{float(v):.{d}f}" if finite(v) else "–" for v in values]
+
+
+def study_arms(exp) -> dict[str, dict]:
+    """``{arm: overrides}`` of every arm that the profile's notebooks declare (their ``arms``
+    parameter, as the runner gives it), the standard model first."""
+    from .runner import notebook_wants
+
+    arms: dict[str, dict] = {"standard": {}}
+    for wants in notebook_wants(exp.profile, exp.runs.root).values():
+        for name, overrides in (wants.get("arms") or {}).items():
+            arms.setdefault(name, dict(overrides or {}))
+    return arms
+
+
+def cost_decimals(exp, arms: Mapping[str, Mapping] | None = None) -> dict[str, int]:
+    """``{per-run cost column: decimals}`` for the model-size columns, the same on every page
+    of a profile: :data:`COST_DECIMALS`, or more where two arms of the whole study
+    (:func:`study_arms`, or ``arms``) that differ in size would otherwise be written alike."""
+    arms = study_arms(exp) if arms is None else arms
+    costs = [exp.cost(overrides) for overrides in arms.values()]
+    values = {"parameters (M)": [p / 1e6 for p, _ in costs], "GMACs": [m / 1e9 for _, m in costs]}
+    places = {}
+    for column, least in COST_DECIMALS.items():
+        xs = values[column]
+        distinct = len({f"{x:.6f}" for x in xs})
+        d = least
+        while d < 6 and len({f"{x:.{d}f}" for x in xs}) < distinct:
+            d += 1
+        places[column] = d
+    return places
+
+
+def _cost_columns(table, means, places: Mapping[str, int] | None) -> None:
+    """Write the cost columns of ``table`` (one row per variant) from the per-variant means:
+    the model-size columns at ``places`` decimals (:func:`cost_decimals`), else at one
+    precision per column (:func:`cost_texts`); the training time at 3 significant digits."""
+    places = places or {}
+    for column, name in COST_COLUMNS.items():
+        table[name] = cost_texts(means.loc[table["variant"], column], apart=name != "train s / run",
+                                 places=places.get(column))
 
 
 def _order(records, order: Sequence[str] | None) -> list[str]:
@@ -73,9 +130,10 @@ def _order(records, order: Sequence[str] | None) -> list[str]:
 
 
 def ablation_table(records, *, baseline: str = "standard", order: Sequence[str] | None = None,
-                   metric: str = "test mIoU"):
+                   metric: str = "test mIoU", places: Mapping[str, int] | None = None):
     """One row per variant: mean ± std over seeds, n, the Welch 95% interval of the difference
-    to ``baseline``, boundary IoU, thin-class mIoU, parameters, GMACs, training time."""
+    to ``baseline``, boundary IoU, thin-class mIoU, parameters, GMACs, training time
+    (``places``: decimals of the model-size columns, :func:`cost_decimals`)."""
     import pandas as pd
 
     base = records.loc[records.variant == baseline, metric]
@@ -101,9 +159,7 @@ def ablation_table(records, *, baseline: str = "standard", order: Sequence[str] 
             row["diverged runs [95% CI]"] = failure_text(int(r["diverged"].sum()), len(r))
         rows.append(row)
     table = pd.DataFrame(rows)
-    means = records.groupby("variant")[list(COST_COLUMNS)].mean()
-    for column, name in COST_COLUMNS.items():
-        table[name] = cost_texts(means.loc[table["variant"], column], apart=name != "train s / run")
+    _cost_columns(table, records.groupby("variant")[list(COST_COLUMNS)].mean(), places)
     return table
 
 
@@ -131,23 +187,30 @@ def thin_table(records, thin: Sequence[str], *, baseline: str = "standard",
     return pd.DataFrame(rows)
 
 
+#: Font size (pt) of every text of :func:`ablation_figure` (ticks, axis labels, panel
+#: titles): the figure is ``ABLATION_WIDTH`` inches wide, shown about 688 px wide in the book,
+#: so 11 pt reads at about 13 px.
+ABLATION_PT = 11
+ABLATION_WIDTH = 8.0
+
+
 def ablation_figure(records, *, baseline: str = "standard", order: Sequence[str] | None = None,
                     metric: str = "test mIoU", title: str = ""):
     """Left: every seed's score per variant, with the mean ± std. Right: the difference to
-    ``baseline`` with its Welch 95% interval (0 marked)."""
+    ``baseline`` with its Welch 95% interval (0 marked). Every text at :data:`ABLATION_PT`."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     names = _order(records, order)
-    height = 1.2 + 0.5 * len(names)
-    fig, axes = plt.subplots(1, 2, figsize=(8, max(2.4, height)), sharey=True)
+    height = 1.3 + 0.5 * len(names)
+    fig, axes = plt.subplots(1, 2, figsize=(ABLATION_WIDTH, max(2.6, height)), sharey=True)
     data = records[records.variant.isin(names)]
     sns.stripplot(data=data, y="variant", x=metric, order=names, ax=axes[0], color="0.55",
                   size=5, jitter=0.12, alpha=0.8)
     sns.pointplot(data=data, y="variant", x=metric, order=names, ax=axes[0], errorbar="sd",
                   color="C0", linestyle="none", markers="D", capsize=0.25)
-    axes[0].set_xlabel(f"{metric} %")
-    axes[0].set_title("seeds (dots), mean ± std")
+    axes[0].set_xlabel(f"{metric} %", fontsize=ABLATION_PT)
+    axes[0].set_title("seeds (dots), mean ± std", fontsize=ABLATION_PT)
     axes[0].set_ylabel("")
     base = data.loc[data.variant == baseline, metric]
     for i, variant in enumerate(names):
@@ -159,10 +222,12 @@ def ablation_figure(records, *, baseline: str = "standard", order: Sequence[str]
         axes[1].errorbar([d.diff], [i], xerr=[[d.diff - d.low], [d.high - d.diff]], fmt="o",
                          color=colour, capsize=4)
     axes[1].axvline(0, color="0.6", lw=1)
-    axes[1].set_xlabel("points")
-    axes[1].set_title(f"difference to {baseline}, 95% interval")
+    axes[1].set_xlabel("points", fontsize=ABLATION_PT)
+    axes[1].set_title(f"difference to {baseline}, 95% interval", fontsize=ABLATION_PT)
+    for ax in axes:
+        ax.tick_params(labelsize=ABLATION_PT)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=ABLATION_PT + 1)
     fig.tight_layout()
     return fig
 
@@ -236,7 +301,8 @@ def ablation_tables(study, exp, runs, *, baseline: str = "standard", title: str 
 
     records = exp.records(runs)
     study.save_table(records, "runs")
-    table = study.save_table(ablation_table(records, baseline=baseline), "ablation")
+    places = cost_decimals(exp)  # the same on every page of the profile
+    table = study.save_table(ablation_table(records, baseline=baseline, places=places), "ablation")
     display(styled(table, caption(study, f"{title}, test split.".lstrip(", ")), wrap=False))
     thin = study.save_table(thin_table(records, exp.thin_classes, baseline=baseline), "thin_classes")
     display(styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI]).")))
@@ -373,20 +439,78 @@ def sweep_records(exp, arms: Mapping[str, str]):
     return pd.concat(frames, ignore_index=True)
 
 
-def cascade_layout(groups: Mapping[str, Sequence[Sequence[int]]]):
-    """One row per cascade: its name, its number of blocks and the backbone taps each block
+def cascade_layout(groups: Mapping[str, Sequence[Sequence[int]]], *,
+                   described: Mapping[str, str] | None = None):
+    """One row per cascade: its arm name, its number of blocks and the backbone taps each block
     fuses, first to last (``"[layer4 + layer3] → [layer2 + layer1]"``). ``groups``:
-    ``{name: refinenet.models.cascade_groups(c)}``, tap indices with 0 the deepest of four."""
+    ``{arm: refinenet.models.cascade_groups(c)}``, tap indices with 0 the deepest of four.
+    ``described``: ``{arm: the paper's name}`` (``"2-cascade"``), a column after the arm's."""
     import pandas as pd
 
     def taps(group: Sequence[int]) -> str:
         return " + ".join(f"layer{4 - t}" for t in group)
 
-    return pd.DataFrame([
-        {"model": name, "blocks": len(blocks),
-         "taps fused by each block, first to last": " → ".join(f"[{taps(g)}]" for g in blocks)}
-        for name, blocks in groups.items()
-    ])
+    rows = []
+    for name, blocks in groups.items():
+        row = {"arm": name}
+        if described is not None:
+            row["in the paper"] = described[name]
+        row["blocks"] = len(blocks)
+        row["taps fused by each block, first to last"] = " → ".join(f"[{taps(g)}]" for g in blocks)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+#: The columns of :meth:`refinenet.study.experiments.Experiments.rate_check` as the pages
+#: show them: short headers that fit the column (:func:`rate_check_view`).
+RATE_CHECK_HEADERS = {
+    "arm": "arm",
+    "common rate": "common rate",
+    "val mIoU % at it": "val % at common",
+    "its best rate": "best rate",
+    "val mIoU % at that": "val % at best",
+    "gain": "gain",
+    "noise (larger spread)": "noise",
+    "trains at": "trains at",
+}
+#: What the short headers of :func:`rate_check_view` mean, for a table's caption.
+RATE_CHECK_KEY = ("Columns: val %, the mean val mIoU over the grid's seeds at that rate; gain, "
+                  "best minus common (points); noise, the larger of the two rates' seed "
+                  "spreads (std, points).")
+
+
+def rate_check_view(check):
+    """A rate check (:meth:`~refinenet.study.experiments.Experiments.rate_check`) for the
+    page: the same rows under the short headers of :data:`RATE_CHECK_HEADERS` (what they
+    mean: :data:`RATE_CHECK_KEY`)."""
+    return check.rename(columns=RATE_CHECK_HEADERS)
+
+
+def names_md(names: Sequence[str]) -> str:
+    """Arm names as Markdown prose, each in code font so that a name holding a comma reads
+    as one: ``"`ReLU off`, `N = 0` and `ReLU off, N = 0`"``."""
+    quoted = [f"`{n}`" for n in names]
+    if len(quoted) < 2:
+        return "".join(quoted)
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def swept_text(arms: Sequence[str], sweeps: Sequence[str], *, baseline: str = "standard") -> str:
+    """Which arms of a page besides ``baseline`` were trained at every rate of the grid, and
+    which were not, as a Markdown sentence: ``"Of the other arms, `ReLU off` and `N = 0` were
+    also trained at the grid's other rates; `N = 4` was not and trains at the common rate."``"""
+    def verb(names: Sequence[str]) -> str:
+        return "was" if len(names) == 1 else "were"
+
+    swept = [a for a in arms if a in sweeps and a != baseline]
+    rest = [a for a in arms if a not in sweeps and a != baseline]
+    if not swept:
+        return "No arm but the standard model was trained at the grid's other rates."
+    text = f"Of the other arms, {names_md(swept)} {verb(swept)} also trained at the grid's other rates"
+    if rest:
+        train = "trains" if len(rest) == 1 else "train"
+        text += f"; {names_md(rest)} {verb(rest)} not and {train} at the common rate"
+    return text + "."
 
 
 # -- the results page (7): tables gathered from the other pages ---------------------------
@@ -428,14 +552,15 @@ ALL_VARIANTS_COLUMNS = ["variant", "n", "test mIoU %", ALL_VARIANTS_DELTA, "boun
                         "GMACs", "train s / run"]
 
 
-def all_variants(tables: Mapping[str, object], records=None):
+def all_variants(tables: Mapping[str, object], records=None, *, places: Mapping[str, int] | None = None):
     """The ablation tables of notebooks 4 to 6 (:func:`ablation_table`, ``{notebook: table}``)
     as one: each table's difference column renamed :data:`ALL_VARIANTS_DELTA`, a
     variant that several pages share (the standard model) kept once, first seen first, and the
     columns of :data:`ALL_VARIANTS_COLUMNS` that the tables have. Given ``records`` (the
     pages' per-run frames), the cost columns are written again from the runs as
-    :func:`ablation_table` writes them, at one precision for the whole table
-    (:func:`cost_texts`), not read back from each page's rounded text."""
+    :func:`ablation_table` writes them (``places``: the model-size columns' decimals,
+    :func:`cost_decimals`; else one precision for the whole table, :func:`cost_texts`), not
+    read back from each page's rounded text."""
     import pandas as pd
 
     parts = []
@@ -445,8 +570,5 @@ def all_variants(tables: Mapping[str, object], records=None):
     everything = pd.concat(parts, ignore_index=True).drop_duplicates("variant")
     everything = everything[[c for c in ALL_VARIANTS_COLUMNS if c in everything.columns]].copy()
     if records is not None:
-        means = records.groupby("variant")[list(COST_COLUMNS)].mean()
-        for column, name in COST_COLUMNS.items():
-            values = means.loc[everything["variant"], column]
-            everything[name] = cost_texts(values, apart=name != "train s / run")
+        _cost_columns(everything, records.groupby("variant")[list(COST_COLUMNS)].mean(), places)
     return everything

@@ -9,8 +9,8 @@ prints, for each notebook of ``notebooks/``, the commands that re-execute its pa
 ``results/``; the page's wall time (its ``metadata.json``); the training time of the runs it
 reads (their ledger entries); and how many of those runs the ledger holds. Papermill trains
 nothing: a notebook whose runs are missing stops with
-:class:`~refinenet.study.experiments.MissingRuns`, and ``refinenet study run --profile P
---only NN`` trains them. :func:`chapter_table` builds the table, :func:`format_table` prints it.
+:class:`~refinenet.study.experiments.MissingRuns`, and ``refinenet study run --profile
+<profile> --only NN`` trains them. :func:`chapter_table` builds the table, :func:`format_table` prints it.
 """
 
 from __future__ import annotations

@@ -444,19 +444,31 @@ def _append_kernel_stderr(log, path: Path) -> None:
         log.write("\n--- kernel process stderr ---\n" + text)
 
 
+#: The first line of the injected-parameters cell in an executed notebook (papermill writes
+#: "# Parameters"): the page shows this cell, whose values it ran with.
+INJECTED_HEADING = "# The values this page ran with (from its profile)"
+
+
 def _tidy_executed(path: Path, nbformat, lock: dict | None = None) -> None:
-    """Fold away papermill's injected-parameters cell in the book (it stays in the notebook),
-    wrap its values to the book's column, and record the environment lock file the notebook
-    ran with in its metadata."""
+    """Show the values the page ran with: papermill's injected-parameters cell stays visible
+    (its values wrapped to the book's column, under :data:`INJECTED_HEADING`) while the
+    notebook's own defaults, which the profile overrode, fold away in the book. Record the
+    environment lock file the notebook ran with in its metadata."""
     nb = nbformat.read(path, as_version=4)
     if lock is not None:
         nb.metadata.setdefault("refinenet", {})["requirements_lock"] = lock
+    injected = any("injected-parameters" in cell.metadata.get("tags", []) for cell in nb.cells)
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags:
-            cell.source = wrap_assignments(cell.source)
-            if "hide-input" not in tags:
-                tags.append("hide-input")
+            lines = wrap_assignments(cell.source).splitlines()
+            if lines and lines[0].strip() == "# Parameters":
+                lines[0] = INJECTED_HEADING
+            cell.source = "\n".join(lines)
+            if "hide-input" in tags:
+                tags.remove("hide-input")
+        elif "parameters" in tags and injected and "hide-input" not in tags:
+            tags.append("hide-input")
     nbformat.write(nb, path)
 
 

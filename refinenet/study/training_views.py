@@ -32,6 +32,8 @@ __all__ = [
     "rate_edge",
     "sweep_figure",
     "loss_table",
+    "loss_effect",
+    "plain_val_text",
     "training_history",
     "curves_figure",
     "multiscale_scores",
@@ -42,6 +44,7 @@ __all__ = [
     "per_class_table",
     "per_class_figure",
     "published_per_class",
+    "published_per_class_text",
     "summed_confusion",
     "confusion_figure",
     "largest_confusion",
@@ -70,9 +73,10 @@ PLAIN_LOSS_NOTE = "This profile trains with the plain cross-entropy (loss.class_
 #: The paper's decoder widths, deepest block first.
 PAPER_WIDTHS = (512, 256, 256, 256)
 
-#: The point size of in-cell numbers, legends and titles of the page's wide figures: at
-#: least ~11 px on the page for figures up to 9 inches wide (:mod:`refinenet.study.readable`).
-FIGURE_PT = 11
+#: The point size of ticks, in-cell numbers, legends and titles of the page's figures: about
+#: 12.9 px on the page for a figure 9 inches wide, 14.3 px at 8 inches, above the floor of
+#: :mod:`refinenet.study.readable` (12 px).
+FIGURE_PT = 12
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -144,8 +148,9 @@ def recipe_table(exp, *, train_images: int, amp: str | None):
         ("scored on", "360 × 480 labels", scored_on(exp)),  # the setting box's words
         ("training crops", "400 × 400 (VOC)", crop),
         ("images per batch", "1", str(dc.batch_size)),
-        ("optimiser", "SGD, momentum 0.9, wd 5e-4", _optimiser_text(oc)),
-        ("learning rate", "5e-4 (backbone 0.1×)",
+        # the paper's numbers written as this page's are (f"{x:g}"): one notation per row
+        ("optimiser", f"SGD, momentum 0.9, wd {5e-4:g}", _optimiser_text(oc)),
+        ("learning rate", f"{5e-4:g} (backbone 0.1×)",
          f"{', '.join(f'{x:g}' for x in r.lrs)}, chosen on val (backbone 1×)"),
         ("schedule", "constant, lowered by hand", _schedule_text(sch)),
         ("training length", "until it plateaus",
@@ -214,7 +219,7 @@ def rate_edge(sweep_runs, *, chosen: float, lrs: Sequence[float]) -> str:
         return "the only rate of the grid"
     if chosen == max(lrs):
         return ("the largest rate of the grid, so a larger one might do better: "
-                "extend the grid (the profile's study.lrs) before trusting it")
+                "extend the grid (the profile's `study.lrs`) before trusting it")
     above = min(x for x in lrs if x > chosen)
     scores = sweep_runs.loc[sweep_runs.lr == above, "val mIoU"]
     return (f"inside the grid: the next rate up, {above:g}, scores {stats.pm(scores)}% "
@@ -244,11 +249,15 @@ def sweep_figure(sweep_runs, *, lrs: Sequence[float]):
 # -- class weights ---------------------------------------------------------------------------
 
 
-def _thin_iou(run, thin_classes: Sequence[str]) -> float:
+def _thin_iou(run, thin_classes: Sequence[str], split: str = "val") -> float:
     import numpy as np
 
-    names = run.metrics["class_names"]
-    return float(np.mean([run.metrics["iou"][names.index(c)] for c in thin_classes]))
+    scores = run.metrics if split == "val" else run.test
+    names = scores["class_names"]
+    present = [c for c in thin_classes if c in names]
+    if not present:
+        return float("nan")
+    return float(np.mean([scores["iou"][names.index(c)] for c in present]))
 
 
 def loss_table(runs_by_loss: Mapping[str, Sequence], *, thin_classes: Sequence[str]):
@@ -269,6 +278,71 @@ def loss_table(runs_by_loss: Mapping[str, Sequence], *, thin_classes: Sequence[s
             "val pixel accuracy %": stats.pm([100 * run.metrics["pixel_accuracy"] for run in runs]),
         })
     return pd.DataFrame(rows)
+
+
+def _move(points: float) -> str:
+    """``"rises by 4.1 points"``, ``"falls by 0.3 points"``, ``"does not change"``."""
+    if abs(points) < 0.05:
+        return "does not change"
+    return f"{'rises' if points > 0 else 'falls'} by {abs(points):.1f} points"
+
+
+#: What the sentences on the class weights say where the profile trains the plain loss alone.
+NOTHING_TO_COMPARE = "There is no weighted loss to compare."
+
+
+def plain_val_text(plain: Sequence | None) -> str:
+    """The plain cross-entropy's val mIoU (%, mean ± std over its runs), or why there is none
+    (``plain=None``: the profile's own loss is the plain cross-entropy)."""
+    if plain is None:
+        return "(not trained: the profile's loss is the plain cross-entropy)"
+    return stats.pm([100 * run.miou for run in plain if not run.diverged])
+
+
+def loss_effect(weighted: Sequence, plain: Sequence | None, *, thin_classes: Sequence[str],
+                split: str = "val") -> str:
+    """What the class weights do on ``split`` (``"val"`` or ``"test"``), as a sentence read from
+    the runs (ledger entries of each loss; the diverged ones left out): which way the thin
+    classes' mean IoU and the pixel accuracy (which the frequent classes dominate) move from
+    the plain loss to the weighted one, means over the runs, and what that says.
+    ``plain=None`` (the profile trains the plain loss alone): :data:`NOTHING_TO_COMPARE`."""
+    import numpy as np
+
+    if plain is None:
+        return NOTHING_TO_COMPARE
+
+    def means(runs):
+        runs = [run for run in runs if not run.diverged]
+        thin = [100 * _thin_iou(run, thin_classes, split) for run in runs]
+        pixel = [100 * (run.metrics if split == "val" else run.test)["pixel_accuracy"] for run in runs]
+        return (float(np.mean(thin)) if thin else np.nan), (float(np.mean(pixel)) if pixel else np.nan)
+
+    return _effect_text("validation" if split == "val" else "test", means(weighted), means(plain))
+
+
+def _effect_text(where: str, weighted: tuple[float, float], plain: tuple[float, float]) -> str:
+    """The sentence of :func:`loss_effect` from ``(thin-class mIoU, pixel accuracy)`` means (%)
+    of each loss (NaN: not measured)."""
+    import math
+
+    (w_thin, w_pixel), (p_thin, p_pixel) = weighted, plain
+    if not (math.isfinite(w_pixel) and math.isfinite(p_pixel)):
+        return f"One of the two losses has no run that trained, so their {where} scores cannot be compared."
+    d_thin, d_pixel = w_thin - p_thin, w_pixel - p_pixel
+    lead = f"On the {where} split, from the plain loss to the weighted one"
+    if not math.isfinite(d_thin):  # no thin class in this data set's labels
+        return f"{lead}, the pixel accuracy {_move(d_pixel)} (means over the runs of each loss)."
+    text = (f"{lead}, the thin classes' mean IoU {_move(d_thin)} and the pixel accuracy "
+            f"{_move(d_pixel)} (means over the runs of each loss): ")
+    if d_thin > 0 and d_pixel < 0:
+        return text + ("the weights trade some pixel accuracy, which the frequent classes dominate, "
+                       "for the rare classes.")
+    if d_thin > 0:
+        return text + ("the rare classes gain without a loss of pixel accuracy, so here the weights "
+                       "cost the frequent classes nothing that pixel accuracy shows.")
+    if d_pixel < 0:
+        return text + "here the weights help neither the thin classes nor the pixel accuracy."
+    return text + "here the weights do not help the thin classes, and the pixel accuracy does not fall."
 
 
 def loss_test_table(records_by_loss: Mapping):
@@ -292,13 +366,15 @@ def loss_test_table(records_by_loss: Mapping):
 
 def weights_difference(weighted, plain) -> dict[str, str]:
     """The weighted loss's mIoU minus the plain loss's, with its 95% Welch interval:
-    ``{"test": ..., "val": ..., "verdict": ...}``, the verdict read from the test interval
-    (below 0: the weights cost; above: they help; else not told apart). ``weighted`` and
-    ``plain``: per-run records; ``plain=None`` (a profile that trains the plain loss): texts
-    that say nothing was measured."""
+    ``{"test": ..., "val": ..., "verdict": ..., "effect": ...}``, the verdict read from the test
+    interval (below 0: the weights cost; above: they help; else not told apart), the effect
+    :func:`loss_effect`'s sentence on the test split (thin-class mIoU and pixel accuracy).
+    ``weighted`` and ``plain``: per-run records; ``plain=None`` (a profile that trains the plain
+    loss): texts that say nothing was measured."""
     if plain is None:
         return {"test": "(not measured: the profile's loss is the plain cross-entropy)",
-                "val": "(not measured)", "verdict": "there is nothing to compare"}
+                "val": "(not measured)", "verdict": "there is nothing to compare",
+                "effect": NOTHING_TO_COMPARE}
     d = stats.welch(weighted["test mIoU"], plain["test mIoU"])
     if d.high < 0:
         verdict = "on the test split the weights cost more than they gain"
@@ -306,9 +382,11 @@ def weights_difference(weighted, plain) -> dict[str, str]:
         verdict = "the weights help on the test split too"
     else:
         verdict = "on the test split the two losses are not told apart"
+    means = [(float(r["thin-class mIoU"].mean()), float(r["test pixel accuracy"].mean()))
+             for r in (weighted, plain)]  # pandas leaves a diverged run's NaN out
     return {"test": stats.interval_text(d),
             "val": stats.interval_text(stats.welch(weighted["val mIoU"], plain["val mIoU"])),
-            "verdict": verdict}
+            "verdict": verdict, "effect": _effect_text("test", *means)}
 
 
 # -- training curves -------------------------------------------------------------------------
@@ -343,10 +421,11 @@ def curves_figure(steps, evals):
     axes[1].plot(first["step"], first["lr"], color="C4")
     axes[1].set_title("learning rate")
     axes[1].set_xlabel("step")
+    axes[1].set_ylabel("learning rate")
     sns.lineplot(data=evals, x="step", y="val mIoU %", hue="seed", ax=axes[2], palette="deep", marker="o")
     axes[2].set_title("validation mIoU")
     axes[2].legend(title="seed", frameon=False, fontsize=FIGURE_PT, title_fontsize=FIGURE_PT)
-    for ax in axes:  # ~12 px on the page at 8.5 inches
+    for ax in axes:  # ~13 px on the page at 8.5 inches
         ax.tick_params(labelsize=FIGURE_PT)
         ax.xaxis.label.set_size(FIGURE_PT)
         ax.yaxis.label.set_size(FIGURE_PT)
@@ -452,9 +531,11 @@ def per_class_figure(results, names: Sequence[str], *, thin_classes: Sequence[st
                 palette={"thin": "C3", "other": "C0"}, capsize=0.2)
     ax.set_xlabel("")
     ax.set_ylim(0, 100)
-    ax.tick_params(axis="x", rotation=30)
-    ax.legend(frameon=False, title="")
-    ax.set_title("test IoU per class (mean ± std over seeds)")
+    ax.tick_params(axis="x", rotation=30, labelsize=FIGURE_PT)
+    ax.tick_params(axis="y", labelsize=FIGURE_PT)
+    ax.yaxis.label.set_size(FIGURE_PT)
+    ax.legend(frameon=False, title="", fontsize=FIGURE_PT)
+    ax.set_title("test IoU per class (mean ± std over seeds)", fontsize=FIGURE_PT + 1)
     fig.tight_layout()
     return fig
 
@@ -473,6 +554,19 @@ def published_per_class(per_class, *, ours_miou: str):
     side.insert(0, "ours", per_class.set_index("class")["IoU %"])
     side.loc["mean (mIoU)", "ours"] = ours_miou
     return side.rename_axis("class").reset_index()
+
+
+def published_per_class_text(*, synthetic: bool) -> str:
+    """The sentence before :func:`published_per_class`'s table: what the table sets side by
+    side; on the generator (``synthetic``), that there is no table and why."""
+    if synthetic:
+        return ("The FC-DenseNet paper also tabulates the per-class CamVid test IoU of the "
+                "published models (its Table 2), but this page measured its model on the "
+                "synthetic generator, whose classes are not CamVid's, so there is no per-class "
+                "row of ours to set beside them.")
+    return ("The table below sets our per-class test IoU beside that of the published models "
+            "whose per-class CamVid test IoU the FC-DenseNet paper tabulates (its Table 2; "
+            "FC-DenseNet103 is trained from scratch, the others start from ImageNet weights).")
 
 
 def summed_confusion(runs: Sequence):
@@ -657,11 +751,14 @@ def error_map(image, truth, pred, *, ignore_index: int | None):
 
 
 PANEL_COLUMNS = ("image", "truth", "prediction", "errors (red)")
+#: The legend's entry for the pixels the truth leaves unlabelled (the ignore index), drawn black.
+NO_LABEL = "no label"
 
 
 def prediction_panel(dataset, predict: Callable, indices: Sequence[int], *, title: Callable[[int], str]):
     """One row per image of ``indices``: the image, its true labels, the prediction and the
-    error map (:func:`error_map`), the class legend below; ``title(i)`` labels row ``i``.
+    error map (:func:`error_map`), the class legend below (with a black :data:`NO_LABEL` entry
+    where a shown truth has unlabelled pixels); ``title(i)`` labels row ``i``.
 
     ``dataset[i]``: ``(uint8 image (3, H, W), labels (H, W))``, with ``palette``,
     ``ignore_index`` and ``class_names``; ``predict(i)``: the labels predicted for image ``i``,
@@ -675,8 +772,10 @@ def prediction_panel(dataset, predict: Callable, indices: Sequence[int], *, titl
     h, w = dataset[indices[0]][1].shape[-2:]
     fig, axes = plt.subplots(len(indices), len(PANEL_COLUMNS), squeeze=False,
                              figsize=(9.0, side * h / w * len(indices) + 1.0))
+    unlabelled = False
     for row, i in enumerate(indices):
         image, truth = dataset[i]
+        unlabelled |= ignore is not None and bool((truth == ignore).any())
         pred = predict(i)
         pictures = (image, colorize(truth, palette, ignore_index=ignore), colorize(pred, palette, ignore_index=ignore))
         pictures = [p.permute(1, 2, 0).numpy() for p in pictures] + [error_map(image, truth, pred, ignore_index=ignore)]
@@ -688,8 +787,11 @@ def prediction_panel(dataset, predict: Callable, indices: Sequence[int], *, titl
             if row == 0:
                 ax.set_title(PANEL_COLUMNS[col], fontsize=FIGURE_PT)
         axes[row, 0].set_ylabel(title(i), fontsize=FIGURE_PT)
-    fig.legend(handles=legend_handles(dataset.class_names, palette), loc="lower center", frameon=False,
-               fontsize=FIGURE_PT, ncol=min(6, len(dataset.class_names)))
+    handles = legend_handles(dataset.class_names, palette)
+    if unlabelled:  # colorize draws the ignore index black
+        handles += legend_handles([NO_LABEL], [(0, 0, 0)])
+    fig.legend(handles=handles, loc="lower center", frameon=False, fontsize=FIGURE_PT,
+               ncol=min(6, len(handles)))
     # room for the legend: 0.8 inch at the bottom
     fig.tight_layout(rect=(0, 0.8 / fig.get_size_inches()[1], 1, 1))
     return fig
