@@ -41,7 +41,9 @@ output_dir = None  # tables and figures (None: results/interactive/...)
 # grid.
 arms = {
     "standard": {},
-    "plain cross-entropy": {"loss.class_weights": "none"},
+    # No weights, so no softening of them either (a power needs the weights).
+    "plain cross-entropy": {"loss.class_weights": "none",
+                            "loss.class_weight_power": 1.0},
 }
 sweeps = ["standard"]
 # The recipe pilot: whole recipes, each with its own rate, trained before

@@ -94,3 +94,22 @@ def test_the_intro_states_the_cpu_profiles_network_and_image_size():
     assert f"ResNet-{backbone.removeprefix('resnet')}" in intro
     assert "widths " + ", ".join(map(str, train["model"]["widths"])) in intro
     assert "{} × {}".format(*train["data"]["size"]) in intro
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_every_arm_of_every_notebook_is_a_valid_config_on_its_profile(name):
+    """The arms at the chosen rate are built only once the sweep is in the ledger: a
+    contradictory override (say, a weight power without weights) must fail here, not stop a
+    study half-way."""
+    from refinenet.study.runner import notebook_wants
+
+    profile = load_profile(name)
+    design = profile.study
+    base = design.base("synthetic", "cpu")
+    arms = {arm: overrides for wants in notebook_wants(profile, ROOT).values()
+            for arm, overrides in (wants.get("arms") or {}).items()}
+    assert "plain cross-entropy" in arms and "N = 0" in arms
+    for arm, overrides in arms.items():
+        for lr in design.lrs:
+            config = design.config(base, overrides, lr=lr, seed=0)  # raises on a bad combination
+            assert config.seed == 0
