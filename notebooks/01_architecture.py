@@ -73,8 +73,9 @@ dev = torch.device(study.device)
 
 # %% [markdown]
 # The example images come from the data this page runs on: CamVid, or the
-# synthetic street scenes when CamVid is not on the machine (the note above
-# says which). Notebook 2 looks at the data itself.
+# synthetic street scenes when the profile asks for the generator or CamVid
+# is not on the machine (the note above says which, and why). Notebook 2
+# looks at the data itself.
 
 # %%
 examples = study.data("val", image_size, n=4)
@@ -130,10 +131,9 @@ study.glue("deep_channels", int(deep.channels))
 # {glue:text}`deep_channels`-dimensional vectors. What that costs is easiest
 # to see on the labels themselves: below, the example's label map is sampled
 # at each stride (nearest neighbour, the best any classifier at that
-# resolution could do) and blown back up. Large regions survive; thin
-# structures break up at 1/8 and are gone at 1/32.
+# resolution could do) and blown back up. {glue:md}`thin_kept`
 
-# %% mystnb={"figure": {"caption": "What each stride leaves of the labels: the example image, its label map, and the label map sampled (nearest neighbour) on the grid of each backbone tap, at 1/4, 1/8, 1/16 and 1/32 of the input, then enlarged back. Large regions survive; thin structures break up and then vanish.", "name": "fig-01-strides"}, "image": {"alt": "Six pictures in a row: a street scene, its colour-coded label map, and four copies of the label map that grow blockier from left to right; in the coarsest copies the poles and other thin objects are gone and only large regions such as road, sky and buildings remain."}}
+# %% mystnb={"figure": {"caption": "What each stride leaves of the labels: the example image, its label map, and the label map sampled (nearest neighbour) on the grid of each backbone tap, at 1/4, 1/8, 1/16 and 1/32 of the input, then enlarged back. The coarser the grid, the blockier the map; the text above counts how many pixels of the thin classes each grid keeps.", "name": "fig-01-strides"}, "image": {"alt": "Six pictures in a row: a street scene, its colour-coded label map, and four copies of the label map that grow blockier from left to right, thin objects such as poles breaking up first while large regions keep their shape."}}
 labels = torch.as_tensor(mask)[None, None].float()
 # The grids the backbone's taps have for this image (each side is the
 # image's side divided by the stride, rounded up).
@@ -147,6 +147,19 @@ fig = views.labels_at_strides_figure(
 study.save_figure(fig, "labels_at_each_stride")
 study.glue("fig_labels_at_strides", fig)  # shown in the introduction too
 plt.show()
+
+# %%
+from IPython.display import Markdown
+
+from refinenet.study.published import THIN_CLASSES
+
+# The share of pixels whose label each grid keeps: thin classes, the rest.
+names = [c for c in THIN_CLASSES[study.dataset] if c in examples.class_names]
+thin = [examples.class_names.index(c) for c in names]
+rest = [c for c in range(examples.num_classes) if c not in thin]
+kept = [views.kept_shares(mask, sampled, group) for group in (thin, rest)]
+sentence = views.kept_sentence(*kept, strides=strides, names=names)
+study.glue("thin_kept", Markdown(sentence))  # a sentence: pasted as text
 
 # %% [markdown]
 # ## The residual conv unit
@@ -283,8 +296,8 @@ study.glue("bicubic_diff", gap)
 # $$
 #
 # The paper's text uses $N = 2$; the released VOC model uses $N = 4$
-# (`crp_blocks`; the later "improved" variant swaps pool and conv,
-# `crp_order="conv-pool"`). The ReLU that makes $h_0$ is the only
+# (`crp_blocks`). The later "improved" variant swaps pool and conv
+# (`crp_order="conv-pool"`). The ReLU that makes $h_0$ is the only
 # non-linearity on the main path of a block (notebook 4 tests the paper's
 # claim that it makes training less sensitive to the learning rate). The
 # implementation:
@@ -380,7 +393,7 @@ views.table_view(block_table, index=["part"])
 # turns the final 1/4-resolution map into class scores, which are upsampled
 # bilinearly to the input size.
 
-# %% mystnb={"figure": {"caption": "The 4-cascade RefineNet of this page (the paper's Fig. 2c), drawn by `refinenet.models.draw_cascade` from the model's config: the backbone's widths and strides are measured on it, and each RefineNet block spans the rows of the taps it fuses (`draw_cascade(config=...)` with `cascade=2` or `1` draws the variants of the paper's Fig. 7).", "name": "fig-01-cascade-diagram"}, "image": {"alt": "A diagram in four columns: the backbone's stages from the stem to layer4 with their widths and strides; the input adaptation of each tap; the RefineNet blocks from RefineNet-4 at the deepest tap to RefineNet-1 at the finest, each fed by the block before it and by its taps; and the head, the classifier and the upsampling to the input size."}}
+# %% mystnb={"figure": {"caption": "The 4-cascade RefineNet of this page (the paper's Fig. 2c), drawn by `refinenet.models.draw_cascade` from the model's config: the backbone's widths and strides are measured on it. Each RefineNet block sits on the row of the one tap it fuses, and every block after RefineNet-4 also takes the output of the block below it. Called with `cascade=2` or `cascade=1`, `draw_cascade` draws the shorter cascades of the paper's Fig. 7, whose blocks span the rows of all the taps they fuse.", "name": "fig-01-cascade-diagram"}, "image": {"alt": "A diagram in four columns: the backbone's stages from the stem to layer4 with their widths and strides; the input adaptation of each tap; the RefineNet blocks from RefineNet-4 at the deepest tap to RefineNet-1 at the finest, each fed by the block before it and by its taps; and the head, the classifier and the upsampling to the input size."}}
 ax = draw_cascade(config=model.config)
 study.save_figure(ax.figure, "cascade_diagram")
 plt.show()
@@ -604,8 +617,9 @@ plt.show()
 # ## Summary
 #
 # - A ResNet leaves a coarse map: its deepest tap sees a full CamVid frame as
-#   a {glue:text}`camvid_deep_size` grid, where thin structures have no cell
-#   of their own, and the labels sampled at that stride lose them.
+#   a {glue:text}`camvid_deep_size` grid, where a structure a few pixels wide
+#   has no cell of its own; the text before {numref}`fig-01-strides` counts
+#   how much of the thin classes the labels sampled at each stride keep.
 # - The parts are simple: a residual conv unit is the identity plus a
 #   correction that starts small; multi-resolution fusion brings the paths to
 #   one width and size and sums them; chained residual pooling gathers
@@ -624,7 +638,7 @@ plt.show()
 #
 # The commands run from the repository root and write into `out/`, which
 # git ignores. Convert the notebook once; each exercise then runs it again
-# with one parameter changed (about as long as this page took).
+# with one parameter changed.
 #
 # ```bash
 # jupytext --to ipynb notebooks/01_architecture.py \

@@ -20,15 +20,15 @@
 # classes (poles, signs, pedestrians, cyclists) are exactly what a network
 # that works at 1/32 of the input resolution gets wrong.
 #
-# When CamVid is not on the machine, every notebook runs on a **procedural
-# scene generator** instead: street-like pictures drawn from a few random
-# numbers, with thin poles and wires, cars over a wide range of sizes, and
-# two classes that only context can tell apart. It needs no files, so the
-# tests and the smoke profile always run.
+# When the profile asks for it, or CamVid is not on the machine, every
+# notebook runs on a **procedural scene generator** instead: street-like
+# pictures drawn from a few random numbers, with thin poles and wires, cars
+# over a wide range of sizes, and two classes that only context can tell
+# apart. It needs no files, so the tests and the smoke profile always run.
 #
-# This notebook shows both, counts how the pixels are shared among the
-# classes, measures what predicting at a coarse resolution costs even a
-# perfect classifier, and shows the training augmentation.
+# This notebook shows {glue:md}`data_shown`, counts how the pixels are
+# shared among the classes, measures what predicting at a coarse resolution
+# costs even a perfect classifier, and shows the training augmentation.
 
 # %% tags=["parameters"]
 # The study runner sets these from the profile (refinenet/study/profiles/).
@@ -80,6 +80,7 @@ main = sets[study.dataset]
 info = main["train"]
 
 # %% [markdown]
+# (sec-02-data-sets)=
 # ## The data sets
 
 # %%
@@ -87,15 +88,19 @@ table = survey.datasets_table(sets)
 loaded = tuple(main["train"][0][1].shape)  # (H, W) of this page's images
 # a sentence: pasted as text
 study.glue("full_size", Markdown(survey.full_size_sentence(loaded)))
+study.glue("data_shown", Markdown(
+    "the generator's scenes (this page runs on them)" if study.synthetic
+    else "CamVid's images beside the generator's scenes"
+))  # a clause: pasted as text
 study.save_table(table, "datasets").set_index("data set")
 
 # %% [markdown]
 # Examples from the validation split of the data this page runs on, with
-# their labels laid over the image. Black marks pixels without a label
-# (CamVid's "void", the generator's "clutter"): they are left out of the
-# loss and of every score.
+# their labels laid over the image. Pixels without a label (CamVid's
+# "void", the generator's "clutter") keep the plain image, untinted: they
+# are left out of the loss and of every score.
 
-# %% mystnb={"figure": {"caption": "Validation images of the data this page runs on (top row) and their labels laid over them (bottom row), in the class colours of the legend. Black marks pixels without a label, which no loss or score counts.", "name": "fig-02-examples"}, "image": {"alt": "Two rows of street scenes: the pictures on top and, below each, the same picture tinted with the colours of its labels; a legend of the classes and their colours on the right."}}
+# %% mystnb={"figure": {"caption": "Validation images of the data this page runs on (top row) and their labels laid over them (bottom row), in the class colours of the legend. Pixels without a label are left untinted; no loss or score counts them.", "name": "fig-02-examples"}, "image": {"alt": "Two rows of street scenes: the pictures on top and, below each, the same picture tinted with the colours of its labels; a legend of the classes and their colours on the right."}}
 shown = survey.spread_indices(len(main["val"]), num_examples)
 fig = example_figure(
     main["val"], shown, title=f"{study.dataset}: images and labels"
@@ -293,10 +298,11 @@ study.glue("augment_repeatable", "yes" if same else "no")
 # :class: note
 # The released code trains on VOC with random 400 × 400 crops. This
 # profile's recipe trains on random {glue:text}`train_crop` crops of the
-# rescaled images and evaluates on whole images. The reduced-resolution
-# profiles load CamVid at a smaller size (see the table at the top), which
-# shrinks everything, thin classes included; the oracle ceiling above is
-# measured at that same resolution.
+# rescaled images and evaluates on whole images. A profile that loads
+# CamVid below its native 360 × 480 shrinks everything, thin classes
+# included; this page's size is the last column of
+# {ref}`the table of data sets <sec-02-data-sets>`, and the oracle ceiling
+# above is measured at that same size.
 # ```
 
 # %% [markdown]
@@ -337,9 +343,9 @@ study.glue("augment_repeatable", "yes" if same else "no")
 #     -p oracle_limit 10 -p output_dir out/02_oracle
 # ```
 #
-# Expect the oracle's curves to move a little (another sample of images:
-# fewer images than this page's finish sooner, more come closer to the
-# whole split) and keep the shape they have on this page.
+# Expect the oracle's curves to move a little, since it is another sample
+# of images (a smaller sample runs faster; a larger one comes closer to the
+# whole split), and keep the shape they have on this page.
 #
 # **2. Full-size images** (`image_size`). CamVid's native 360 × 480:
 #
@@ -357,6 +363,6 @@ study.glue("augment_repeatable", "yes" if same else "no")
 #     -p num_augmented 8 -p output_dir out/02_augment
 # ```
 #
-# Expect more columns in the augmentation figure, each a different draw,
+# Expect more panels in the augmentation figure, each a different draw,
 # and the first ones identical to this page's: the draws depend only on the
 # seed, the epoch and the image.

@@ -174,12 +174,11 @@ setting_box(exp, exp.arm("standard"))
 #
 # A recipe that stops while the model is still improving compares unfinished
 # models. Before any run of the study, the **pilot** trains whole recipes
-# (optimiser, schedule, learning rate, length), most validated every
-# {glue:text}`pilot_eval_share` of their run, and looks at the
-# **validation** split only. On this page's profile it trains
-# {glue:text}`pilot_size`. The rule that picks
-# the recipe was fixed before the runs: among the recipes none of whose
-# runs diverged and whose runs cost at most
+# (optimiser, schedule, learning rate, length),
+# {glue:text}`pilot_eval_share`, and looks at the **validation** split
+# only. On this page's profile it trains {glue:text}`pilot_size`. The rule
+# that picks the recipe was fixed before the runs: among the recipes none
+# of whose runs diverged and whose runs cost at most
 # {glue:text}`pilot_budget` minutes of the whole machine, the highest val
 # mIoU at the end of the run (mean over the pilot's seeds); a recipe within
 # {glue:text}`pilot_tie` point of it that costs less wins instead. The test split plays no part.
@@ -219,8 +218,8 @@ chosen_recipe, why = choose_recipe(pilot_rows,
 study.glue("pilot_budget", pilot_budget_minutes)
 study.glue("pilot_size", f"{views.plural(len(pilot), 'recipe')} in "
            f"{views.plural(len(pilot_rows), 'run')}")
-eval_share = pilot_base["eval.every"] / pilot_base["schedule.steps"]
-study.glue("pilot_eval_share", f"{eval_share:.0%}")
+study.glue("pilot_eval_share", views.eval_share_text(
+    [runs[0].config for runs in pilot_runs.values()]))
 study.glue("pilot_tie", f"{TIE:g}")
 study.glue("step_skew", f"{STEP_SKEW:g}")
 study.glue("idle_agreement", f"{IDLE_AGREEMENT:.0%}")
@@ -299,8 +298,9 @@ adopted_config = runs_adopted[0] and runs_adopted[0].config
 study.glue("adoption", Markdown(views.adoption_text(
     adopted, chosen_recipe, base=exp.base, lrs=exp.design.lrs,
     pilot=adopted_config)))
-study.glue("adopted_clause",
-           Markdown(views.adopted_clause(adopted, chosen_recipe)))
+pilot_lr = adopted_config and adopted_config.optim.lr
+study.glue("adopted_clause", Markdown(views.adopted_clause(
+    adopted, chosen_recipe, lr=exp.chosen_lr(), pilot_lr=pilot_lr)))
 
 # %% [markdown]
 # {glue:md}`adoption` The profile, not the pilot's table, fixes what the
@@ -350,7 +350,8 @@ styled(recipe_table, caption(study, "The training recipe."))
 # augmentation). The rate with the highest mean validation mIoU becomes the
 # standard recipe. A run whose loss diverges (becomes NaN, which happens
 # from scratch when the rate is too high) has no usable model and counts as
-# 0. Each line below is one training run (or one found finished on disk).
+# 0. The table below has one row per rate (mean ± std over its seeds); the
+# figure after it shows every seed's run as well.
 
 # %%
 sweep = exp.sweep()
@@ -449,9 +450,9 @@ study.glue("window", views.last_steps(window))
 # The test split was not used for anything so far. Each seed's final model is
 # evaluated on it once, at a single scale and without flipping, and scored on
 # the labels at the data set's native size (CamVid: 360 × 480, the logits
-# upsampled to it), as published CamVid results are. A second row averages
-# the predictions over the released code's input scales and their mirror
-# images (multi-scale evaluation, paper Sec. 4), at no training cost.
+# upsampled to it), as published CamVid results are. The table's last row
+# averages the predictions over the released code's input scales and their
+# mirror images (multi-scale evaluation, paper Sec. 4), at no training cost.
 
 # %%
 results = exp.records({"standard": standard})
@@ -682,10 +683,11 @@ plt.show()
 # ## What the trained blocks do
 #
 # Chapter 1 showed the blocks with random weights; here is the trained
-# standard model (its first seed at the chosen rate), on the first test
-# image its ledger entry keeps. When a run was recorded, one forward pass
-# with hooks kept, per block, small maps of what the block computed
-# (`refinenet.study.inside`; the checkpoint itself is not kept).
+# standard model. When a run was recorded, one forward pass with hooks over
+# a few test images kept, per block, small maps of what the block computed
+# (`refinenet.study.inside`; the checkpoint itself is not kept). The
+# figures below show the first of those images, from the first seed at the
+# chosen rate that kept them.
 #
 # **Coarse to fine.** The middle row shows each block's output features,
 # projected on their first three principal components (colours are only
@@ -811,7 +813,9 @@ styled(study.save_table(table, "inside_fusion_by_class"),
 #
 # Each run prints its validation mIoU, pixel accuracy and mean class
 # accuracy, and writes every class's IoU into `metrics.json` in its folder
-# under `out/runs/`. Expect the weighted run to give more pixels to the
-# rare classes: a higher mean class accuracy, perhaps a lower pixel
-# accuracy. With one seed and a minute of training a small difference may
-# be noise: train `seed=1` as well before reading anything into it.
+# under `out/runs/`. The weights aim at the rare classes, so look first at
+# the mean class accuracy, which counts every class alike; the pixel
+# accuracy, which the frequent classes dominate, can move either way (the
+# tables above show which way it moved for this page's runs). With one
+# seed and a minute of training a small difference may be noise: train
+# `seed=1` as well before reading anything into it.

@@ -29,8 +29,8 @@
 #
 # We test each against the standard model of notebook 3, everything else
 # held fixed. The number of pooling blocks also varies between the paper's
-# text (N = 2, our standard model) and the authors' released VOC model
-# (N = 4); we train N = 0, 2 and 4. The ReLU is also switched off at N = 0:
+# text (N = 2, our standard model) and the authors' released VOC model
+# (N = 4); we train N = 0, 2 and 4. The ReLU is also switched off at N = 0:
 # if it matters *for the pooling*, removing it should cost more with
 # pooling than without, an interaction.
 #
@@ -40,10 +40,11 @@
 # another, with a **95% interval** from this page's runs alone: a
 # description, not a verdict. The verdicts on claims C1, C2 and C7 come
 # from the analysis fixed on the [study design](../design.md) page before
-# the runs (one model of the runs of every arm that the claims compare,
-# Holm's correction over the paper's claims), in chapter 7. The runs are
-# small models trained from scratch at reduced resolution (chapter 3): what
-# holds for them need not hold for the paper's pre-trained ResNets.
+# the runs (one linear model, arm + seed, fitted to the test mIoU of the
+# runs of every arm that the claims compare, with Holm's correction over
+# the paper's claims), in chapter 7. The runs are small models trained from
+# scratch at reduced resolution (chapter 3): what holds for them need not
+# hold for the paper's pre-trained ResNets.
 # ```
 
 # %% tags=["parameters"]
@@ -86,6 +87,8 @@ r = exp.design
 
 # %% tags=["hide-input"]
 study.glue("top_lr", f"{max(r.lrs):g}")  # the grid's largest rate
+# "The grid has only three rates, ..., around the chosen one (0.001)."
+study.glue("grid_note", report.grid_text(r.lrs, exp.chosen_lr()))
 study.glue("other_profiles", study.other_profiles)  # exercise 1
 report.setting_box(exp, exp.arm("standard"))
 
@@ -93,10 +96,11 @@ report.setting_box(exp, exp.arm("standard"))
 # ## Five models, each at its learning rate
 #
 # The standard model (two pooling blocks, with the ReLU), the same without
-# the ReLU, with no pooling block (N = 0: the ReLU alone, the block's input
+# the ReLU, with no pooling block (N = 0: the ReLU alone, the block's input
 # passes straight on), with neither, and with four pooling blocks. All use
-# the learning rate chosen in notebook 3 (unless the last section shows an
-# arm's own rate is better); their runs are read from the run ledger.
+# the learning rate chosen in notebook 3 (unless
+# {ref}`the rate check <sec-04-rate-check>` below finds an arm's own rate
+# better); their runs are read from the run ledger.
 #
 # First the comparison with the standard model. Every row is
 # {glue:text}`n_seeds` seeds; "Δ" is the difference of the mean test mIoU
@@ -140,17 +144,17 @@ inter = claims.contrast_text(
     records, {base: 1, "ReLU off, N = 0": 1}, {"ReLU off": 1, "N = 0": 1}
 )
 study.glue("interaction", inter)
-# "standard: 1 of 3 [1%, 91%]; ...": diverged runs per arm
+# "`standard` 1 of 3 [1%, 91%]; ...": diverged runs per arm
 failed = report.failure_counts_text(records, list(arms))
 study.glue("relu_failures", Markdown(failed))
 
 # %% [markdown]
-# Chained pooling (N = 2 against N = 0): {glue:text}`pooling_diff` mIoU
-# points. The ReLU at N = 2 (on against off): {glue:text}`relu_diff`
+# Chained pooling (N = 2 against N = 0): {glue:text}`pooling_diff` mIoU
+# points. The ReLU at N = 2 (on against off): {glue:text}`relu_diff`
 # points. The ReLU's gain with pooling beyond its gain without is claim
 # C2's interaction, the difference of two differences: `standard` −
-# `ReLU off` (the ReLU's gain at N = 2) minus `N = 0` − `ReLU off, N = 0`
-# (its gain at N = 0); it is {glue:text}`interaction` points. Four pooling
+# `ReLU off` (the ReLU's gain at N = 2) minus `N = 0` − `ReLU off, N = 0`
+# (its gain at N = 0); it is {glue:text}`interaction` points. Four pooling
 # blocks instead of two:
 # {glue:text}`n4_diff` points (not a claim of the paper: its text uses two,
 # the released VOC model four). Runs whose loss diverged, which have no
@@ -200,13 +204,14 @@ plt.show()
 #
 # ```{admonition} What this scale can and cannot say
 # :class: note
-# The grid has only a few rates around the chosen one and each run is
-# short; a sensitivity that shows up only late in long training, or only at
-# rates outside the grid, is invisible here. Both sweeps use the same
+# {glue:text}`grid_note` Each run is short: a sensitivity that shows up
+# only late in long training, or only at rates outside the grid, is
+# invisible here. Both sweeps use the same
 # rates, seeds, data order and schedule, so beyond the seed-to-seed noise a
 # difference can only come from the ReLU.
 # ```
 #
+# (sec-04-rate-check)=
 # ## Is the common rate each arm's own?
 #
 # Every arm is compared at the standard model's rate, which was chosen for
@@ -216,7 +221,10 @@ plt.show()
 # not, the arm's comparisons use its own best rate, as the design page says.
 
 # %% tags=["hide-input"]
-study.glue("swept_arms", Markdown(report.swept_text(list(arms), sweeps)))
+swept = report.swept_text(
+    list(arms), sweeps, lrs=r.lrs, common=exp.chosen_lr()
+)
+study.glue("swept_arms", Markdown(swept))
 check = study.save_table(
     exp.rate_check([a for a in sweeps if a != base]), "rate_check"
 )
@@ -243,8 +251,8 @@ report.styled(
 # - Over the learning-rate grid, the one-sided p that the model without the
 #   ReLU fails more often (claim C7) is {glue:text}`p_more`.
 # - These intervals describe this page's runs; chapter 7 gives the
-#   verdicts, from one model of the runs of the claims' arms with Holm's
-#   correction.
+#   verdicts, from one linear model (arm + seed) fitted to the test mIoU of
+#   the runs of the claims' arms, with Holm's correction.
 #
 # ## Exercises
 #
@@ -271,7 +279,7 @@ report.styled(
 # whose tiny models train for a few steps: the number of seeds and the
 # length of training, not the code, set how much a page can tell.
 #
-# **2. No pooling, by hand** (the `N = 0` arm of `arms` sets
+# **2. No pooling, by hand** (the `N = 0` arm of `arms` sets
 # `model.crp_blocks`). Two seeds with and without pooling on the smoke
 # config:
 #
@@ -286,7 +294,7 @@ report.styled(
 # settings do: on a run this short the seed-to-seed spread hides the effect,
 # which is why the study trains several seeds and reports intervals.
 #
-# **3. The ReLU at a high rate** (the `ReLU off` arm sets
+# **3. The ReLU at a high rate** (the `ReLU off` arm sets
 # `model.crp_relu`): train with and without it at the largest rate of the
 # profile's grid (`study.lrs`), on this page {glue:text}`top_lr`:
 #

@@ -19,7 +19,7 @@
 # reports that the 4-cascade beats the 2-cascade, which beats the single
 # block. This notebook trains all three with everything else fixed, and a
 # fourth model with no refinement at all: the backbone's last stage, a
-# 1 × 1 classifier and bilinear upsampling (as FCN-32s), so that the whole
+# 1 × 1 classifier and bilinear upsampling (as FCN-32s), so that the whole
 # decoder's worth stands beside its parts.
 #
 # ```{admonition} Our reading of Fig. 7
@@ -37,11 +37,11 @@
 # Its differences are the mean test mIoU of one model minus that of
 # another, with a **95% Welch interval** from this page's runs alone: a
 # description, not a verdict. The verdicts on claims C3 to C5 come from
-# the analysis fixed on the [study design](../design.md) page, one model of
-# the runs of every arm that the claims compare with Holm's correction, in
-# chapter 7. The
-# runs are small models trained from scratch at reduced resolution
-# (chapter 3): what holds for them need not hold for the paper's.
+# the analysis fixed on the [study design](../design.md) page, one linear
+# model (arm + seed) fitted to the test mIoU of the runs of every arm that
+# the claims compare, with Holm's correction, in chapter 7. The runs are
+# small models trained from scratch at reduced resolution (chapter 3): what
+# holds for them need not hold for the paper's.
 # ```
 
 # %% tags=["parameters"]
@@ -98,7 +98,7 @@ report.styled(layout, report.caption(study, "The three cascades."))
 
 # %% [markdown]
 # The rest of the page names each cascade by its arm: `standard` (the
-# paper's 4-cascade), `cascade 2` (its 2-cascade) and `cascade 1` (its
+# paper's 4-cascade), `cascade 2` (its 2-cascade) and `cascade 1` (its
 # single block). Every cascade ends at 1/4 of the input resolution, where
 # `layer1` joins:
 # the difference is how many refinement steps lead there, and how much
@@ -160,21 +160,21 @@ study.glue("backbone_macs", f"{share['GMACs']:.0f}")
 study.glue("backbone_params", f"{share['parameters (M)']:.0f}")
 
 # %% [markdown]
-# `standard` (four blocks) against `cascade 2`: {glue:text}`claim0_diff`
-# mIoU points; `cascade 2` against `cascade 1` (one block):
+# `standard` (four blocks) against `cascade 2`: {glue:text}`claim0_diff`
+# mIoU points; `cascade 2` against `cascade 1` (one block):
 # {glue:text}`claim1_diff` points (95% Welch intervals of this page's runs;
 # the verdicts on C3 to C5 are in chapter 7). The whole decoder, `standard`
-# against `no refinement`, is worth {glue:text}`decoder_gain` points. At the
+# against `no refinement`, is worth {glue:text}`decoder_gain` points. At the
 # boundaries, the boundary IoU of `standard` differs from that of
-# `cascade 1` by {glue:text}`biou_4_vs_1` points (95% interval).
+# `cascade 1` by {glue:text}`biou_4_vs_1` points (95% interval).
 #
 # What the shorter cascades save: one forward pass costs
 # {glue:text}`gmacs_4` GMACs with four blocks (`standard`),
-# {glue:text}`gmacs_2` with two (`cascade 2`) and {glue:text}`gmacs_1` with
-# one (`cascade 1`), for {glue:text}`params_4` M, {glue:text}`params_2` M
+# {glue:text}`gmacs_2` with two (`cascade 2`) and {glue:text}`gmacs_1` with
+# one (`cascade 1`), for {glue:text}`params_4` M, {glue:text}`params_2` M
 # and {glue:text}`params_1` M parameters. Every
 # cascade keeps the backbone: the model without refinement (the backbone
-# and a 1 × 1 classifier) already costs {glue:text}`backbone_macs`% of the
+# and a 1 × 1 classifier) already costs {glue:text}`backbone_macs`% of the
 # 4-cascade's multiply-accumulates and has {glue:text}`backbone_params`% of
 # its parameters.
 #
@@ -187,7 +187,10 @@ study.glue("backbone_params", f"{share['parameters (M)']:.0f}")
 # [study design](../design.md) page says.
 
 # %% tags=["hide-input"]
-study.glue("swept_arms", Markdown(report.swept_text(list(arms), sweeps)))
+swept = report.swept_text(
+    list(arms), sweeps, lrs=r.lrs, common=exp.chosen_lr()
+)
+study.glue("swept_arms", Markdown(swept))
 check = study.save_table(exp.rate_check(sweeps), "rate_check")
 what = "The common rate against each cascade's best, val split."
 report.styled(
@@ -200,17 +203,18 @@ report.styled(
 # %% [markdown]
 # ## Summary
 #
-# - `standard` (the 4-cascade) against `cascade 2` differs by
-#   {glue:text}`claim0_diff` mIoU points, `cascade 2` against `cascade 1`
+# - `standard` (the 4-cascade) against `cascade 2` differs by
+#   {glue:text}`claim0_diff` mIoU points, `cascade 2` against `cascade 1`
 #   (the single block) by {glue:text}`claim1_diff` (95% Welch intervals of
 #   this page's runs; chapter 7 gives the verdicts on C3 to C5).
-# - The whole decoder, `standard` against `no refinement` (FCN-32s), is
+# - The whole decoder, `standard` against `no refinement` (FCN-32s), is
 #   worth {glue:text}`decoder_gain` points.
-# - At the boundaries, `standard` and `cascade 1` differ by
+# - At the boundaries, `standard` and `cascade 1` differ by
 #   {glue:text}`biou_4_vs_1` points of boundary IoU.
 # - What one block instead of four saves: {glue:text}`gmacs_4` against
-#   {glue:text}`gmacs_1` GMACs per image; the backbone alone
-#   (`no refinement`) costs {glue:text}`backbone_macs`% of the 4-cascade's.
+#   {glue:text}`gmacs_1` GMACs per image; the backbone and a 1 × 1
+#   classifier (`no refinement`) cost {glue:text}`backbone_macs`% of the
+#   4-cascade's multiply-accumulates.
 #
 # ## Exercises
 #
@@ -235,7 +239,7 @@ report.styled(
 # share: every cascade keeps the backbone and ends at a quarter of the
 # input size, where most of the decoder's work is.
 #
-# **2. No refinement, by hand** (the `no refinement` arm sets
+# **2. No refinement, by hand** (the `no refinement` arm sets
 # `model.refinement`):
 #
 # ```bash

@@ -31,10 +31,10 @@
 # Its differences are the mean test mIoU of one model minus that of
 # another, with a **95% Welch interval** from this page's runs alone: a
 # description, not a verdict. The verdict on claim C6 comes from the
-# analysis fixed on the [study design](../design.md) page, one model of the
-# runs of every arm that the claims compare with Holm's correction, in
-# chapter 7. The runs are small models trained from scratch at reduced
-# resolution (chapter 3).
+# analysis fixed on the [study design](../design.md) page, one linear model
+# (arm + seed) fitted to the test mIoU of the runs of every arm that the
+# claims compare, with Holm's correction, in chapter 7. The runs are small
+# models trained from scratch at reduced resolution (chapter 3).
 # ```
 
 # %% tags=["parameters"]
@@ -84,7 +84,8 @@ report.setting_box(exp, exp.arm("standard"))
 # The standard single-scale model of notebook 3 (the same ledger entries),
 # the 2-scale model, and the capacity control (two backbones, both at scale
 # 1.0), trained with the same recipe and seeds, at the chosen learning rate
-# (the 2-scale model at its own if the last section finds it better).
+# (the 2-scale model at its own if
+# {ref}`the rate check <sec-06-rate-check>` below finds it better).
 #
 # First the comparison with the standard model, which has one input scale;
 # "2 scales" feeds the image at 1.2 and 0.6, "capacity control" twice at
@@ -145,6 +146,7 @@ study.glue("size_small", f"{round(h * scales[1])} × {round(w * scales[1])}")
 # control separates them: against it, only the scales differ.
 # ```
 #
+# (sec-06-rate-check)=
 # ## Is the common rate the 2-scale model's own?
 #
 # Every arm is compared at the standard model's rate. {glue:md}`swept_arms`
@@ -154,7 +156,10 @@ study.glue("size_small", f"{round(h * scales[1])} × {round(w * scales[1])}")
 # [study design](../design.md) page says.
 
 # %% tags=["hide-input"]
-study.glue("swept_arms", Markdown(report.swept_text(list(arms), sweeps)))
+swept = report.swept_text(
+    list(arms), sweeps, lrs=r.lrs, common=exp.chosen_lr()
+)
+study.glue("swept_arms", Markdown(swept))
 check = study.save_table(exp.rate_check(sweeps), "rate_check")
 what = "The common rate against the 2-scale model's best, val split."
 report.styled(
@@ -187,7 +192,7 @@ report.styled(
 # refinenet study run --profile smoke
 # ```
 #
-# **1. What a second scale costs** (the `2 scales` arm sets
+# **1. What a second scale costs** (the `2 scales` arm sets
 # `model.scales`). Parameters and multiply-accumulates, without training:
 #
 # ```bash

@@ -57,6 +57,12 @@ exp = Experiments(study, {"standard": {}}, [])  # the standard model's runs
 
 # %% tags=["hide-input"]
 study.glue("other_profiles", study.other_profiles)  # exercise 1
+# exercise 2: the cpu profile on the data set this page is not on
+other = report.other_dataset_texts(study.synthetic)
+study.glue("this_data", other["this"])
+study.glue("other_dataset", other["other"])
+study.glue("other_data", other["other_words"])
+study.glue("dataset_expect", Markdown(other["expect"]))
 report.setting_box(exp, exp.arm("standard"))
 
 
@@ -85,12 +91,13 @@ family = claims.claim_fit(runs)
 study.glue("n_family", len(family.arms))
 study.glue("family_names", Markdown(report.names_md(family.arms)))
 study.glue("family_fit", Markdown(claims.fit_text(family)))
+what = "The paper's claims C1 to C6: test mIoU points."
+one_line = ["difference [Holm interval]", "90% interval", "verdict"]
 report.colour_verdicts(
     report.styled(
         claims.verdict_view(verdicts),
-        report.caption(
-            study, "The paper's claims C1 to C6: test mIoU points."
-        ),
+        report.caption(study, what),
+        nowrap=one_line,  # an interval or a verdict never breaks
     )
 )
 
@@ -159,7 +166,7 @@ report.styled(
 #
 # The design page lists further contrasts outside the Holm family, each
 # with a plain 95% interval: the scales against the second backbone's
-# capacity, the released code's four pooling stages, the ReLU alone, and
+# capacity, the released code's four pooling blocks, the ReLU alone, and
 # the whole decoder against no refinement (FCN-32s). The table below gives
 # them from a model of the same form (arm + seed) fitted to the runs of
 # every arm of notebooks 4 to 6: {glue:md}`secondary_fit`.
@@ -169,7 +176,11 @@ secondary = study.save_table(claims.secondary_table(runs), "secondary")
 fit = claims.fit_text(claims.secondary_fit(runs))
 study.glue("secondary_fit", Markdown(fit))
 what = "Secondary contrasts, test mIoU points, 95% intervals."
-report.styled(claims.interval_view(secondary), report.caption(study, what))
+report.styled(
+    claims.interval_view(secondary),
+    report.caption(study, what),
+    nowrap=["difference [95% interval]"],
+)
 
 # %% [markdown]
 # ## What the measurements are worth
@@ -240,14 +251,18 @@ tables = {nb: read(nb, "ablation") for nb in ABLATIONS}
 places = report.cost_decimals(exp)  # as pages 4 to 6 write them
 everything = report.all_variants(tables, runs, places=places)
 study.save_table(everything, "all_variants")
-report.styled(everything, report.caption(study, "All variants."))
+# an arm's name, a score or an interval on one line
+one_line = ["variant", "test mIoU %", report.ALL_VARIANTS_DELTA]
+report.styled(
+    everything, report.caption(study, "All variants."), nowrap=one_line
+)
 
 # %% [markdown]
 # ## Summary
 #
-# - Of the {glue:text}`n_claims` claims tested with one model of the runs
-#   of the claims' arms and Holm's correction, {glue:text}`n_supported`
-#   are supported,
+# - Of the {glue:text}`n_claims` claims tested with one linear model
+#   (arm + seed) fitted to the test mIoU of the runs of the claims' arms
+#   and Holm's correction, {glue:text}`n_supported` are supported,
 #   {glue:text}`n_contradicted` contradicted, {glue:text}`n_equivalent`
 #   equivalent to no effect and {glue:text}`n_not_resolved` not resolved.
 # - Claim C7, judged on failures over the learning-rate grid, is
@@ -288,14 +303,15 @@ report.styled(everything, report.caption(study, "All variants."))
 # far wider intervals and verdicts that mean nothing (the warning above
 # says why).
 #
-# **2. Another data set** (`dataset`). The `cpu` profile on the generator:
+# **2. Another data set** (`dataset`). This page's runs are on
+# {glue:text}`this_data`; execute it for the `cpu` profile on the other
+# data set, {glue:text}`other_data` (the parameter `dataset` set to
+# {glue:text}`other_dataset`):
 #
 # ```bash
-# papermill out/07_results.ipynb out/07_synthetic.ipynb \
-#     -p dataset synthetic -p output_dir out/07_synthetic
+# DATASET=...  # the data set named above: camvid or synthetic
+# papermill out/07_results.ipynb out/07_$DATASET.ipynb \
+#     -p dataset $DATASET -p output_dir out/07_$DATASET
 # ```
 #
-# Expect the page to stop at its first table, with an error that names the
-# missing file under `results/cpu-synthetic/` and the command that writes
-# it (unless this machine has run that profile without CamVid): a study on
-# the generator is kept apart from the CamVid one and never mixes with it.
+# {glue:md}`dataset_expect`

@@ -129,7 +129,8 @@ if not bench.empty:
 if results.loader_files:
     feed = report.loader_table(results.loaders())
     study.save_table(feed, "loader")
-    display(report.loader_view(feed))
+    names = [p.name for p in results.loader_files]
+    display(report.loader_view(feed, files=names))
     for p in results.loader_files:
         print(command_text(results.meta(p.stem).get("command")))
 else:
@@ -180,6 +181,8 @@ study.glue("parity_within", "not measured" if not verdict
 # boundary IoU computed by one erosion per class.
 
 # %%
+from refinenet.bench.runs import RUN_PATHS
+
 runs_meta = results.meta("cpu-runs")  # None: not run
 whole = (
     results.table("cpu-runs")
@@ -189,6 +192,9 @@ whole = (
 # Each run path's row by its key in refinenet.bench.runs.RUN_PATHS
 # ("before", "jobs", ...), whatever --paths measured.
 runs = report.runs_by_key(whole)
+# The row of the run without the fused step or torch.compile, as the
+# whole-run table and figure name it:
+study.glue("plain_path", report.path_text(RUN_PATHS["boundary"].name))
 
 
 # %%
@@ -309,8 +315,9 @@ else:
 # of one run took {glue:text}`score_before` s before and
 # {glue:text}`score_after` s after.
 #
-# **Not adopted.** Against the same whole run without it (path `boundary`),
-# the fused SGD step ran at {glue:text}`fused_pace`, its training steps at
+# **Not adopted.** Against the same whole run without it (the run path
+# "{glue:text}`plain_path`" of the whole-run table and figure), the fused
+# SGD step ran at {glue:text}`fused_pace`, its training steps at
 # {glue:text}`fused_steps_pace`; torch.compile ran at
 # {glue:text}`compile_pace`, its training steps at
 # {glue:text}`compile_steps_pace`, and its first step, which holds the

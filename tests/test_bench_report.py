@@ -115,6 +115,17 @@ def test_commands_view_rounds_the_wall_time_and_shortens_the_date():
     assert _cells(report.commands_view(missing))[0][2:] == [report.NOT_MEASURED] * 2
 
 
+def test_commands_view_explains_the_mark_only_when_a_cell_shows_it():
+    commands = pd.DataFrame({"file": ["a.csv"], "command": ["refinenet bench"], "wall s": [461.7],
+                             "date": ["2026-11-22T02:00:30+0100"]})
+    mark = f"{report.NOT_MEASURED}: not recorded"
+    assert mark not in report.commands_view(commands).caption
+    for missing in (commands.assign(date=[None]), commands.assign(**{"wall s": [math.nan]}),
+                    commands.assign(command=[""])):
+        view = report.commands_view(missing)
+        assert mark in view.caption and report.NOT_MEASURED in _cells(view)[0]
+
+
 @pytest.mark.parametrize("date, text", [
     ("2026-11-29T19:25:40+0000", "2026-11-29 19:25 UTC"), ("2026-11-29T20:25:40+01:00", "2026-11-29 19:25 UTC"),
     ("2026-11-29T19:25:40", "2026-11-29 19:25"), ("2026-01-02", "2026-01-02"), ("yesterday", "yesterday"),
@@ -263,9 +274,16 @@ def test_loader_table():
     view = report.loader_view(table)
     assert _cells(view) == [
         ["c.yaml", "DataLoader", "128×160", "8", "bf16", "388.5", "33.8", "11.5×", "8.0%"]]
-    assert "refinenet bench --loader" in view.caption and "(overlapped)" in view.caption
-    overlapped = report.loader_view(table.assign(**{"loader share": [math.nan]}))
+    # One file, one command; no row overlapped, so the caption does not explain the mark.
+    assert "refinenet bench --loader" in view.caption and "its command below" in view.caption
+    assert "commands" not in view.caption and "(overlapped)" not in view.caption
+    overlapped = report.loader_view(table.assign(**{"loader share": [math.nan]}), files=["c-loader.csv"])
     assert _cells(overlapped)[0][-1] == "(overlapped)"
+    assert "(overlapped): it runs beside the step" in overlapped.caption
+    assert "(c-loader.csv; its command below)" in overlapped.caption
+    two = report.loader_view(pd.concat([table, table]), files=["a-loader.csv", "b-loader.csv"])
+    assert "(a-loader.csv, b-loader.csv; their commands below)" in two.caption
+    assert "(overlapped)" not in two.caption
 
 
 def test_parity_summary_in_percent_per_precision():

@@ -209,11 +209,51 @@ def test_fusion_figure_shows_inputs_the_upsampled_coarse_map_and_the_sum():
     fig = views.fusion_figure(coarse, fine, fused)
     assert check_readable(fig) >= MIN_TEXT_PX
     axes = fig.axes
+    # Every title gives its map's height × width.
     assert [ax.get_title() for ax in axes] == [
-        "coarse input: 2 × 3", "coarse, upsampled (bilinear)", "fine input: 8 × 12", "fused: the sum"]
+        "coarse input: 2 × 3", "upsampled (bilinear): 8 × 12", "fine input: 8 × 12",
+        "fused (the sum): 8 × 12"]
     up = F.interpolate(coarse, size=(8, 12), mode="bilinear", align_corners=False)
     for ax, t in zip(axes, (coarse, up, fine, fused)):
         assert np.allclose(image_of(ax), t[0, 0].numpy())
+    # The titles of one row stay clear of each other, even at the chapter's grid sizes.
+    fig = views.fusion_figure(torch.rand(1, 1, 6, 8), torch.rand(1, 1, 45, 60), torch.rand(1, 1, 45, 60))
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+    for left, right in (boxes[:2], boxes[2:]):
+        assert left.x1 < right.x0
+    assert check_readable(fig) >= MIN_TEXT_PX
+
+
+def test_kept_shares_count_the_pixels_each_grid_keeps_per_group_of_classes():
+    mask = torch.zeros(8, 8, dtype=torch.long)
+    mask[:, 1] = 1  # a pole one pixel wide: 8 pixels
+    mask[0, 0] = 255  # an ignored pixel, in no group
+    labels = mask[None, None].float()
+    sampled = [labels, F.interpolate(labels, size=(4, 4), mode="nearest")]
+    # At full size every pixel keeps its label; on the 4 x 4 grid, nearest neighbour samples
+    # columns 0, 2, 4, 6 and the pole (column 1) is gone.
+    assert views.kept_shares(mask, sampled, [1]) == [100.0, 0.0]
+    background = views.kept_shares(mask, sampled, [0])
+    assert background[0] == 100.0
+    # Of the 55 background pixels only (1, 0) is lost: its cell's sample is the ignored corner.
+    assert background[1] == pytest.approx(100 * 54 / 55)
+    assert all(math.isnan(s) for s in views.kept_shares(mask, sampled, [2]))
+
+
+def test_kept_sentence_gives_every_stride_of_the_thin_classes_and_the_ends_of_the_rest():
+    sentence = views.kept_sentence([43.2, 12.0, 0.4, 0.0], [97.0, 95.0, 90.0, 99.6],
+                                   strides=[4, 8, 16, 32], names=["pole", "wire"])
+    assert sentence == (
+        "Of the pixels of the thin classes (pole, wire), 43% keep their label at 1/4, 12% at "
+        "1/8, under 1% at 1/16 and 0% at 1/32; of the other classes' pixels, 97% keep theirs at "
+        "1/4 and over 99% at 1/32.")
+    nan = float("nan")
+    assert views.kept_sentence([nan] * 2, [100.0, 80.0], strides=[4, 32], names=["Pole"]) == (
+        "This example has no pixels of the thin classes (Pole); of its other pixels, 100% keep "
+        "their label at 1/4 and 80% at 1/32.")
+    with pytest.raises(ValueError):
+        views.kept_sentence([1.0], [1.0, 2.0], strides=[4, 32], names=["pole"])
 
 
 # --- recording, pooling reach, the cascade -----------------------------------------------

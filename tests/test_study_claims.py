@@ -222,3 +222,26 @@ def test_the_page_views_put_each_interval_in_one_column():
     assert view.iloc[0, 2] == f"{row['difference']:+.1f} [{row['Holm low']:+.1f}, {row['Holm high']:+.1f}]"
     second = secondary_table(records())
     assert interval_view(second).iloc[0, 2].startswith(f"{second['difference'].iloc[0]:+.1f} [")
+
+
+def test_contrasts_are_displayed_unambiguously_and_keep_their_keys():
+    from refinenet.study.claims import contrast_label, interval_view
+
+    def plain(text):  # the names' non-breaking spaces as spaces
+        return text.replace("\u00a0", " ")
+
+    # an arm whose name holds "=" or a comma is one term, in parentheses
+    assert plain(contrast_label("N = 4", "standard")) == "(N = 4) − standard"
+    assert plain(contrast_label("standard", "ReLU off")) == "standard − ReLU off"
+    c2 = CLAIMS["C2"]
+    assert plain(contrast_label(c2.better, c2.worse)) == "[standard + (ReLU off, N = 0)] − [ReLU off + (N = 0)]"
+    # each name on one line: the only plain spaces are those around the operators
+    label = contrast_label("ReLU off, N = 0", "capacity control")
+    assert label.split(" ") == ["(ReLU\u00a0off,\u00a0N\u00a0=\u00a00)", "−", "capacity\u00a0control"]
+    # display only: the table keeps the keys, the view shows the labels
+    second = secondary_table(records())
+    assert "N = 4 − standard" in set(second["contrast"])
+    shown = [plain(c) for c in interval_view(second)["contrast"]]
+    assert "(N = 4) − standard" in shown and "N = 4 − standard" not in shown
+    # the paper's and the config's word for the chain's stages
+    assert "pooling blocks" in SECONDARY["N = 4 − standard"].text

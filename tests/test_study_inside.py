@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+import re
 
 import matplotlib
 
@@ -482,6 +483,15 @@ def test_the_cascade_legend_names_the_void_pixels_of_the_labels(tmp_path):
     assert [t.get_text() for t in legend.get_texts()][-1] == inside.NO_LABEL
     assert tuple(legend.legend_handles[-1].get_facecolor()[:3]) == (0.0, 0.0, 0.0)
     assert check_readable(fig) >= MIN_TEXT_PX
+
+
+def test_the_cascade_writes_map_sizes_with_a_times_sign(tmp_path):
+    cap = inside.capture(_model(), _images())
+    loaded = inside.load(inside.save(tmp_path, cap))
+    fig = inside.plot_cascade(loaded)
+    titles = [ax.get_title() for ax in fig.axes if "PCA" in ax.get_title()]
+    assert titles and all(re.search(r"\d+ × \d+, PCA", t) for t in titles), titles
+    assert not any(re.search(r"\dx\d", t) for t in titles)
 
 
 def test_the_pooling_figure_says_what_its_maps_show_in_words(tmp_path):

@@ -2,6 +2,7 @@
 (7) call for the numbers they paste into the prose and the tables they gather."""
 
 import math
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -48,7 +49,13 @@ def test_failure_counts_follow_the_given_order_with_exact_intervals():
     records = runs({"standard": [50.0, 51.0, 49.0], "ReLU off": [math.nan, 40.0, math.nan]})
     text = report.failure_counts_text(records, ["ReLU off", "standard"])
     ci = sps.binomtest(2, 3).proportion_ci(0.95, method="exact")
-    assert text == f"ReLU off: 2 of 3 [{100 * ci.low:.0f}%, {100 * ci.high:.0f}%]; standard: 0 of 3 [0%, 71%]"
+    nb = "\u00a0"
+    assert text == (f"`ReLU{nb}off` 2 of 3 [{100 * ci.low:.0f}%, {100 * ci.high:.0f}%]; "
+                    "`standard` 0 of 3 [0%, 71%]")
+    # no colon after a name that holds one's own "N = 0"
+    three = runs({"ReLU off, N = 0": [50.0, 51.0, 49.0]})
+    assert report.failure_counts_text(three, ["ReLU off, N = 0"]) == (
+        f"`ReLU{nb}off,{nb}N{nb}={nb}0` 0 of 3 [0%, 71%]")
 
 
 def test_sweep_records_gathers_every_rate_of_each_arm_under_its_new_name():
@@ -211,16 +218,65 @@ def test_the_rate_check_shows_short_headers_over_the_same_rows():
 
 
 def test_arm_names_in_prose_and_which_arms_were_swept():
-    assert report.names_md(["N = 4"]) == "`N = 4`"
-    assert report.names_md(["ReLU off", "N = 0", "ReLU off, N = 0"]) == "`ReLU off`, `N = 0` and `ReLU off, N = 0`"
+    def plain(text):  # the names' non-breaking spaces as spaces
+        return text.replace("\u00a0", " ")
+
+    assert report.arm_text("ReLU off, N = 0") == "ReLU\u00a0off,\u00a0N\u00a0=\u00a0" + "0"
+    assert report.names_md(["N = 4"]) == "`N\u00a0=\u00a04`"
+    names = report.names_md(["ReLU off", "N = 0", "ReLU off, N = 0"])
+    assert plain(names) == "`ReLU off`, `N = 0` and `ReLU off, N = 0`"
+    # a name never breaks: no plain space inside a code span
+    assert all(" " not in span for span in names.split("`")[1::2])
     arms = ["standard", "ReLU off", "N = 0", "ReLU off, N = 0", "N = 4"]
     text = report.swept_text(arms, ["standard", "ReLU off", "N = 0", "ReLU off, N = 0"])
-    assert text == ("Of the other arms, `ReLU off`, `N = 0` and `ReLU off, N = 0` were also trained at the "
-                    "grid's other rates; `N = 4` was not and trains at the common rate.")
+    assert plain(text) == ("Of the other arms, `ReLU off`, `N = 0` and `ReLU off, N = 0` were also trained "
+                           "at the grid's other rates; `N = 4` was not and trains at the common rate.")
     text = report.swept_text(["standard", "2 scales", "capacity control"], ["2 scales"])
-    assert text == ("Of the other arms, `2 scales` was also trained at the grid's other rates; "
-                    "`capacity control` was not and trains at the common rate.")
+    assert plain(text) == ("Of the other arms, `2 scales` was also trained at the grid's other rates; "
+                           "`capacity control` was not and trains at the common rate.")
     assert report.swept_text(["standard", "cascade 2"], ["cascade 2"]).endswith("other rates.")
+
+
+def test_the_other_rates_are_named_in_the_singular_where_there_is_one():
+    one = report.swept_text(["standard", "2 scales"], ["2 scales"], lrs=[0.01, 0.05], common=0.05)
+    assert one.endswith("also trained at the grid's other rate, 0.01.")
+    two = report.swept_text(["standard", "2 scales"], ["2 scales"], lrs=[0.0005, 0.001, 0.002], common=0.001)
+    assert two.endswith("also trained at the grid's other rates, 0.0005 and 0.002.")
+    none = report.swept_text(["standard", "N = 4"], [], lrs=[0.01, 0.05], common=0.05)
+    assert none == "No arm but the standard model was trained at the grid's other rate, 0.01."
+
+
+def test_the_grid_note_says_where_the_chosen_rate_lies():
+    cpu = report.grid_text([0.0005, 0.001, 0.002], 0.001)
+    assert cpu == "The grid has only three rates, 0.0005, 0.001 and 0.002, around the chosen one (0.001)."
+    top = report.grid_text([0.05, 0.01], 0.05)
+    assert top == ("The grid has only two rates, 0.01 and 0.05, and the chosen one (0.05) is its highest: "
+                   "no rate above it is tried.")
+    assert report.grid_text([0.01, 0.05], 0.01).endswith("is its lowest: no rate below it is tried.")
+    assert "around" not in top and "around" not in report.grid_text([0.01, 0.05], 0.01)
+    assert report.grid_text([0.01], 0.01) == "The grid has a single rate, the chosen one (0.01)."
+
+
+def test_the_other_data_set_is_the_one_the_page_is_not_on():
+    on_generator = report.other_dataset_texts(True)
+    assert on_generator["this"] == "the synthetic generator"
+    assert (on_generator["other"], on_generator["other_words"]) == ("camvid", "CamVid")
+    assert "results/cpu/" in on_generator["expect"]
+    on_camvid = report.other_dataset_texts(False)
+    assert on_camvid["this"] == "CamVid"
+    assert (on_camvid["other"], on_camvid["other_words"]) == ("synthetic", "the synthetic generator")
+    assert "results/cpu-synthetic/runs" in on_camvid["expect"]
+
+
+def test_styled_keeps_the_cells_of_the_nowrap_columns_on_one_line():
+    table = pd.DataFrame({"variant": ["ReLU off, N = 0"], "90% interval": ["[+3.9, +21.4]"], "words": ["a b"]})
+    html = report.styled(table, nowrap=["variant", "90% interval", "absent"]).to_html()
+    # the data cells of columns 0 and 1 (td.col0, td.col1), not those of column 2
+    assert re.search(r"td\.col0\s*\{\s*white-space: nowrap;", html)
+    assert re.search(r"td\.col1\s*\{\s*white-space: nowrap;", html)
+    assert "col2" not in html.split("</style>")[0]
+    # the other cells wrap as before, the headers too
+    assert "white-space: normal" in html and not re.search(r"th\.col\d\s*\{\s*white-space", html)
 
 
 def test_the_ablation_figure_reads_in_the_book_with_titles_as_large_as_ticks():
@@ -237,3 +293,19 @@ def test_the_ablation_figure_reads_in_the_book_with_titles_as_large_as_ticks():
         ticks = max(t.get_fontsize() for t in ax.get_xticklabels() + ax.get_yticklabels())
         assert ax.title.get_fontsize() >= ticks
     assert fig.axes[1].get_title() == "difference to standard, 95% interval"
+
+
+def test_the_rate_sweep_figure_reads_in_the_book():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from refinenet.study.readable import MIN_TEXT_PX, check_readable
+
+    sweep = pd.DataFrame([{"variant": v, "lr": lr, "seed": s, "val mIoU": 40.0 + s + 10 * lr}
+                          for v in ("ReLU on", "ReLU off") for lr in (0.0005, 0.001, 0.002) for s in range(2)])
+    ax = report.plot_rate_sweep(sweep, [0.0005, 0.001, 0.002], hue={"ReLU on": "C0", "ReLU off": "C1"})
+    ax.set_title("val mIoU per rate: mean ± std over seeds; dots: seeds")  # as notebook 4 titles it
+    assert check_readable(ax.figure) >= MIN_TEXT_PX
+    plt.close(ax.figure)

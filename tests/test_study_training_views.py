@@ -21,6 +21,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from refinenet.data.camvid import CAMVID_CLASSES  # noqa: E402
+from refinenet.data.synthetic import SYNTHETIC_CLASSES  # noqa: E402
 from refinenet.data.visual import colorize  # noqa: E402
 from refinenet.engine import TrainConfig  # noqa: E402
 from refinenet.study import stats  # noqa: E402
@@ -416,6 +418,37 @@ def test_the_confusion_figure_reads_at_the_page_width():
     assert min(text_px(fig, t) for t in texts) >= 12
 
 
+def _touching(fig, labels):
+    """Pairs of tick labels whose drawn boxes overlap."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in labels]
+    return [(a, b) for k, (a, box) in enumerate(boxes) for b, other in boxes[k + 1:]
+            if box.overlaps(other)]
+
+
+@pytest.mark.parametrize("names", [SYNTHETIC_CLASSES, CAMVID_CLASSES], ids=["generator", "camvid"])
+def test_the_confusion_figure_s_class_names_do_not_run_together(names):
+    k = len(names)
+    fig = views.confusion_figure(np.full((k, k), 100 / k), names)
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(names)
+    assert all(t.get_rotation() == 0 for t in ax.get_yticklabels())  # read across
+    assert _touching(fig, ax.get_yticklabels()) == []
+    assert _touching(fig, ax.get_xticklabels()) == []
+    assert check_readable(fig) >= MIN_TEXT_PX
+    # every name inside the figure
+    fig_box = fig.bbox
+    for t in ax.get_xticklabels() + ax.get_yticklabels():
+        box = t.get_window_extent(fig.canvas.get_renderer())
+        assert fig_box.x0 <= box.x0 and box.x1 <= fig_box.x1 and fig_box.y0 <= box.y0, t.get_text()
+
+
+def test_short_class_names_stay_level_under_the_confusion():
+    fig = views.confusion_figure(np.eye(3) * 100, ["a", "b", "c"])
+    assert all(t.get_rotation() == 0 for t in fig.axes[0].get_xticklabels())
+
+
 # -- sequences -------------------------------------------------------------------------------
 
 
@@ -486,9 +519,27 @@ def test_the_adoption_says_whether_the_pilot_choice_is_what_trains():
     unset = views.adoption_text(None, "AdamW 2800", base=base, lrs=(0.01,))
     assert "unset" in unset and "not what trains" in unset
     assert views.adopted_clause("AdamW 2800", "AdamW 2800") == ", which the study adopts"
+    # given the sweep's rate, the clause says the study trains at it, not at the name's rate
+    assert views.adopted_clause("SGD poly, lr 0.01", "AdamW", lr=0.05, pilot_lr=0.01) == (
+        "; this profile trains **SGD poly, lr 0.01** instead (its `study.adopted`), at the "
+        "learning rate its own sweep chooses, 0.05 (the pilot trained it at 0.01)")
+    assert views.adopted_clause("AdamW 2800", "AdamW 2800", lr=0.001, pilot_lr=0.001) == (
+        ", which the study adopts and trains at the learning rate its own sweep chooses, 0.001")
+    assert views.adopted_clause("SGD", None, lr=0.05).endswith("its own sweep chooses, 0.05")
     assert "trains **SGD** instead" in views.adopted_clause("SGD", "AdamW 2800")
     assert "trains **SGD** instead" in views.adopted_clause("SGD", None)
     assert "unset" in views.adopted_clause(None, "AdamW 2800")
+
+
+def test_how_often_the_pilot_validates_is_counted_from_its_recipes():
+    smoke = [_config(4, 2), _config(4, 2)]
+    assert views.eval_share_text(smoke) == "each validated every 50% of its run"
+    cpu = [_config(3000, 150)] * 5 + [_config(8000, 400), _config(2800, 140), _config(2800, 700)]
+    assert views.eval_share_text(cpu) == "all but one validated every 5% of their run"
+    mixed = [_config(100, 10), _config(100, 10), _config(100, 25), _config(100, 50)]
+    assert views.eval_share_text(mixed) == "2 of 4 validated every 10% of their run"
+    assert views.eval_share_text([_config(2800, 70)]) == "each validated every 2.5% of its run"
+    assert views.eval_share_text([_config(4, 4)]) == "each validated only at the end of its run"
 
 
 def test_the_held_out_check_speaks_of_no_runs_when_there_are_none():
@@ -601,6 +652,10 @@ def test_the_per_image_figure_marks_the_shown_images():
     assert sum(p.get_height() for p in ax.patches) == 40 and len(ax.patches) == 20
     lines = [line.get_xdata()[0] for line in ax.lines]
     assert lines == [5.0, 7.5]
+    bars = max(p.get_zorder() for p in ax.patches)
+    for line in ax.lines:  # drawn over the bars and thick enough to see on a bar's edge
+        assert line.get_zorder() > bars and line.get_linewidth() >= 2
+    assert check_readable(fig) >= MIN_TEXT_PX
     few = views.per_image_figure(pd.Series([10.0, 20.0, 30.0]), marked=[])  # counts of 0 and 1
     few.canvas.draw()
     ticks = few.axes[0].get_yticks()

@@ -18,7 +18,7 @@ __all__ = [
     "loader_table", "loader_view", "parity_summary", "standard_train_step", "runs_by_key", "told",
     "pace", "runs_table", "runs_view", "RUNS_FORMATS", "runs_parity", "runs_figure", "time_split",
     "when", "times", "machines_view", "parity_view", "peak_fractions", "peak_fractions_view",
-    "memory_note", "NOT_MEASURED", "path_text", "RUNS_FONT",
+    "memory_note", "NOT_MEASURED", "path_text", "RUNS_FONT", "OVERLAPPED",
 ]
 
 #: What a table shows for a value that was not measured (the book's other tables use it too).
@@ -108,13 +108,18 @@ def whole_words(text) -> str:
 def commands_view(commands):
     """:meth:`refinenet.bench.results.BenchResults.commands` as the page shows it: commands
     broken between words only, the wall time in whole seconds under ``wall (s)``, the date to
-    the minute in UTC (:func:`when`), and a caption."""
-    view = commands.rename(columns={"wall s": "wall (s)"}).assign(date=commands["date"].map(when))
+    the minute in UTC (:func:`when`), :data:`NOT_MEASURED` for what the JSON file did not
+    record (an empty command included), and a caption that explains that mark only when a
+    cell shows it."""
+    view = commands.rename(columns={"wall s": "wall (s)"}).assign(
+        date=commands["date"].map(when),
+        command=commands["command"].map(lambda c: None if c is None or c != c or not str(c).strip() else c),
+    )
     formats = {"command": whole_words, "wall (s)": "{:.0f}"}
+    missing = f" {NOT_MEASURED}: not recorded." if view.isna().any().any() else ""
     return styled(view, formats, nowrap=["file", "wall (s)", "date"], caption=(
         "The step benchmarks' files and the commands that wrote them, from the JSON file next "
-        f"to each: the command's wall time and the date it finished. {NOT_MEASURED}: not "
-        "recorded."))
+        f"to each: the command's wall time and the date it finished.{missing}"))
 
 
 def speedup_table(bench):
@@ -306,17 +311,31 @@ def loader_table(feed):
     return feed[list(LOADER_COLUMNS)].rename(columns=LOADER_COLUMNS)
 
 
-def loader_view(table):
+#: What the loader table shows for a loader whose time hides behind the step.
+OVERLAPPED = "(overlapped)"
+
+
+def loader_view(table, *, files: Sequence[str] | None = None):
     """:func:`loader_table` as the page shows it: rates to a tenth, the ratio as ``11.5×``, the
-    share in percent, "(overlapped)" where the loader's time hides behind the step, and a
-    caption."""
+    share in percent, :data:`OVERLAPPED` where the loader's time hides behind the step, and a
+    caption. The caption names ``files`` (the ``--loader`` CSV files the rows come from; None:
+    one file per row, unnamed) with "its command" or "their commands" by their number, and
+    explains :data:`OVERLAPPED` only when a row shows it."""
     formats = {"loader images/s": "{:.1f}", "step images/s": "{:.1f}", "loader / step": "{:.1f}×"}
+    n = len(table) if files is None else len(files)
+    if files:
+        source = ", ".join(files)
+    else:
+        source = "the *-loader.csv file" if n == 1 else "the *-loader.csv files"
+    commands = "its command below" if n == 1 else "their commands below"
+    overlapped = (f"; {OVERLAPPED}: it runs beside the step"
+                  if table["loader share"].isna().any() else "")
     view = styled(table, formats, nowrap=["config"], caption=(
         "The trainer's batch source and the training step it feeds, timed apart by "
-        "refinenet bench --loader (the *-loader.csv files; their commands below): images per "
-        "second of each, how many times faster the loader is, and the loader's share of a step "
-        "when it runs in the training process; (overlapped): it runs beside the step."))
-    return view.format({"loader share": "{:.1%}"}, subset=["loader share"], na_rep="(overlapped)")
+        f"refinenet bench --loader ({source}; {commands}): images per second of each, how many "
+        "times faster the loader is, and the loader's share of a step when it runs in the "
+        f"training process{overlapped}."))
+    return view.format({"loader share": "{:.1%}"}, subset=["loader share"], na_rep=OVERLAPPED)
 
 
 def parity_summary(parity):

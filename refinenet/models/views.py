@@ -37,6 +37,8 @@ __all__ = [
     "crp_reach_figure",
     "fusion_figure",
     "fusion_inputs",
+    "kept_sentence",
+    "kept_shares",
     "gradient_figure",
     "gradient_table",
     "gradient_verdict",
@@ -169,11 +171,67 @@ def labels_at_strides_figure(image: Tensor, mask, sampled: Sequence[Tensor], *, 
     _panel(axes[0], image.permute(1, 2, 0), "image")
     _panel(axes[1], _colour(mask, palette, ignore_index), "labels")
     for ax, stride, small in zip(axes[2:], strides, sampled, strict=True):
-        back = F.interpolate(small.float(), size=size, mode="nearest")[0, 0].long()
+        back = _enlarged(small, size)
         h, w = small.shape[-2:]
         _panel(ax, _colour(back, palette, ignore_index), f"1/{stride}: {h} × {w}")
     fig.tight_layout(h_pad=1.2)  # the second row's titles clear of the images above
     return fig
+
+
+def _enlarged(small: Tensor, size: Sequence[int]) -> Tensor:
+    """A sampled label map ``(1, 1, h, w)`` enlarged back to ``size`` (nearest neighbour), as
+    int64 class indices ``(H, W)``."""
+    return F.interpolate(small.float(), size=tuple(size), mode="nearest")[0, 0].long()
+
+
+def kept_shares(mask, sampled: Sequence[Tensor], classes: Sequence[int]) -> list[float]:
+    """How much of ``classes`` each sampled label map keeps: of the pixels of ``mask``
+    (``(H, W)`` class indices) whose class is in ``classes``, the percentage that has the same
+    class in ``sampled[k]`` (``(1, 1, h, w)``) enlarged back to ``H × W`` by nearest neighbour,
+    as :func:`labels_at_strides_figure` draws it. One value per map; NaN for every map when
+    ``mask`` has no pixel of ``classes``."""
+    lab = torch.as_tensor(mask).long().cpu()
+    of = torch.isin(lab, torch.tensor(list(classes), dtype=torch.long))
+    n = int(of.sum())
+    shares = []
+    for small in sampled:
+        same = _enlarged(small.cpu(), lab.shape[-2:]) == lab
+        shares.append(100 * int(same[of].sum()) / n if n else math.nan)
+    return shares
+
+
+def _percent(share: float) -> str:
+    """A share in % for the prose: whole percents, "under 1%" and "over 99%" near the ends so
+    that only an exact 0 or 100 reads as one."""
+    if 0 < share < 1:
+        return "under 1%"
+    if 99 < share < 100:
+        return "over 99%"
+    return f"{share:.0f}%"
+
+
+def _listed(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def kept_sentence(thin: Sequence[float], rest: Sequence[float], *, strides: Sequence[int],
+                  names: Sequence[str]) -> str:
+    """What the grids of ``strides`` keep of the labels, as one sentence, from
+    :func:`kept_shares` of the thin classes ``names`` (``thin``) and of the other classes
+    (``rest``), one share per stride, finest first: every stride for the thin classes, the
+    finest and the coarsest for the others."""
+    if len(thin) != len(strides) or len(rest) != len(strides):
+        raise ValueError("kept_sentence needs one share per stride")
+    group = f"the thin classes ({', '.join(names)})" if names else "the thin classes"
+    ends = (f"{_percent(rest[0])} keep {{}} at 1/{strides[0]} and {_percent(rest[-1])} at "
+            f"1/{strides[-1]}")
+    if not names or math.isnan(thin[0]):
+        return (f"This example has no pixels of {group}; of its other pixels, "
+                f"{ends.format('their label')}.")
+    at = [f"{_percent(s)} at 1/{k}" for s, k in zip(thin, strides)]
+    at[0] = at[0].replace(" at ", " keep their label at ", 1)
+    return (f"Of the pixels of {group}, {_listed(at)}; of the other classes' pixels, "
+            f"{ends.format('theirs')}.")
 
 
 # --- the residual conv unit and fusion ---------------------------------------------------
@@ -234,16 +292,16 @@ def upsampling_gap(coarse: Tensor, *, size: Sequence[int]) -> float:
 def fusion_figure(coarse: Tensor, fine: Tensor, fused: Tensor):
     """Multi-resolution fusion of two one-channel maps, ``(1, 1, h, w)`` each: the coarse
     input, the coarse input upsampled bilinearly to the fine size, the fine input and the
-    fused sum. Returns a 2 × 2 figure."""
+    fused sum, each titled with its ``height × width``. Returns a 2 × 2 figure."""
     import matplotlib.pyplot as plt
 
     up = F.interpolate(coarse, size=fine.shape[-2:], mode="bilinear", align_corners=False)
     fig, axes = plt.subplots(2, 2, figsize=(7, 5.4))
     titles = (
         "coarse input: {} × {}".format(*coarse.shape[-2:]),
-        "coarse, upsampled (bilinear)",
+        "upsampled (bilinear): {} × {}".format(*up.shape[-2:]),
         "fine input: {} × {}".format(*fine.shape[-2:]),
-        "fused: the sum",
+        "fused (the sum): {} × {}".format(*fused.shape[-2:]),
     )
     for ax, t, title in zip(axes.ravel(), (coarse, up, fine, fused), titles):
         _panel(ax, t[0, 0], title, cmap="magma")

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Union
 
 from . import analysis
-from .report import p_text
+from .report import arm_text, p_text
 from .stats import interval_text
 
 __all__ = ["Claim", "CLAIMS", "SECONDARY", "study_scores", "claim_table", "secondary_table", "failure_table",
            "family_arms", "claim_fit", "secondary_fit", "fit_text", "failure_view", "plot_verdicts",
-           "verdict_view", "interval_view", "contrast_text"]
+           "verdict_view", "interval_view", "contrast_text", "side_label", "contrast_label"]
 
 Side = Union[str, Mapping[str, float]]
 
@@ -50,7 +50,7 @@ CLAIMS = {
 SECONDARY = {
     "2 scales − capacity control": Claim("the scales, not the second backbone", "design page",
                                          "2 scales", "capacity control"),
-    "N = 4 − standard": Claim("four pooling stages (the released code) against two", "released code",
+    "N = 4 − standard": Claim("four pooling blocks (the released code) against two", "released code",
                               "N = 4", "standard"),
     "standard − ReLU off": Claim("the CRP ReLU at N = 2", "Sec. 3.3", "standard", "ReLU off"),
     "standard − no refinement": Claim("what the whole decoder buys over FCN-32s", "design page",
@@ -196,6 +196,34 @@ def failure_view(table):
     })
 
 
+def side_label(side: Side) -> str:
+    """One side of a contrast as the pages display it: an arm's name on one line
+    (:func:`refinenet.study.report.arm_text`), in parentheses where it holds ``=`` or a
+    comma, so that ``N = 4`` reads as one arm (``"(N = 4)"``); a mixture as its weighted
+    sum (``"standard + (ReLU off, N = 0)"``)."""
+    if isinstance(side, str):
+        name = arm_text(side)
+        return f"({name})" if "=" in side or "," in side else name
+    terms = []
+    for arm, weight in side.items():
+        term = side_label(arm) if abs(weight) == 1 else f"{abs(weight):g}·{side_label(arm)}"
+        sign = "−" if weight < 0 else "+"
+        terms.append(f"{sign} {term}" if terms else term if weight >= 0 else f"−{term}")
+    return " ".join(terms)
+
+
+def contrast_label(better: Side, worse: Side) -> str:
+    """A contrast as the pages display it, unambiguous where arm names hold ``=`` or spaces:
+    ``"(N = 4) − standard"``, ``"standard − ReLU off"`` (each name on one line,
+    :func:`side_label`; a mixture in brackets). Display only: the keys of :data:`SECONDARY`
+    and the analysis keep the arms' plain names."""
+    def part(side: Side) -> str:
+        text = side_label(side)
+        return text if isinstance(side, str) or len(side) == 1 else f"[{text}]"
+
+    return f"{part(better)} − {part(worse)}"
+
+
 def _interval(estimate: float, low: float, high: float) -> str:
     return f"{estimate:+.1f} [{low:+.1f}, {high:+.1f}]"
 
@@ -215,13 +243,16 @@ def verdict_view(table):
     })
 
 
-def interval_view(table):
+def interval_view(table, contrasts: Mapping[str, Claim] = SECONDARY):
     """A secondary table (:func:`secondary_table`) with each difference and its 95% interval
-    in one text column."""
+    in one text column, and each contrast of ``contrasts`` displayed by
+    :func:`contrast_label` (``"(N = 4) − standard"``; another keeps its name)."""
     import pandas as pd
 
+    labels = [contrast_label(contrasts[k].better, contrasts[k].worse) if k in contrasts else k
+              for k in table["contrast"]]
     return pd.DataFrame({
-        "contrast": table["contrast"], "what it asks": table["what it asks"],
+        "contrast": labels, "what it asks": table["what it asks"],
         "difference [95% interval]": [_interval(*r) for r in zip(table["difference"], table["low"], table["high"])],
         "p": [p_text(p) for p in table["p"]],
     })

@@ -643,7 +643,7 @@ def plot_cascade(loaded: dict, image=None, labels=None, palette=None, *, which: 
             meta, blk = blocks[b], img["blocks"][b]
             ev = sum(x for x in blk["pca_explained"] if x is not None)
             _show(axes[r][j], blk["pca"], extent,
-                  f"{meta['name']}: 1/{meta['stride']}\n{meta['size'][0]}x{meta['size'][1]}, PCA {ev:.0%}")
+                  f"{meta['name']}: 1/{meta['stride']}\n{meta['size'][0]} × {meta['size'][1]}, PCA {ev:.0%}")
         axes[r][0].set_ylabel("features", fontsize=TITLE_PT)
         _off(axes[r], len(part))
         r += 1

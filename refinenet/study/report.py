@@ -41,6 +41,9 @@ __all__ = [
     "rate_check_view",
     "names_md",
     "swept_text",
+    "arm_text",
+    "grid_text",
+    "other_dataset_texts",
 ]
 
 
@@ -232,11 +235,14 @@ def ablation_figure(records, *, baseline: str = "standard", order: Sequence[str]
     return fig
 
 
-def styled(df, caption: str = "", *, index: bool = False, wrap: bool = True, precision: int = 2):
+def styled(df, caption: str = "", *, index: bool = False, wrap: bool = True, precision: int = 2,
+           nowrap: Sequence[str] = ()):
     """A DataFrame for display: the notebook's usual table look, at most as wide as the page,
     an optional caption (e.g. profile and hardware), no index column. ``wrap=False`` keeps
     every cell on one line (for tables of numbers such as "+1.2 [-0.3, +2.7]"): the headers
-    wrap first, and a table still too wide scrolls. Floats show ``precision`` decimals."""
+    wrap first, and a table still too wide scrolls. ``nowrap``: columns whose data cells
+    alone stay on one line (arm names such as "ReLU off, N = 0", intervals), while the
+    other cells and the headers may wrap. Floats show ``precision`` decimals."""
     view = df.style.set_table_attributes('class="dataframe"')
     space = "normal" if wrap else "nowrap"
     view = view.set_table_styles(
@@ -249,6 +255,10 @@ def styled(df, caption: str = "", *, index: bool = False, wrap: bool = True, pre
              "font-size: 0.85em; white-space: normal;"},
         ]
     )
+    nowrap = [c for c in nowrap if c in df.columns]
+    if nowrap:  # the column's data cells (td.colN): more specific than the rule above
+        one_line = [{"selector": "td", "props": "white-space: nowrap;"}]
+        view = view.set_table_styles(dict.fromkeys(nowrap, one_line), overwrite=False)
     if not index:
         view = view.hide(axis="index")
     if caption:
@@ -305,7 +315,7 @@ def ablation_tables(study, exp, runs, *, baseline: str = "standard", title: str 
     table = study.save_table(ablation_table(records, baseline=baseline, places=places), "ablation")
     display(styled(table, caption(study, f"{title}, test split.".lstrip(", ")), wrap=False))
     thin = study.save_table(thin_table(records, exp.thin_classes, baseline=baseline), "thin_classes")
-    display(styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI]).")))
+    display(styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI])."), nowrap=["variant"]))
     return records
 
 
@@ -415,13 +425,14 @@ def welch_text(records, better: str, worse: str, *, column: str = "test mIoU",
 
 
 def failure_counts_text(records, variants: Sequence[str]) -> str:
-    """``"standard: 0 of 3 [0%, 71%]; ReLU off: 1 of 3 [1%, 91%]"``: per variant, in the order
-    of ``variants``, its name, then its diverged runs out of its runs with the exact 95%
-    interval (:func:`failure_text`); variants apart by semicolons (names may hold commas)."""
+    """``"`standard` 0 of 3 [0%, 71%]; `ReLU off` 1 of 3 [1%, 91%]"`` (Markdown): per variant,
+    in the order of ``variants``, its name in code font on one line (:func:`arm_text`), then
+    its diverged runs out of its runs with the exact 95% interval (:func:`failure_text`);
+    variants apart by semicolons (names may hold commas)."""
     parts = []
     for variant in variants:
         runs = records[records["variant"] == variant]
-        parts.append(f"{variant}: {failure_text(int(runs['diverged'].sum()), len(runs))}")
+        parts.append(f"`{arm_text(variant)}` {failure_text(int(runs['diverged'].sum()), len(runs))}")
     return "; ".join(parts)
 
 
@@ -486,31 +497,115 @@ def rate_check_view(check):
     return check.rename(columns=RATE_CHECK_HEADERS)
 
 
+#: A non-breaking space: the spaces inside an arm's name as the pages write it.
+NBSP = "\u00a0"
+
+
+def arm_text(name: str) -> str:
+    """An arm's name as the pages write it in prose and table cells: its spaces
+    non-breaking, so that ``"ReLU off, N = 0"`` never breaks across lines."""
+    return str(name).replace(" ", NBSP)
+
+
 def names_md(names: Sequence[str]) -> str:
-    """Arm names as Markdown prose, each in code font so that a name holding a comma reads
-    as one: ``"`ReLU off`, `N = 0` and `ReLU off, N = 0`"``."""
-    quoted = [f"`{n}`" for n in names]
+    """Arm names as Markdown prose, each in code font and on one line (:func:`arm_text`) so
+    that a name holding a comma reads as one: ``"`ReLU off`, `N = 0` and `ReLU off, N = 0`"``
+    (the spaces inside each name non-breaking)."""
+    quoted = [f"`{arm_text(n)}`" for n in names]
     if len(quoted) < 2:
         return "".join(quoted)
     return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def swept_text(arms: Sequence[str], sweeps: Sequence[str], *, baseline: str = "standard") -> str:
+def _and(words: Sequence[str]) -> str:
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _rates(lrs: Sequence[float]) -> str:
+    return _and([f"{float(x):g}" for x in lrs])
+
+
+def swept_text(arms: Sequence[str], sweeps: Sequence[str], *, baseline: str = "standard",
+               lrs: Sequence[float] | None = None, common: float | None = None) -> str:
     """Which arms of a page besides ``baseline`` were trained at every rate of the grid, and
     which were not, as a Markdown sentence: ``"Of the other arms, `ReLU off` and `N = 0` were
-    also trained at the grid's other rates; `N = 4` was not and trains at the common rate."``"""
+    also trained at the grid's other rates; `N = 4` was not and trains at the common rate."``
+    Given the grid ``lrs`` and the ``common`` rate, the other rates are named, in the
+    singular where there is one: ``"the grid's other rate, 0.01"``."""
     def verb(names: Sequence[str]) -> str:
         return "was" if len(names) == 1 else "were"
 
+    others = "the grid's other rates"
+    if lrs is not None and common is not None:
+        rest_lrs = [x for x in lrs if not math.isclose(float(x), float(common))]
+        if rest_lrs:
+            others = f"the grid's other rate{'s' if len(rest_lrs) > 1 else ''}, {_rates(rest_lrs)}"
     swept = [a for a in arms if a in sweeps and a != baseline]
     rest = [a for a in arms if a not in sweeps and a != baseline]
     if not swept:
-        return "No arm but the standard model was trained at the grid's other rates."
-    text = f"Of the other arms, {names_md(swept)} {verb(swept)} also trained at the grid's other rates"
+        return f"No arm but the standard model was trained at {others}."
+    text = f"Of the other arms, {names_md(swept)} {verb(swept)} also trained at {others}"
     if rest:
         train = "trains" if len(rest) == 1 else "train"
         text += f"; {names_md(rest)} {verb(rest)} not and {train} at the common rate"
     return text + "."
+
+
+_COUNTS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+
+
+def grid_text(lrs: Sequence[float], chosen: float) -> str:
+    """Where the chosen rate lies in the learning-rate grid, as a sentence:
+    ``"The grid has only three rates, 0.0005, 0.001 and 0.002, around the chosen one
+    (0.001)."``, or, the chosen rate at an edge, ``"... and the chosen one (0.05) is its
+    highest: no rate above it is tried."``"""
+    xs = sorted(float(x) for x in lrs)
+    c = float(chosen)
+    if len(xs) == 1:
+        if math.isclose(xs[0], c):
+            return f"The grid has a single rate, the chosen one ({c:g})."
+        return f"The grid has a single rate, {xs[0]:g}, not the chosen one ({c:g})."
+    head = f"The grid has only {_COUNTS.get(len(xs), len(xs))} rates, {_rates(xs)},"
+    inside = any(math.isclose(x, c) for x in xs)
+    if inside and math.isclose(c, xs[-1]):
+        return f"{head} and the chosen one ({c:g}) is its highest: no rate above it is tried."
+    if inside and math.isclose(c, xs[0]):
+        return f"{head} and the chosen one ({c:g}) is its lowest: no rate below it is tried."
+    if c > xs[-1]:
+        return f"{head} all below the chosen one ({c:g})."
+    if c < xs[0]:
+        return f"{head} all above the chosen one ({c:g})."
+    return f"{head} around the chosen one ({c:g})."
+
+
+#: The data sets a page may run on: ``{dataset parameter: its name in prose}``.
+DATA_NAMES = {"camvid": "CamVid", "synthetic": "the synthetic generator"}
+
+
+def other_dataset_texts(synthetic: bool) -> dict[str, str]:
+    """For an exercise that executes a page for the ``cpu`` profile on the data set that
+    this page is not on: ``this`` (this page's data, in words), ``other`` (the other's
+    ``dataset`` parameter), ``other_words`` and ``expect`` (what the run does, Markdown)."""
+    this = "synthetic" if synthetic else "camvid"
+    other = "camvid" if synthetic else "synthetic"
+    if other == "camvid":
+        expect = (
+            "Expect the page of the `cpu` study on CamVid, assembled from its runs and from the "
+            "tables that its pages wrote under `results/cpu/` (`refinenet study run --profile "
+            "cpu` trains and writes them on a machine with CamVid). Without CamVid on this "
+            "machine it stops as it starts, since its `dataset` asks for CamVid; where runs or a "
+            "page's tables are missing, it stops at an error that names them and the command "
+            "that writes them."
+        )
+    else:
+        expect = (
+            "Expect the page to stop at its first cell that reads runs, with an error that they "
+            "are not in the ledger `results/cpu-synthetic/runs` (unless this machine has run the "
+            "`cpu` profile without CamVid): a study on the generator is kept apart from the "
+            "CamVid one and never mixes with it."
+        )
+    return {"this": DATA_NAMES[this], "other": other, "other_words": DATA_NAMES[other], "expect": expect}
 
 
 # -- the results page (7): tables gathered from the other pages ---------------------------

@@ -54,6 +54,7 @@ __all__ = [
     "plural",
     "adoption_text",
     "adopted_clause",
+    "eval_share_text",
     "held_out_count",
     "held_out_verdict",
     "last_steps",
@@ -587,11 +588,27 @@ def confusion_figure(rows_pct, names: Sequence[str]):
     sns.heatmap(rows_pct, annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100, xticklabels=names,
                 yticklabels=names, cbar=False, ax=ax, annot_kws={"size": FIGURE_PT})
     ax.tick_params(labelsize=FIGURE_PT)
+    # seaborn turns the class names to fit them at its own font size; at FIGURE_PT the y names
+    # read across (a row is taller than a line of text even with 11 classes) and the x names
+    # stand upright where they would run together level.
+    plt.setp(ax.get_yticklabels(), rotation=0, va="center")
+    plt.setp(ax.get_xticklabels(), rotation=0, ha="center")
     ax.set_xlabel("predicted", fontsize=FIGURE_PT)
     ax.set_ylabel("true", fontsize=FIGURE_PT)
     ax.set_title("test confusion, % of each true class", fontsize=FIGURE_PT)
     fig.tight_layout()
+    if _labels_touch(fig, ax.get_xticklabels()):  # at the columns' width as laid out
+        plt.setp(ax.get_xticklabels(), rotation=90, ha="center")
+        fig.tight_layout()
     return fig
+
+
+def _labels_touch(fig, labels) -> bool:
+    """Whether any two of ``labels`` (matplotlib texts) overlap, or come within 2 px, as drawn."""
+    fig.canvas.draw()  # the labels' places and sizes as drawn
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer).padded(1) for t in labels if t.get_text()]
+    return any(a.overlaps(b) for k, a in enumerate(boxes) for b in boxes[k + 1:])
 
 
 def largest_confusion(rows_pct) -> tuple[int, int, float]:
@@ -705,13 +722,42 @@ def adoption_text(adopted: str | None, chosen: str | None, *, base, lrs: Sequenc
     return text
 
 
-def adopted_clause(adopted: str | None, chosen: str | None) -> str:
-    """What follows "the pilot chose <chosen>" in a summary: whether the study trains it."""
+def adopted_clause(adopted: str | None, chosen: str | None, *, lr: float | None = None,
+                   pilot_lr: float | None = None) -> str:
+    """What follows "the pilot chose <chosen>" in a summary: whether the study trains it and,
+    given ``lr`` (the rate the study's sweep chose), at which rate: a recipe's name may carry
+    the pilot's rate (``pilot_lr``: the rate the pilot trained the adopted recipe at)."""
     if adopted is None:
         return "; this profile adopts no recipe yet (`study.adopted` is unset)"
+    rate = ""
+    if lr is not None:
+        rate = f"the learning rate its own sweep chooses, {lr:g}"
+        if pilot_lr is not None and float(pilot_lr) != float(lr):
+            rate += f" (the pilot trained it at {pilot_lr:g})"
     if adopted == chosen:
-        return ", which the study adopts"
-    return f"; this profile trains **{adopted}** instead (its `study.adopted`)"
+        return ", which the study adopts" + (f" and trains at {rate}" if rate else "")
+    return (f"; this profile trains **{adopted}** instead (its `study.adopted`)"
+            + (f", at {rate}" if rate else ""))
+
+
+def eval_share_text(configs: Sequence) -> str:
+    """How often the pilot's recipes validate, as a clause: ``configs`` holds one training
+    config per recipe (a run's), whose ``eval.every / schedule.steps`` is the share of its run
+    between two validations. ``"each validated every 50% of its run"``, ``"all but one
+    validated every 5% of their run"``, ``"3 of 5 validated every 5% of their run"``."""
+    from collections import Counter
+
+    if not configs:
+        return "none validated (no recipe)"
+    shares = [c.eval.every / c.schedule.steps for c in configs]
+    counts = Counter(round(float(x), 6) for x in shares)
+    share, k = max(counts.items(), key=lambda item: (item[1], -item[0]))
+    n = len(shares)
+    every = "only at the end" if share >= 1 else f"every {100 * share:.3g}%"
+    if k == n:
+        return f"each validated {every} of its run"
+    who = "all but one" if k == n - 1 and n > 2 else f"{k} of {n}"
+    return f"{who} validated {every} of their run"
 
 
 def held_out_count(check) -> str:
@@ -797,6 +843,10 @@ def prediction_panel(dataset, predict: Callable, indices: Sequence[int], *, titl
     return fig
 
 
+#: The width (points) of the red lines that mark the shown images on the per-image histogram.
+MARK_LW = 2.0
+
+
 def per_image_figure(scores, *, marked: Sequence[float]):
     """A histogram of per-image test mIoU (%, 20 bins) with a red line at each ``marked``
     score (the images a later figure shows)."""
@@ -806,8 +856,8 @@ def per_image_figure(scores, *, marked: Sequence[float]):
 
     fig, ax = plt.subplots(figsize=(6, 2.8))
     sns.histplot(scores, bins=20, ax=ax, color="C0")
-    for v in marked:
-        ax.axvline(v, color="C3", lw=1)
+    for v in marked:  # over the bars, so that a line on a bar's edge still shows
+        ax.axvline(v, color="C3", lw=MARK_LW, zorder=3)
     ax.set_xlabel("per-image mIoU % (red: the images shown below)")
     ax.set_ylabel("test images")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count: no half images
