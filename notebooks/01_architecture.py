@@ -652,8 +652,8 @@ plt.show()
 #     -p backbone resnet50 -p output_dir out/01_resnet50
 # ```
 #
-# Expect fewer parameters and MACs in the backbone, almost all of them in
-# `layer3`, which has far fewer residual units (the gradient figure gets
+# Expect fewer parameters and MACs in the backbone, almost all of the
+# reduction in `layer3`, which has far fewer residual units (the gradient figure gets
 # shorter there). The decoder's counts do not change: both ResNets have the
 # same widths at every tap. The check against the released models does not
 # change either: it builds its own models.

@@ -273,7 +273,7 @@ study.glue("train_scale", words["scale"])
 for key in ("scale_released", "flip", "jitter"):
     study.glue(f"train_{key}", Markdown(words[key]))
 
-# %% mystnb={"figure": {"caption": "One training image and its labels as loaded (left) and as the training loop sees them in successive epochs: the recipe's random rescaling, cropping and flipping, drawn anew each epoch from the run's seed.", "name": "fig-02-augmentation"}, "image": {"alt": "Small pictures in rows, each row of images above a row of their colour-coded labels, the rows named image and labels at their left: the first picture as loaded, each further one the same image rescaled, cropped or mirrored differently, one per epoch."}}
+# %% mystnb={"figure": {"caption": "One training image and its labels as loaded (left) and as the training loop sees them in successive epochs: the recipe's random rescaling, cropping and flipping, drawn anew each epoch from the run's seed. Black in a label map: no label (the data set's unlabelled pixels and the padding outside a rescaled image), which no loss counts.", "name": "fig-02-augmentation"}, "image": {"alt": "Small pictures in rows, each row of images above a row of their colour-coded labels, the rows named image and labels at their left: the first picture as loaded, each further one the same image rescaled, cropped or mirrored differently, one per epoch."}}
 train_set = build_train_set(cfg)
 seeded = SeededSamples(train_set, seed=0)
 shown = survey.spread_indices(len(train_set), num_examples)

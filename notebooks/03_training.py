@@ -502,10 +502,8 @@ study.glue("gap_sentence", Markdown(gap))  # a sentence: pasted as text
 styled(comparison, caption(study, "CamVid test mIoU, published and ours."))
 
 # %% [markdown]
-# {glue:md}`gap_sentence` A gap to published numbers measures mostly the
-# budget, not the architecture: the published models are much larger,
-# trained at full resolution for far longer, and most start from ImageNet
-# weights. (The RefineNet paper itself reports no CamVid result.)
+# {glue:md}`gap_sentence` (The RefineNet paper itself reports no CamVid
+# result.)
 #
 # ### Per class
 #

@@ -81,10 +81,10 @@ report.setting_box(exp, exp.arm("standard"))
 # %% [markdown]
 # ## Three models
 #
-# The standard single-scale model of notebook 3 (the same ledger entries),
-# the 2-scale model, and the capacity control (two backbones, both at scale
-# 1.0), trained with the same recipe and seeds, at the chosen learning rate
-# (the 2-scale model at its own if
+# The page compares the standard single-scale model of notebook 3 (the
+# same ledger entries), the 2-scale model, and the capacity control (two
+# backbones, both at scale 1.0), trained with the same recipe and seeds, at
+# the chosen learning rate (the 2-scale model at its own if
 # {ref}`the rate check <sec-06-rate-check>` below finds it better).
 #
 # First the comparison with the standard model, which has one input scale;

@@ -166,7 +166,8 @@ report.styled(
 #
 # The design page lists further contrasts outside the Holm family, each
 # with a plain 95% interval: the scales against the second backbone's
-# capacity, the released code's four pooling blocks, the ReLU alone, and
+# capacity, the released code's four pooling blocks, the CRP ReLU at
+# N = 2, and
 # the whole decoder against no refinement (FCN-32s). The table below gives
 # them from a model of the same form (arm + seed) fitted to the runs of
 # every arm of notebooks 4 to 6: {glue:md}`secondary_fit`.

@@ -201,8 +201,8 @@ def test_the_setting_box_reads_the_profile_and_the_standard_runs():
     rows = dict(setting_rows(exp, [run(0.54, 0.40), run(0.56, 0.42)]))
     assert rows["backbone"] == "resnet18, random initialisation (from scratch)"
     assert rows["decoder widths"] == "64, 32, 32, 32"
-    assert rows["images"] == "180×240, random crops 128×160; scored on 360 × 480 labels (logits upsampled)"
-    assert rows["training"] == "adamw, cosine schedule, 2800 steps of 8 (61 passes over 367 images)"
+    assert rows["images"] == "180 × 240, random crops 128 × 160; scored on 360 × 480 labels (logits upsampled)"
+    assert rows["training"] == "adamw, cosine schedule, 2800 steps of 8 images (61 passes over 367 images)"
     assert rows["seeds"] == "4 per arm" and rows["precision"] == "bf16 autocast"
     assert rows["standard model, val mIoU %"] == "55.0 ± 1.4" and rows["learning rate"] == "0.001"
     assert "<th>decoder widths</th><td>64, 32, 32, 32</td>" in setting_box(exp, None).data

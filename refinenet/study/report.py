@@ -361,14 +361,14 @@ def setting_rows(exp, standard=None) -> list[tuple[str, str]]:
     given ``standard`` (the standard model's ledger entries), its measured scores."""
     base, design = exp.base, exp.design
     d, m, o, sch = base.data, base.model, base.optim, base.schedule
-    size = "×".join(map(str, d.size)) if d.size else "native"
-    crop = f"random crops {'×'.join(map(str, d.crop_size))}" if d.crop_size else "no crops"
+    size = " × ".join(map(str, d.size)) if d.size else "native"
+    crop = f"random crops {' × '.join(map(str, d.crop_size))}" if d.crop_size else "no crops"
     train_images = len(exp.study.data("train", d.size, n=design.scenes or 256))
     rows = [
         ("backbone", f"{m.backbone}, random initialisation (from scratch)"),
         ("decoder widths", ", ".join(map(str, m.widths))),
         ("images", f"{size}, {crop}; scored on {scored_on(exp)}"),
-        ("training", f"{o.name}, {sch.name} schedule, {sch.steps} steps of {d.batch_size} "
+        ("training", f"{o.name}, {sch.name} schedule, {sch.steps} steps of {d.batch_size} images "
                      f"({sch.steps * d.batch_size / train_images:.0f} passes over "
                      f"{train_images} images)"),
         ("seeds", f"{len(design.seeds)} per arm"),
@@ -594,7 +594,7 @@ def other_dataset_texts(synthetic: bool) -> dict[str, str]:
             "Expect the page of the `cpu` study on CamVid, assembled from its runs and from the "
             "tables that its pages wrote under `results/cpu/` (`refinenet study run --profile "
             "cpu` trains and writes them on a machine with CamVid). Without CamVid on this "
-            "machine it stops as it starts, since its `dataset` asks for CamVid; where runs or a "
+            "machine it stops at once, since its `dataset` asks for CamVid; where runs or a "
             "page's tables are missing, it stops at an error that names them and the command "
             "that writes them."
         )
