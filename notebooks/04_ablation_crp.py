@@ -38,11 +38,12 @@
 # :class: tip
 # Its differences are the mean test mIoU of one model minus that of
 # another, with a **95% interval** from this page's runs alone: a
-# description, not a verdict. The verdicts on claims C1, C2 and C7 come
-# from the analysis fixed on the [study design](../design.md) page before
-# the runs (one linear model, arm + seed, fitted to the test mIoU of the
-# runs of every arm that the claims compare, with Holm's correction over
-# the paper's claims), in chapter 7. The runs are small models trained from
+# description, not a verdict. Chapter 7 gives the verdicts by the analysis
+# fixed on the [study design](../design.md) page before the runs: on claims
+# C1 and C2 from one linear model, arm + seed, fitted to the test mIoU of
+# the runs of every arm that the claims compare, with Holm's correction
+# over the paper's claims; on claim C7 from Fisher's exact test on the
+# failure counts. The runs are small models trained from
 # scratch at reduced resolution (chapter 3): what holds for them need not
 # hold for the paper's pre-trained ResNets.
 # ```
@@ -95,9 +96,10 @@ report.setting_box(exp, exp.arm("standard"))
 # %% [markdown]
 # ## Five models, each at its learning rate
 #
-# The standard model (two pooling blocks, with the ReLU), the same without
-# the ReLU, with no pooling block (N = 0: the ReLU alone, the block's input
-# passes straight on), with neither, and with four pooling blocks. All use
+# The page compares the standard model (two pooling blocks, with the
+# ReLU), the same without the ReLU, with no pooling block (N = 0: the
+# ReLU alone, the block's input passes straight on), with neither, and with
+# four pooling blocks. All use
 # the learning rate chosen in notebook 3 (unless
 # {ref}`the rate check <sec-04-rate-check>` below finds an arm's own rate
 # better); their runs are read from the run ledger.
@@ -198,8 +200,8 @@ study.save_figure(ax.figure, "lr_sensitivity")
 plt.show()
 
 # %% [markdown]
-# Over the grid, the one-sided p that the model without the ReLU fails more
-# often is {glue:text}`p_more`. The scores of the runs that trained are in
+# Over the grid, the one-sided p-value of Fisher's exact test that the
+# model without the ReLU fails more often is {glue:text}`p_more`. The scores of the runs that trained are in
 # the figure; chapter 7 states the verdict.
 #
 # ```{admonition} What this scale can and cannot say
@@ -248,11 +250,12 @@ report.styled(
 #   {glue:text}`n4_diff` (95% Welch intervals).
 # - The ReLU's gain with pooling beyond its gain without (claim C2, an
 #   interaction) is {glue:text}`interaction` points.
-# - Over the learning-rate grid, the one-sided p that the model without the
-#   ReLU fails more often (claim C7) is {glue:text}`p_more`.
+# - Over the learning-rate grid, the one-sided p-value of Fisher's exact
+#   test that the model without the ReLU fails more often (claim C7) is
+#   {glue:text}`p_more`.
 # - These intervals describe this page's runs; chapter 7 gives the
-#   verdicts, from one linear model (arm + seed) fitted to the test mIoU of
-#   the runs of the claims' arms, with Holm's correction.
+#   verdicts, on C1 and C2 from one linear model (arm + seed) fitted to the
+#   test mIoU of the runs of the claims' arms, with Holm's correction.
 #
 # ## Exercises
 #
