@@ -59,6 +59,20 @@ def test_crp_draws_one_stage_and_one_sum_per_pooling_block(crp_blocks):
     assert texts(ax, "crp-relu") == ["ReLU"]
 
 
+def test_frame_titles_sit_over_the_lines_that_cross_them():
+    """The arrow into chained residual pooling passes the frame's title: the title is drawn
+    above every line, on a white ground, so its letters stay whole."""
+    ax = draw_refinenet_block()
+    titles = [t for t in ax.texts if t.get_gid() == "frame-text"]
+    arrows = [p for p in ax.patches if type(p).__name__ == "FancyArrowPatch"]
+    assert titles and arrows
+    for title in titles:
+        box = title.get_bbox_patch()
+        assert box is not None and matplotlib.colors.to_hex(box.get_facecolor()) == "#ffffff"
+        assert title.get_zorder() > max(a.get_zorder() for a in arrows)
+    plt.close(ax.figure)
+
+
 def test_crp_relu_and_order_switches_are_drawn():
     config = dataclasses.replace(SMALL, crp_relu=False, crp_order="conv-pool")
     ax = draw_refinenet_block(config=config)

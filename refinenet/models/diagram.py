@@ -142,7 +142,9 @@ class _Canvas:
             gid="frame", zorder=0,
         ))
         self.ax.text(x0 + 0.08, y1 + 0.05, title, ha="left", va="bottom", fontsize=FONT,
-                     style="italic", color="0.2", gid="frame-text")
+                     style="italic", color="0.2", gid="frame-text", zorder=3,
+                     # over any line that passes the title: the line stops at its edge
+                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
         self._extend(x1, y0)
 
     def finish(self, top: float, title: str) -> None:
