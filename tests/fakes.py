@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import signal
 import tarfile
 from pathlib import Path
 
@@ -181,3 +182,10 @@ def aligned(image, mask, *, mean, std, ignore_index: int = 255, tolerance: float
     pad = inside & ~labelled
     pad_blank = bool(image.detach().cpu()[:, pad].abs().max() < 0.05) if pad.any() else True
     return colours_match and pad_blank and bool(inner.sum() > 0.2 * labelled.sum())
+
+
+def interruptible() -> None:
+    """For ``subprocess.Popen(preexec_fn=...)``, in the child before exec: Ctrl-C's default
+    action. A shell's background job inherits SIGINT as ignored, and a Python started so
+    installs no KeyboardInterrupt handler: a test that sends SIGINT would wait in vain."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -16,7 +16,7 @@ from refinenet.data import DataError
 from refinenet.data.camvid import CamVid
 from refinenet.data.download import DownloadError, download_camvid, load_manifest
 
-from fakes import camvid_archive, fake_camvid, manifest_of
+from fakes import camvid_archive, fake_camvid, interruptible, manifest_of
 
 
 class Server:
@@ -265,7 +265,7 @@ def test_interrupted_extraction_leaves_no_temporary_directory(server, fixture_ar
         [sys.executable, "-c", _SLOW_EXTRACTION, str(root), server.url,
          str(_manifest_file(tmp_path / "m.sha256", manifest))],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=interruptible,
     )
     try:
         assert proc.stdout.readline().strip() == "extracted", proc.stderr.read()

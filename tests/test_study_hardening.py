@@ -15,6 +15,8 @@ from refinenet.cli import main
 from refinenet.study.profiles import load_profile
 from refinenet.study.runner import StudyError, resolve_device
 
+from fakes import interruptible
+
 
 def test_cuda_asked_for_without_cuda_blames_the_request_not_the_profile(monkeypatch):
     import torch
@@ -60,6 +62,7 @@ def test_ctrl_c_stops_with_one_line_and_marks_the_notebook_interrupted(tmp_path)
         [sys.executable, "-m", "refinenet", "study", "run", "--root", str(tmp_path), "--profile",
          str(tmp_path / "tiny.yaml"), "--no-train"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=interruptible,
         cwd=Path(__file__).resolve().parents[1], env=dict(os.environ, OMP_NUM_THREADS="1"),
     )
     try:
