@@ -63,11 +63,9 @@ study = start("02_data", profile=profile, device=device,
               dataset=dataset, output_dir=output_dir)
 
 # %%
+from refinenet.study.published import THIN_CLASSES as THIN
+
 SPLITS = ("train", "val", "test")
-THIN = {
-    "camvid": ["Pole", "SignSymbol", "Pedestrian", "Bicyclist"],
-    "synthetic": ["pole", "wire"],
-}
 
 names = [study.dataset] + ([] if study.synthetic else ["synthetic"])
 sets = {

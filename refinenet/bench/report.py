@@ -38,16 +38,14 @@ def styled(table, formats: str | dict | None = None, *, precision: int = 2,
     would break at a hyphen)."""
     from ..study.report import styled as look
 
-    view = look(table, caption or "", index=index, wrap=wrap).format(precision=precision, na_rep=na_rep)
+    view = look(table, caption or "", index=index, wrap=wrap, nowrap=nowrap,
+                nowrap_headers=True).format(precision=precision, na_rep=na_rep)
     if formats is not None and not isinstance(formats, dict):
         formats = dict.fromkeys(table.select_dtypes("number").columns, formats)
     formats = {c: f for c, f in (formats or {}).items() if c in table.columns}
     if formats:
         # The subset keeps the other columns' formats (without it they fall back to 6 digits).
         view = view.format(formats, subset=list(formats), na_rep=na_rep)
-    if nowrap:  # a column's cells (td.colN, th.colN): more specific than the look's rules
-        one_line = [{"selector": cell, "props": "white-space: nowrap;"} for cell in ("td", "th")]
-        view = view.set_table_styles(dict.fromkeys(nowrap, one_line), overwrite=False)
     return view
 
 

@@ -236,13 +236,14 @@ def ablation_figure(records, *, baseline: str = "standard", order: Sequence[str]
 
 
 def styled(df, caption: str = "", *, index: bool = False, wrap: bool = True, precision: int = 2,
-           nowrap: Sequence[str] = ()):
+           nowrap: Sequence[str] = (), nowrap_headers: bool = False):
     """A DataFrame for display: the notebook's usual table look, at most as wide as the page,
     an optional caption (e.g. profile and hardware), no index column. ``wrap=False`` keeps
     every cell on one line (for tables of numbers such as "+1.2 [-0.3, +2.7]"): the headers
     wrap first, and a table still too wide scrolls. ``nowrap``: columns whose data cells
     alone stay on one line (arm names such as "ReLU off, N = 0", intervals), while the
-    other cells and the headers may wrap. Floats show ``precision`` decimals."""
+    other cells and, unless ``nowrap_headers``, their headers may wrap. Floats show
+    ``precision`` decimals."""
     view = df.style.set_table_attributes('class="dataframe"')
     space = "normal" if wrap else "nowrap"
     view = view.set_table_styles(
@@ -256,8 +257,9 @@ def styled(df, caption: str = "", *, index: bool = False, wrap: bool = True, pre
         ]
     )
     nowrap = [c for c in nowrap if c in df.columns]
-    if nowrap:  # the column's data cells (td.colN): more specific than the rule above
-        one_line = [{"selector": "td", "props": "white-space: nowrap;"}]
+    if nowrap:  # the column's cells (td.colN, th.colN): more specific than the rules above
+        cells = ("td", "th") if nowrap_headers else ("td",)
+        one_line = [{"selector": cell, "props": "white-space: nowrap;"} for cell in cells]
         view = view.set_table_styles(dict.fromkeys(nowrap, one_line), overwrite=False)
     if not index:
         view = view.hide(axis="index")
