@@ -202,6 +202,24 @@ def test_ledger_write_is_atomic(tmp_path, monkeypatch):
     assert "def" not in ledger and not list((tmp_path / "runs").glob(".def.tmp-*"))
 
 
+def test_clean_removes_dead_writes_but_not_one_in_progress(tmp_path):
+    """A notebook execution cleans the ledger while training runs may be writing entries."""
+    import os
+    import time
+
+    ledger = Ledger(tmp_path / "runs")
+    dead = tmp_path / "runs" / ".abc.tmp-1"
+    live = tmp_path / "runs" / ".def.tmp-2"
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+        (folder / "entry.json").write_text("{}")
+    old = time.time() - 3600
+    os.utime(dead, (old, old))
+    assert ledger.clean() == 1
+    assert not dead.exists() and live.is_dir()
+    assert ledger.clean(older_than_s=0) == 1 and not live.exists()
+
+
 def test_failure_interval_is_clopper_pearson():
     low, high = stats.failure_interval(0, 3)
     assert low == 0 and high == pytest.approx(0.7076, abs=1e-4)

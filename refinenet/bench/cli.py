@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..cli import HelpFormatter
+
 #: ``refinenet bench --runs --paths``: see refinenet.bench.runs.RUN_PATHS (not imported here:
 #: the CLI starts without torch).
 RUN_PATH_NAMES = ("before", "boundary", "fused", "compile", "jobs")
@@ -23,7 +25,7 @@ def register(subparsers) -> None:
         "achieved FLOP/s (as a fraction of a matmul peak measured by the same command) for "
         "each fast path, against plain fp32 NCHW eager in the same run. Writes a CSV and a "
         "JSON file with the command and the hardware.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--preset", default="paper,study", help="comma-separated: paper, study, tiny")
     p.add_argument("--modes", default="inference,train", help="comma-separated: inference, train")

@@ -13,6 +13,7 @@ import types
 import typing
 from typing import Annotated, Any, Literal, Union
 
+from ..cli import HelpFormatter
 from ..schema import describe
 
 # The command's own defaults where they differ from RefineNetConfig's: a model needs a class
@@ -82,7 +83,7 @@ def register(subparsers) -> None:
         help="print a RefineNet variant's layers, parameters and MACs",
         description="Build a RefineNet variant (random weights unless --backbone-weights) and print its "
         "torchinfo summary, parameter counts and multiply-accumulates.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--size", type=int, nargs=2, default=(512, 512), metavar=("H", "W"))
     p.add_argument("--depth", type=int, default=2, help="summary depth (0 = totals only)")

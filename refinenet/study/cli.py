@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli import HelpFormatter
 from .profiles import PROFILE_NAMES, default_profile
 
 
@@ -24,7 +25,7 @@ def register(subparsers) -> None:
         description="Convert each notebook with jupytext and execute it with papermill into "
         "results/<profile>/ (executed notebook, tables, figures, metadata.json). Finished notebooks "
         "whose source and parameters are unchanged are skipped.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     run.add_argument("--profile", default=None, help=f"{profiles} (default: gpu with CUDA, else cpu)")
     run.add_argument(
@@ -72,7 +73,7 @@ def register(subparsers) -> None:
         description="Stage the executed notebooks of one profile into book/notebooks/ and build the "
         "book with Jupyter Book (no notebook is executed). Default profile: the most complete one "
         "results/ holds (gpu, then cpu, then smoke).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     book.add_argument("--profile", default=None, help="which results/<profile>/ to show")
     book.add_argument("--strict", action="store_true", help="warnings are errors (-W -n --keep-going)")

@@ -29,6 +29,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -43,6 +44,8 @@ __all__ = ["Entry", "Ledger", "LEDGER_DIR", "ENTRY_FILE"]
 
 LEDGER_DIR = "runs"
 ENTRY_FILE = "entry.json"
+# A temporary entry folder this old is a dead write's (Ledger.clean), not one in progress.
+STALE_TMP_S = 600.0
 
 
 @dataclass
@@ -247,11 +250,21 @@ class Ledger:
         os.replace(tmp, path)
         return Entry(self.path(run_id))
 
-    def clean(self) -> int:
-        """Remove temporary folders left by an interrupted write; returns how many."""
+    def clean(self, *, older_than_s: float = STALE_TMP_S) -> int:
+        """Remove temporary folders left by an interrupted write; returns how many.
+
+        Only those untouched for ``older_than_s`` seconds: another process (a training run
+        beside a notebook execution) may be writing one now, and a write takes seconds.
+        """
         n = 0
         if self.folder.is_dir():
+            now = time.time()
             for p in self.folder.glob(".*.tmp-*"):
+                try:
+                    if now - p.stat().st_mtime < older_than_s:
+                        continue
+                except FileNotFoundError:  # renamed into place meanwhile
+                    continue
                 shutil.rmtree(p, ignore_errors=True)
                 n += 1
         return n
