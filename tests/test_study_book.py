@@ -93,6 +93,29 @@ def test_stage_copies_notebooks_and_writes_provenance(tmp_path):
     assert "| 01_a | ok | synthetic |" in provenance and "| 02_b | not run |" in provenance
 
 
+def test_a_waiting_page_has_its_title_and_says_how_far_its_runs_are(tmp_path, monkeypatch):
+    names = ["01_a", "02_b", "03_c"]
+    _fake_results(tmp_path, "cpu", names[:1])
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "02_b.py").write_text("# ---\n# ---\n\n# %% [markdown]\n# # Training the model\n#\n# Text.\n")
+    rows = [{"notebook": "02_b", "done": 3, "total": 10, "waiting": 4}, {"notebook": "all (distinct runs)", "done": 3, "total": 10, "waiting": 4}]
+    monkeypatch.setattr("refinenet.study.runner.ledger_status", lambda spec, root: (rows, "results/cpu/runs"))
+    monkeypatch.setattr("refinenet.study.runner.notebook_wants",
+                        lambda spec, root: {"01_a": {}, "02_b": {}, "03_c": {"gathers": ["02_b"]}})
+    stage(tmp_path, "cpu", names, allow_missing=True)
+    staged = tmp_path / "book" / "notebooks"
+    page = (staged / "02_b.md").read_text()
+    assert page.startswith("# Training the model\n")
+    assert "3 of 10 are in the ledger of profile `cpu`" in page and "4 of the 7 missing wait" in page
+    assert "`refinenet study run --profile cpu` trains the rest" in page
+    assert "gathers the tables of pages whose runs are not all in the ledger" in (staged / "03_c.md").read_text()
+    assert "02_b (3 of 10 runs)" in (staged / "03_c.md").read_text()
+    # a ledger this machine's data would put elsewhere says nothing about this folder
+    monkeypatch.setattr("refinenet.study.runner.ledger_status", lambda spec, root: (rows, "results/cpu-synthetic/runs"))
+    stage(tmp_path, "cpu", names, allow_missing=True)
+    assert "has not been run for profile `cpu`" in (staged / "02_b.md").read_text()
+
+
 def test_banner_names_every_commit_the_pages_come_from():
     meta = {"dataset": "camvid", "hardware": {"device": "cpu"}}
     one = [dict(meta, git={"commit": "a" * 40}), dict(meta, git={"commit": "a" * 40})]

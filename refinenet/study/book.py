@@ -188,19 +188,70 @@ def _provenance(profile: str, names: list[str], metas: dict[str, dict | None]) -
     return "\n".join(lines) + "\n"
 
 
-def _placeholder(name: str, profile: str) -> str:
-    return (
-        f"# {name}\n\n"
-        f"```{{warning}}\nThis notebook has not been run for profile `{profile}` yet. Run "
-        f"`refinenet study run --profile {profile} --only {name}` and build the book again.\n```\n"
+def _title(source: Path) -> str | None:
+    """The first heading of a jupytext notebook (``# # Title``), or None."""
+    if source.is_file():
+        for line in source.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# # "):
+                return line[4:].strip()
+    return None
+
+
+def waiting_notes(root: Path, profile: str, names: list[str]) -> dict[str, str]:
+    """``{notebook: what it waits for}`` for the notebooks of a shipped ``profile`` that have
+    runs (or gather the tables of pages that do) missing from its ledger: the book says how
+    far the study is instead of only that a page is missing. Empty for another folder (a
+    dated record, or a profile whose ledger this machine's data would put elsewhere)."""
+    from .profiles import load_profile
+    from .runner import gathered_pages, ledger_status, notebook_wants
+
+    if profile not in PROFILE_NAMES:
+        return {}
+    spec = load_profile(profile)
+    try:
+        rows, where = ledger_status(spec, root)
+    except StudyError:
+        return {}
+    if where != f"results/{profile}/runs":
+        return {}
+    counts = {r["notebook"]: r for r in rows}
+    wants = notebook_wants(spec, root)
+    command = f"`refinenet study run --profile {profile}`"
+    notes = {}
+    for name in names:
+        row = counts.get(name)
+        if row and row["done"] < row["total"]:
+            text = (f"This page waits for its runs: {row['done']} of {row['total']} are in the ledger "
+                    f"of profile `{profile}` (`{where}/`).")
+            if row["waiting"]:
+                text += (f" {row['waiting']} of the {row['total'] - row['done']} missing wait for the "
+                         "learning-rate sweep to choose their rate.")
+            notes[name] = text + f" {command} trains the rest, then executes this page."
+            continue
+        behind = [g for g in gathered_pages(wants.get(name, {}), name, names)
+                  if g in counts and counts[g]["done"] < counts[g]["total"]]
+        if behind:
+            parts = ", ".join(f"{g} ({counts[g]['done']} of {counts[g]['total']} runs)" for g in behind)
+            notes[name] = (f"This page gathers the tables of pages whose runs are not all in the ledger "
+                           f"of profile `{profile}` yet: {parts}. {command} trains them, then executes "
+                           "this page.")
+    return notes
+
+
+def _placeholder(name: str, profile: str, title: str | None = None, waiting: str | None = None) -> str:
+    """The page of a notebook that has not run: its own title, and what it waits for."""
+    body = waiting or (
+        f"This notebook has not been run for profile `{profile}` yet. Run "
+        f"`refinenet study run --profile {profile} --only {name}` and build the book again."
     )
+    return f"# {title or name}\n\n```{{warning}}\n{body}\n```\n"
 
 
 def stage(root: Path, profile: str, names: list[str], *, allow_missing: bool) -> list[dict]:
     """Copy ``results/<profile>/*.ipynb`` into ``book/notebooks/`` and write the provenance page.
 
-    Returns the metadata of the staged notebooks. Missing notebooks get a placeholder page,
-    or raise :class:`BookError` unless ``allow_missing``.
+    Returns the metadata of the staged notebooks. Missing notebooks get a placeholder page
+    that says what they wait for, or raise :class:`BookError` unless ``allow_missing``.
     """
     results = root / "results" / profile
     states = profile_status(results, names, root / "notebooks")
@@ -218,9 +269,11 @@ def stage(root: Path, profile: str, names: list[str], *, allow_missing: bool) ->
     from .runner import FROZEN
 
     frozen = (results / FROZEN).read_text(encoding="utf-8") if (results / FROZEN).is_file() else None
+    waiting = waiting_notes(root, profile, names) if missing else {}
     for name in names:
         if name in missing:
-            (target / f"{name}.md").write_text(_placeholder(name, profile), encoding="utf-8")
+            page = _placeholder(name, profile, _title(root / "notebooks" / f"{name}.py"), waiting.get(name))
+            (target / f"{name}.md").write_text(page, encoding="utf-8")
             metas[name] = None
             continue
         shutil.copy2(results / f"{name}.ipynb", target / f"{name}.ipynb")

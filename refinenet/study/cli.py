@@ -151,6 +151,8 @@ def _status(args: argparse.Namespace) -> int:
     from .profiles import load_profile
 
     profile = load_profile(args.profile or default_profile())
+    from .runner import ledger_status
+
     try:
         rows, where = ledger_status(profile, root)
     except StudyError as err:
@@ -187,24 +189,6 @@ def parse_jobs(text: str) -> int | None:
     if jobs < 1:
         raise argparse.ArgumentTypeError(f"--jobs must be at least 1, got {jobs}")
     return jobs
-
-
-def ledger_status(profile, root):
-    """``(rows, ledger folder)`` for ``refinenet study status`` (see StudyRuns.status)."""
-    from .ledger import Ledger
-    from .profiles import results_name
-    from .runner import notebook_wants, resolve_dataset, resolve_device
-    from .training import StudyRuns, default_jobs
-
-    device = resolve_device("auto", requires_cuda=False)
-    size = profile.study.base("camvid", "cpu").data.size
-    dataset, _ = resolve_dataset(str(profile.common.get("dataset", "auto")), size)
-    name = results_name(profile, dataset)
-    wants = notebook_wants(profile, root)
-    ledger = Ledger(root / "results" / name / "runs")
-    runs = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=root / "runs" / name,
-                     jobs=default_jobs(device))
-    return runs.status(), ledger.folder.relative_to(root).as_posix()
 
 
 def _book(args: argparse.Namespace) -> int:

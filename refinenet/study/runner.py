@@ -47,6 +47,7 @@ from .training import StudyRuns, default_jobs, job_threads
 __all__ = [
     "NotebookResult",
     "ledger_digest",
+    "ledger_status",
     "notebook_wants",
     "RUNNER_PARAMETERS",
     "StudyError",
@@ -660,6 +661,24 @@ def notebook_wants(profile: Profile, root: Path) -> dict[str, dict]:
         values = declared_values(path)
         wants[path.stem] = {**values, **profile.parameters_for(path.stem, set(values))}
     return wants
+
+
+def ledger_status(profile: Profile, root: Path) -> tuple[list[dict], str]:
+    """``(rows, ledger folder relative to root)``: per notebook with runs, how many are in the
+    ledger (``refinenet study status`` and the book's waiting pages; see StudyRuns.status)."""
+    from .ledger import Ledger
+    from .profiles import results_name
+    from .training import StudyRuns, default_jobs
+
+    device = resolve_device("auto", requires_cuda=False)
+    size = profile.study.base("camvid", "cpu").data.size
+    dataset, _ = resolve_dataset(str(profile.common.get("dataset", "auto")), size)
+    name = results_name(profile, dataset)
+    wants = notebook_wants(profile, root)
+    ledger = Ledger(root / "results" / name / "runs")
+    runs = StudyRuns(profile, dataset, device, ledger, wants, root=root, checkpoints=root / "runs" / name,
+                     jobs=default_jobs(device))
+    return runs.status(), ledger.folder.relative_to(root).as_posix()
 
 
 def ledger_digest(ledger, run_ids: Iterable[str]) -> str:
