@@ -254,6 +254,11 @@ def test_kept_sentence_gives_every_stride_of_the_thin_classes_and_the_ends_of_th
         "their label at 1/4 and 80% at 1/32.")
     with pytest.raises(ValueError):
         views.kept_sentence([1.0], [1.0, 2.0], strides=[4, 32], names=["pole"])
+    # a share that rises at a coarser stride (one image, a lucky sample) is explained, not left odd
+    assert "does not fall stride by stride" not in sentence
+    odd = views.kept_sentence([52.0, 32.0, 0.0, 15.0], [96.0, 90.0, 80.0, 72.0], strides=[4, 8, 16, 32],
+                              names=["Pole"])
+    assert "0% at 1/16 and 15% at 1/32" in odd and "does not fall stride by stride" in odd
 
 
 # --- recording, pooling reach, the cascade -----------------------------------------------

@@ -230,8 +230,15 @@ def kept_sentence(thin: Sequence[float], rest: Sequence[float], *, strides: Sequ
                 f"{ends.format('their label')}.")
     at = [f"{_percent(s)} at 1/{k}" for s, k in zip(thin, strides)]
     at[0] = at[0].replace(" at ", " keep their label at ", 1)
-    return (f"Of the pixels of {group}, {_listed(at)}; of the other classes' pixels, "
+    text = (f"Of the pixels of {group}, {_listed(at)}; of the other classes' pixels, "
             f"{ends.format('theirs')}.")
+    if any(b > a for a, b in zip(thin, thin[1:])):
+        # A coarser grid is not a subset of a finer one's samples: one sample per cell lands
+        # on a thin object or misses it, so on one image the share need not fall stride by stride.
+        text += (" The thin classes' share does not fall stride by stride: each cell keeps the label "
+                 "of the one pixel it samples, so a thin object survives a grid only where a sample "
+                 "happens to land on it.")
+    return text
 
 
 # --- the residual conv unit and fusion ---------------------------------------------------

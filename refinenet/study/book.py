@@ -244,7 +244,8 @@ def _placeholder(name: str, profile: str, title: str | None = None, waiting: str
         f"This notebook has not been run for profile `{profile}` yet. Run "
         f"`refinenet study run --profile {profile} --only {name}` and build the book again."
     )
-    return f"# {title or name}\n\n```{{warning}}\n{body}\n```\n"
+    heading = "Waiting for its runs" if waiting else "Not run yet"
+    return f"# {title or name}\n\n```{{admonition}} {heading}\n:class: warning\n{body}\n```\n"
 
 
 def stage(root: Path, profile: str, names: list[str], *, allow_missing: bool) -> list[dict]:
