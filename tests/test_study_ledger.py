@@ -66,6 +66,27 @@ def test_the_plan_orders_the_sweep_first_and_waits_for_the_chosen_rate(tmp_path)
     assert len({r.run_id for r in ready}) == len(ready)  # every run its own id
 
 
+def test_the_standard_models_own_page_completes_before_the_other_sweeps(tmp_path):
+    """Its unswept arms train right after the standard model's seeds, before the other
+    notebooks' grids: the order changes which page is complete first, not any run."""
+    profile = _profile(tmp_path)
+    wants = {"03_training": {"arms": {"standard": {}, "plain": {"loss.class_weights": None}}},
+             "04_ablation": {"arms": {"standard": {}, "N = 0": {"model.crp_blocks": 0}}, "sweeps": ["N = 0"]}}
+    runs = StudyRuns(profile, "synthetic", "cpu", Ledger(tmp_path / "runs"), wants, root=ROOT,
+                     checkpoints=tmp_path / "ck")
+    order = [(r.arm, r.lr, r.seed) for r in runs.plan().runs]
+    plain = [i for i, (arm, _, _) in enumerate(order) if arm == "plain"]
+    grid = [i for i, (arm, lr, _) in enumerate(order) if arm == "N = 0" and lr is not None]
+    standard_seeds = [i for i, (arm, lr, _) in enumerate(order) if arm == "standard" and lr is None]
+    assert len(plain) == 2 and len(grid) == 4
+    assert max(standard_seeds) < min(plain) and max(plain) < min(grid)
+    # the same runs as a notebook-blind order would have: only their order differs
+    alone = StudyRuns(profile, "synthetic", "cpu", Ledger(tmp_path / "runs"),
+                      {"04_ablation": wants["04_ablation"], "03_training": wants["03_training"]},
+                      root=ROOT, checkpoints=tmp_path / "ck")
+    assert sorted(map(str, order)) == sorted(str((r.arm, r.lr, r.seed)) for r in alone.plan().runs)
+
+
 def test_choose_lr_counts_divergence_as_a_worse_rate():
     design = StudyDesign(lrs=(0.01, 0.02))
     ok = SimpleNamespace(diverged=False, miou=0.4)

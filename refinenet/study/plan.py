@@ -280,6 +280,14 @@ def make_plan(
     # 1b. the standard model's other seeds: its seed spread sizes the study (the design page)
     for seed in design.seeds:
         add(STANDARD, chosen, seed)
+    # 1c. the other arms of the standard model's own page (the first that uses it), when they
+    # need no sweep of their own: that page then executes before the long grids of step 2.
+    # The order of training changes no run and no result, only which page is complete first.
+    own_page = users[STANDARD][0] if users.get(STANDARD) else None
+    for arm in arms:
+        if arm != STANDARD and arm not in sweeps and own_page in users.get(arm, []):
+            for seed in design.seeds:
+                add(arm, chosen, seed)
     # 2. the other sweeps: is the common rate each arm's own?
     grids = {arm: {lr: [add(arm, float(lr), s) for s in design.grid_seeds] for lr in design.lrs}
              for arm in sweep_arms[1:]}
