@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 import yaml
 
 from refinenet.study import report, stats
@@ -85,6 +86,24 @@ def test_the_standard_models_own_page_completes_before_the_other_sweeps(tmp_path
                       {"04_ablation": wants["04_ablation"], "03_training": wants["03_training"]},
                       root=ROOT, checkpoints=tmp_path / "ck")
     assert sorted(map(str, order)) == sorted(str((r.arm, r.lr, r.seed)) for r in alone.plan().runs)
+
+
+def test_a_resumed_run_is_estimated_for_the_steps_it_has_left(tmp_path, monkeypatch):
+    from refinenet.engine.checkpoint import checkpoint_step, save_checkpoint
+    from refinenet.engine.identity import run_dir
+
+    runs = _runs(tmp_path)
+    monkeypatch.setattr("refinenet.study.training.estimate_seconds", lambda run, entries, cpu, device, steps, **kw: float(steps))
+    run = runs.plan().runs[0]
+    steps = run.config.schedule.steps
+    assert runs.estimate(run) == steps
+    path = run_dir(run.config) / "checkpoint.pt"
+    path.parent.mkdir(parents=True)
+    save_checkpoint(path, {"step": 1, "model": {"w": torch.zeros(3)}})
+    assert checkpoint_step(path) == 1
+    assert runs.estimate(run) == steps - 1
+    path.write_bytes(b"torn")  # unreadable: it trains from the start, and is estimated so
+    assert checkpoint_step(path) == 0 and runs.estimate(run) == steps
 
 
 def test_choose_lr_counts_divergence_as_a_worse_rate():

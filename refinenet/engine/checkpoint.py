@@ -38,6 +38,7 @@ __all__ = [
     "atomic_write_text",
     "save_checkpoint",
     "read_checkpoint",
+    "checkpoint_step",
     "load_model",
     "load_weights",
     "rng_state",
@@ -194,6 +195,19 @@ def read_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         )
     state["path"] = str(path)
     return state
+
+
+def checkpoint_step(path: str | os.PathLike) -> int:
+    """The step a checkpoint resumes from, read without loading its tensors (memory-mapped);
+    0 when there is none or it cannot be read (a torn file is trained again from the start)."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception:  # the trainer says what is wrong with it when it resumes
+        return 0
+    return int(state.get("step", 0)) if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT else 0
 
 
 def _field_defaults(config) -> dict:

@@ -100,10 +100,21 @@ class StudyRuns:
         return entry
 
     def estimate(self, run: PlannedRun) -> float | None:
+        """Seconds ``run`` needs here: the steps it has left (a run with a checkpoint resumes
+        from it) at the pace of this machine's entries (:func:`~refinenet.study.plan.estimate_seconds`)."""
         from ..environment import cpu_name
 
         steps = (run.config or self.base).schedule.steps
+        steps = max(0, steps - self._resumes_at(run))
         return estimate_seconds(run, list(self.ledger), cpu_name(), self.device, steps, threads=job_threads(self.jobs))
+
+    def _resumes_at(self, run: PlannedRun) -> int:
+        from ..engine.checkpoint import checkpoint_step
+        from ..engine.identity import run_dir
+
+        if run.config is None or run.run_id in self._retrain or run.run_id in self.ledger:
+            return 0
+        return checkpoint_step(run_dir(run.config) / "checkpoint.pt")
 
     def fill(self, *, budget_s: float | None = None, say: Callable[[str], None] = print) -> tuple[int, str]:
         """Train the missing runs in plan order within ``budget_s`` seconds, ``self.jobs`` at a
