@@ -482,10 +482,7 @@ styled(views.summary_view(summary),
 # For orientation, the table below lists the published CamVid results at
 # full resolution on the same 233 test images, as the ENet and FC-DenseNet
 # papers tabulate them. Two of them, like ours, were trained from scratch;
-# the others start from ImageNet weights. Our row is not a like-for-like
-# comparison: its model is far smaller, works on smaller images and was
-# trained far more briefly, and on the generator it is not even the same
-# data.
+# the others start from ImageNet weights. {glue:md}`comparison_caveat`
 
 # %%
 h, w = exp.eval_size
@@ -493,6 +490,14 @@ ours = f"RefineNet, {base.model.backbone}, {h} × {w} (this page)"
 score = stats.pm(results["test mIoU"])
 if study.synthetic:
     score += " (generator, not CamVid)"
+smaller = base.data.size is not None and tuple(base.data.size) != (360, 480)
+caveat = ("Our row is not a like-for-like comparison: its model is far smaller "
+          "and was trained far more briefly" + (", on smaller images" if smaller else ""))
+if study.synthetic:
+    caveat += ", and on the generator it is not even the same data."
+else:
+    caveat += (", though scored, like theirs, on the 360 × 480 labels." if smaller else ".")
+study.glue("comparison_caveat", Markdown(caveat))  # a sentence: pasted as text
 comparison = study.save_table(
     views.published_comparison(ours, score), "published_comparison"
 )
@@ -607,14 +612,17 @@ study.glue("cw_test_diff", cw["test"])
 study.glue("cw_val_diff", cw["val"])
 study.glue("cw_test_verdict", Markdown(cw["verdict"]))
 study.glue("cw_test_effect", Markdown(cw["effect"]))
+passes = base.schedule.steps * base.data.batch_size / train_images
+study.glue("cw_passes", f"{passes:.0f}" if passes >= 10 else f"{passes:.1f}")
 
 # %% [markdown]
 # On the test split the weighted loss minus the plain one is
 # {glue:text}`cw_test_diff` mIoU points (95% Welch interval):
 # {glue:md}`cw_test_verdict`. On the validation split the same difference is
 # {glue:text}`cw_val_diff` points. {glue:md}`cw_test_effect` Both losses
-# are measured on models far from converged: the comparison says what the
-# weights do to a short schedule, not to the paper's.
+# are measured after this profile's schedule, about
+# {glue:text}`cw_passes` passes over the training images from scratch: the
+# comparison says what the weights do to this schedule, not to the paper's.
 #
 # ## Predictions beside the ground truth
 #
