@@ -490,14 +490,8 @@ ours = f"RefineNet, {base.model.backbone}, {h} × {w} (this page)"
 score = stats.pm(results["test mIoU"])
 if study.synthetic:
     score += " (generator, not CamVid)"
-smaller = base.data.size is not None and tuple(base.data.size) != (360, 480)
-caveat = ("Our row is not a like-for-like comparison: its model is far smaller "
-          "and was trained far more briefly" + (", on smaller images" if smaller else ""))
-if study.synthetic:
-    caveat += ", and on the generator it is not even the same data."
-else:
-    caveat += (", though scored, like theirs, on the 360 × 480 labels." if smaller else ".")
-study.glue("comparison_caveat", Markdown(caveat))  # a sentence: pasted as text
+caveat = views.comparison_caveat(base.data.size, synthetic=study.synthetic)
+study.glue("comparison_caveat", Markdown(caveat))  # a sentence
 comparison = study.save_table(
     views.published_comparison(ours, score), "published_comparison"
 )

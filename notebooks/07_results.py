@@ -220,8 +220,9 @@ if not study.synthetic:
     side = read("03_training", "published_per_class")
     what = "CamVid test IoU % per class, ours (mean ± std) and published."
     # display(): a value in an if-block is not the cell's result
-    # the published rows come back from the CSV as floats: one decimal, as published
-    display(report.styled(side, report.caption(study, what), wrap=False, precision=1))
+    # the published rows come back from the CSV as floats: one decimal
+    display(report.styled(side, report.caption(study, what), wrap=False,
+                          precision=1))
 study.glue("per_class", Markdown(per_class))
 
 # %% [markdown]

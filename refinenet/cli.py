@@ -1,7 +1,7 @@
 """The ``refinenet`` command line.
 
 Each area of the package registers its own sub-commands from a ``cli`` module with a
-``register(subparsers)`` function; this file assembles them and holds the help format they share.
+``register(subparsers)`` function; this file only assembles them.
 """
 
 from __future__ import annotations
@@ -21,19 +21,7 @@ COMMAND_MODULES = (
     "refinenet.bench.cli",
 )
 
-__all__ = ["COMMAND_MODULES", "CommandError", "HelpFormatter", "build_parser", "main"]
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """argparse's defaults in the help, but only where they inform: not for flags (whose
-    default is "off"), not for an unset or empty default, and not where the help already says
-    its default in words."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if action.nargs == 0 or action.default in (None, [], ()) or "(default" in text:
-            return text
-        return super()._get_help_string(action)
+__all__ = ["COMMAND_MODULES", "CommandError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -71,7 +71,8 @@ def test_bench_loader_times_pipeline_and_step(tmp_path, capsys):
     loader_s, step_s = float(row["loader_s_per_batch"]), float(row["step_s"])
     assert loader_s > 0 and step_s > 0
     assert float(row["loader_over_step"]) == pytest.approx(step_s / loader_s, rel=0.01)
-    assert float(row["loader_share"]) == pytest.approx(loader_s / (loader_s + step_s), rel=0.01)
+    # written to 4 decimals: a share under 1% (a slow step beside other work) is exact to 5e-5
+    assert float(row["loader_share"]) == pytest.approx(loader_s / (loader_s + step_s), rel=0.01, abs=5e-5)
     assert float(row["loader_images_per_s"]) == pytest.approx(2 / loader_s, rel=0.01)
     assert "the loader is" in capsys.readouterr().out
     assert json.loads(out.with_suffix(".json").read_text())["rows"] == 1

@@ -382,6 +382,16 @@ def test_the_per_class_lead_in_is_a_sentence_on_camvid_and_on_the_generator():
     assert not camvid.endswith(":") and not generator.endswith(":")
 
 
+def test_the_comparison_caveat_says_only_what_differs_from_the_published_protocol():
+    half = views.comparison_caveat((180, 240), synthetic=False)
+    assert "on smaller images" in half and "scored, like theirs, on the 360 × 480 labels" in half
+    native = views.comparison_caveat(None, synthetic=False)  # the gpu profile: native images
+    assert "smaller images" not in native and native.endswith("far more briefly.")
+    assert views.comparison_caveat((360, 480), synthetic=False) == native
+    generator = views.comparison_caveat((64, 64), synthetic=True)
+    assert "not even the same data" in generator and "scored, like theirs" not in generator
+
+
 def test_published_per_class_sets_ours_beside_the_published_rows():
     names = ["Sky", "Pole", "Road"]
     per_class = pd.DataFrame({"class": names, "IoU %": ["90.0 ± 1.0", "5.0 ± 1.0", "88.0 ± 2.0"]})

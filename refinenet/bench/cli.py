@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..cli import HelpFormatter
+from ..cli_help import HelpFormatter
 
 #: ``refinenet bench --runs --paths``: see refinenet.bench.runs.RUN_PATHS (not imported here:
 #: the CLI starts without torch).

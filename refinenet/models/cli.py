@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Annotated, Any, Literal, Union
 
-from ..cli import HelpFormatter
+from ..cli_help import HelpFormatter
 from ..schema import describe
 
 # The command's own defaults where they differ from RefineNetConfig's: a model needs a class

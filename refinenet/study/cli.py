@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import HelpFormatter
+from ..cli_help import HelpFormatter
 from .profiles import PROFILE_NAMES, default_profile
 
 

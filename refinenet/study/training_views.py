@@ -45,6 +45,7 @@ __all__ = [
     "per_class_figure",
     "published_per_class",
     "published_per_class_text",
+    "comparison_caveat",
     "summed_confusion",
     "confusion_figure",
     "largest_confusion",
@@ -571,6 +572,18 @@ def published_per_class_text(*, synthetic: bool) -> str:
     return ("The table below sets our per-class test IoU beside that of the published models "
             "whose per-class CamVid test IoU the FC-DenseNet paper tabulates (its Table 2; "
             "FC-DenseNet103 is trained from scratch, the others start from ImageNet weights).")
+
+
+def comparison_caveat(size, *, synthetic: bool) -> str:
+    """Why our row of the published comparison is not like for like, for a profile that
+    trains on images of ``size`` (``(H, W)``; None: CamVid's native 360 × 480) on CamVid or
+    on the generator (``synthetic``)."""
+    smaller = size is not None and tuple(size) != (360, 480)
+    text = ("Our row is not a like-for-like comparison: its model is far smaller and was trained "
+            "far more briefly" + (", on smaller images" if smaller else ""))
+    if synthetic:
+        return text + ", and on the generator it is not even the same data."
+    return text + (", though scored, like theirs, on the 360 × 480 labels." if smaller else ".")
 
 
 def summed_confusion(runs: Sequence):
