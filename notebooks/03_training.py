@@ -279,7 +279,7 @@ if not check.empty:  # a table only where the pilot trained held out
     what = (f"{views.plural(len(check), 'recipe').capitalize()} on val "
             "(sequence 0016E5, seen in training) and on a held-out "
             "sequence.")
-    display(styled(check.round(1), caption(study, what)))
+    display(styled(check, caption(study, what), precision=1))
 
 # %% [markdown]
 # {glue:text}`pilot_orders_agree`
@@ -407,7 +407,8 @@ study.glue("thin_shares", views.thin_share_text(
 plain = None  # trained only where the recipe weights the classes
 if weights != "none":
     plain = exp.arm("plain cross-entropy")
-    losses = {f"{weights.replace('_', ' ')} weights": sweep[lr],
+    weighted = exp.arm("standard")  # every seed at the chosen rate
+    losses = {f"{views.weights_text(base.loss)} weights": weighted,
               "plain cross-entropy (the paper)": plain}
     loss_table = study.save_table(views.loss_table(
         losses, thin_classes=exp.thin_classes), "class_weights")
@@ -417,7 +418,7 @@ else:
     print(views.PLAIN_LOSS_NOTE)
 study.glue("plain_val", views.plain_val_text(plain))
 study.glue("cw_val_effect", Markdown(views.loss_effect(
-    sweep[lr], plain, thin_classes=exp.thin_classes)))
+    exp.arm("standard"), plain, thin_classes=exp.thin_classes)))
 
 # %% [markdown]
 # With the plain cross-entropy the validation mIoU is
@@ -589,7 +590,8 @@ study.glue("val_test_summary", Markdown(text["summary"]))
 plain_records = None
 if weights != "none":
     plain_records = exp.records({"plain cross-entropy": plain})
-    losses = {f"{weights.replace('_', ' ')} weights (the recipe)": results,
+    recipe = f"{views.weights_text(base.loss)} weights (the recipe)"
+    losses = {recipe: results,
               "plain cross-entropy (the paper)": plain_records}
     cw_table = study.save_table(views.loss_test_table(losses),
                                 "class_weights_test")

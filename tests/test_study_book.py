@@ -84,10 +84,18 @@ def test_stage_copies_notebooks_and_writes_provenance(tmp_path):
     _fake_results(tmp_path, "smoke", names[:1])
     with pytest.raises(BookError, match="no finished run of 02_b"):
         stage(tmp_path, "smoke", names, allow_missing=False)
+    import os
+    import time
+
+    old = time.time() - 3600  # a profile's notebook executed an hour ago
+    os.utime(tmp_path / "results" / "smoke" / "01_a.ipynb", (old, old))
+    before = time.time()
     metas = stage(tmp_path, "smoke", names, allow_missing=True)
     staged = tmp_path / "book" / "notebooks"
     assert len(metas) == 1
     assert (staged / "01_a.ipynb").read_text() == "{}"
+    # newer than any earlier build, whatever profile that showed: Sphinx rebuilds the page
+    assert (staged / "01_a.ipynb").stat().st_mtime >= before - 1
     assert "has not been run for profile `smoke`" in (staged / "02_b.md").read_text()
     provenance = (staged / "provenance.md").read_text()
     assert "| 01_a | ok | synthetic |" in provenance and "| 02_b | not run |" in provenance

@@ -66,6 +66,21 @@ def test_the_pilot_table_shows_a_tiny_run_s_cost_and_short_headers():
     assert all(len(h) <= 13 for h in table.columns)
 
 
+def test_the_pilot_table_prints_the_best_step_as_an_integer_and_diverged_only_when_it_did():
+    from refinenet.study.pilot import pilot_table
+
+    best = PILOT["val mIoU"].where(~PILOT["recipe"].str.startswith("B,"))  # a run without its curve
+    steps = pd.array([2800 if b == b else None for b in best], dtype="object")
+    rows = PILOT.assign(lr=0.01, steps=2800, **{"best val mIoU": best, "best at step": steps,
+                                               "measured minutes": PILOT["machine minutes"]})
+    rows["best at step"] = rows["best at step"].astype(float)  # as a frame with a missing step holds it
+    table = pilot_table(rows).set_index("recipe")
+    assert table.loc["A", "best % (step)"] == "54.0 (2800)"
+    assert table.loc["B, held-out 0001TP", "best % (step)"] == "–"  # no curve, and it did not diverge
+    d = rows[rows["recipe"] == "D"].assign(**{"best val mIoU": math.nan}, diverged=True)
+    assert pilot_table(d).set_index("recipe").loc["D", "best % (step)"] == "diverged"
+
+
 def test_sequence_check_ranks_each_recipe_on_both_validations():
     frame, agree = sequence_check(PILOT)
     assert frame["recipe"].tolist() == ["A", "B"]

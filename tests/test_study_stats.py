@@ -41,3 +41,6 @@ def test_welch_edge_cases():
 
 def test_interval_text():
     assert stats.interval_text((1.234, -0.5, 2.96)) == "+1.2 [-0.5, +3.0]"
+    # a bound just below 0 keeps its sign readable: not "-0.0"
+    assert stats.interval_text((1.2, -0.04, 2.4)) == "+1.2 [-0.04, +2.4]"
+    assert stats.interval_text((0.0, 0.004, 0.3)) == "+0.0 [+0.004, +0.3]"

@@ -277,7 +277,9 @@ def stage(root: Path, profile: str, names: list[str], *, allow_missing: bool) ->
             (target / f"{name}.md").write_text(page, encoding="utf-8")
             metas[name] = None
             continue
-        shutil.copy2(results / f"{name}.ipynb", target / f"{name}.ipynb")
+        # A fresh modification time (not copy2's): Sphinx rebuilds a page only when its source
+        # is newer than the last build, and another profile's notebook may be older.
+        shutil.copyfile(results / f"{name}.ipynb", target / f"{name}.ipynb")
         metas[name] = _metadata(results, name)
         if frozen and metas[name] is not None:
             metas[name]["frozen"] = True

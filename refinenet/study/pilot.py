@@ -70,12 +70,12 @@ def measured_minutes(entry) -> float:
     return seconds * _share(entry) / 60.0
 
 
-def _val(entry):
-    """The run's validation rows (every ``eval.every`` steps and at the end)."""
+def _val(entry, split: str = "val"):
+    """The run's validation rows on ``split`` (every ``eval.every`` steps and at the end)."""
     evals = entry.frame("evals")
     if evals.empty or "miou" not in evals:
         return evals.iloc[0:0]
-    return evals[evals["split"] == "val"] if "split" in evals else evals
+    return evals[evals["split"] == split] if "split" in evals else evals
 
 
 def pilot_records(runs: Mapping[str, Sequence]):
@@ -88,7 +88,7 @@ def pilot_records(runs: Mapping[str, Sequence]):
     for recipe, entries in runs.items():
         for e in entries:
             cfg = e.config
-            val = _val(e)
+            val = _val(e, cfg.data.val_split)  # a held-out run validates on its held-out sequence
             best = val.loc[val["miou"].idxmax()] if not val.empty else None
             rows.append({
                 "recipe": recipe, "seed": cfg.seed, "optimiser": cfg.optim.name, "schedule": cfg.schedule.name,
@@ -129,8 +129,9 @@ def pilot_table(records, chosen: str | None = None):
             "validated on": first["validated on"],
             "seeds": len(g),
             "mIoU % (end)": "–" if g["val mIoU"].isna().all() else f"{g['val mIoU'].mean():.1f}",
-            "best % (step)": f"{g['best val mIoU'].max():.1f} ({g.loc[g['best val mIoU'].idxmax(), 'best at step']})"
-            if g["best val mIoU"].notna().any() else "diverged",
+            # the step column holds floats once a row has none: print it as the integer it is
+            "best % (step)": f"{g['best val mIoU'].max():.1f} ({int(g.loc[g['best val mIoU'].idxmax(), 'best at step'])})"
+            if g["best val mIoU"].notna().any() else ("diverged" if g["diverged"].all() else "–"),
             "machine min": _minutes(g["machine minutes"].min()),
             "measured min": _minutes(g["measured minutes"].mean()),
             "diverged": int(g["diverged"].sum()),

@@ -114,9 +114,19 @@ def pm(values_or_summary, digits: int = 1, scale: float = 1.0) -> str:
 
 
 def interval_text(d: Difference | tuple, digits: int = 1, scale: float = 1.0) -> str:
-    """``"+1.2 [-0.3, +2.7]"``: a difference and its interval, times ``scale``."""
-    diff, low, high = d[0], d[1], d[2]
-    return f"{diff * scale:+.{digits}f} [{low * scale:+.{digits}f}, {high * scale:+.{digits}f}]"
+    """``"+1.2 [-0.3, +2.7]"``: a difference and its interval, times ``scale``. A value that
+    would round to a signed zero gets up to two more digits (``"[-0.04, +2.4]"``, not
+    ``"[-0.0, +2.4]"``): whether a bound lies below or above 0 is what the reader looks for."""
+    return (f"{_signed(d[0] * scale, digits)} [{_signed(d[1] * scale, digits)}, "
+            f"{_signed(d[2] * scale, digits)}]")
+
+
+def _signed(x: float, digits: int) -> str:
+    for more in range(3):
+        text = f"{x:+.{digits + more}f}"
+        if x == 0 or x != x or text.strip("+-0.") != "":
+            return text
+    return text
 
 
 def failure_interval(failed: int, total: int, level: float = LEVEL) -> tuple[float, float]:

@@ -46,6 +46,7 @@ __all__ = [
     "published_per_class",
     "published_per_class_text",
     "comparison_caveat",
+    "weights_text",
     "summed_confusion",
     "confusion_figure",
     "largest_confusion",
@@ -96,7 +97,7 @@ def _loss_name(weights: str) -> str:
     return weights.replace("_", " ")
 
 
-def _weights_text(loss) -> str:
+def weights_text(loss) -> str:
     """``"median frequency"``, or ``"median frequency ^ 0.5"`` where the weights are softened."""
     power = getattr(loss, "class_weight_power", 1.0)
     return _loss_name(loss.class_weights) + ("" if power == 1.0 else f" ^ {power:g}")
@@ -158,7 +159,7 @@ def recipe_table(exp, *, train_images: int, amp: str | None):
         ("training length", "until it plateaus",
          f"{sch.steps} steps = {images_per_run} images ≈ {epochs:.1f} epochs"),
         ("loss", "cross-entropy",
-         "cross-entropy" if weights == "none" else f"cross-entropy, {_weights_text(base.loss)} class weights"),
+         "cross-entropy" if weights == "none" else f"cross-entropy, {weights_text(base.loss)} class weights"),
         ("arithmetic", "fp32", arithmetic),
         ("seeds per setting", "1", str(len(r.seeds))),
     ]
@@ -184,7 +185,7 @@ def departures(exp, *, train_images: int, amp: str | None) -> list[str]:
     if base.optim.name != "sgd":
         out.append(f"{_optimiser_text(base.optim).split(',')[0]} with a {base.schedule.name} schedule instead of SGD")
     if weights != "none":
-        out.append(f"a cross-entropy with {_weights_text(base.loss)} class weights (see below)")
+        out.append(f"a cross-entropy with {weights_text(base.loss)} class weights (see below)")
     if amp not in (None, "none"):
         out.append(f"{amp} arithmetic (autocast) where the paper used fp32")
     return out
@@ -426,7 +427,9 @@ def curves_figure(steps, evals):
     axes[1].set_ylabel("learning rate")
     sns.lineplot(data=evals, x="step", y="val mIoU %", hue="seed", ax=axes[2], palette="deep", marker="o")
     axes[2].set_title("validation mIoU")
-    axes[2].legend(title="seed", frameon=False, fontsize=FIGURE_PT, title_fontsize=FIGURE_PT)
+    # beside the panel, not over it: the curves of a converged run end in its upper right
+    axes[2].legend(title="seed", frameon=False, fontsize=FIGURE_PT, title_fontsize=FIGURE_PT,
+                   loc="upper left", bbox_to_anchor=(1.0, 1.0))
     for ax in axes:  # ~13 px on the page at 8.5 inches
         ax.tick_params(labelsize=FIGURE_PT)
         ax.xaxis.label.set_size(FIGURE_PT)
