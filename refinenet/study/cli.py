@@ -141,7 +141,7 @@ def parse_duration(text: str) -> float:
 def _status(args: argparse.Namespace) -> int:
     from ..errors import CommandError
     from .book import profile_status
-    from .runner import StudyError, find_notebooks, find_root
+    from .runner import StudyError, find_notebooks, find_root, ledger_status
 
     try:
         root = find_root(args.root)
@@ -151,8 +151,6 @@ def _status(args: argparse.Namespace) -> int:
     from .profiles import load_profile
 
     profile = load_profile(args.profile or default_profile())
-    from .runner import ledger_status
-
     try:
         rows, where = ledger_status(profile, root)
     except StudyError as err:
