@@ -405,9 +405,9 @@ study.glue("thin_shares", views.thin_share_text(
 
 # %% tags=["full-width"]
 plain = None  # trained only where the recipe weights the classes
+weighted = exp.arm("standard")  # every seed at the chosen rate
 if weights != "none":
     plain = exp.arm("plain cross-entropy")
-    weighted = exp.arm("standard")  # every seed at the chosen rate
     losses = {f"{views.weights_text(base.loss)} weights": weighted,
               "plain cross-entropy (the paper)": plain}
     loss_table = study.save_table(views.loss_table(
@@ -418,7 +418,7 @@ else:
     print(views.PLAIN_LOSS_NOTE)
 study.glue("plain_val", views.plain_val_text(plain))
 study.glue("cw_val_effect", Markdown(views.loss_effect(
-    exp.arm("standard"), plain, thin_classes=exp.thin_classes)))
+    weighted, plain, thin_classes=exp.thin_classes)))
 
 # %% [markdown]
 # With the plain cross-entropy the validation mIoU is
@@ -608,7 +608,7 @@ study.glue("cw_test_diff", cw["test"])
 study.glue("cw_val_diff", cw["val"])
 study.glue("cw_test_verdict", Markdown(cw["verdict"]))
 study.glue("cw_test_effect", Markdown(cw["effect"]))
-passes = base.schedule.steps * base.data.batch_size / train_images
+passes = views.passes(base, train_images)
 study.glue("cw_passes", f"{passes:.0f}" if passes >= 10 else f"{passes:.1f}")
 
 # %% [markdown]

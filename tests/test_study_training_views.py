@@ -382,6 +382,13 @@ def test_the_per_class_lead_in_is_a_sentence_on_camvid_and_on_the_generator():
     assert not camvid.endswith(":") and not generator.endswith(":")
 
 
+def test_passes_counts_the_training_images_one_run_sees():
+    from types import SimpleNamespace
+
+    base = SimpleNamespace(schedule=SimpleNamespace(steps=2800), data=SimpleNamespace(batch_size=8))
+    assert views.passes(base, 367) == pytest.approx(2800 * 8 / 367)  # the cpu recipe: about 61
+
+
 def test_the_comparison_caveat_says_only_what_differs_from_the_published_protocol():
     half = views.comparison_caveat((180, 240), synthetic=False)
     assert "on smaller images" in half and "scored, like theirs, on the 360 × 480 labels" in half

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from ..data.camvid import NATIVE_SIZE
 from . import stats
 from .report import scored_on
 from .published import PUBLISHED_CAMVID, PUBLISHED_CAMVID_PER_CLASS
@@ -46,6 +47,7 @@ __all__ = [
     "published_per_class",
     "published_per_class_text",
     "comparison_caveat",
+    "passes",
     "weights_text",
     "summed_confusion",
     "confusion_figure",
@@ -127,6 +129,11 @@ def precision_of(run) -> str:
     return run.summary.get("precision", {}).get("amp", "none")
 
 
+def passes(base, train_images: int) -> float:
+    """Passes over the ``train_images`` training images that one run of config ``base`` makes."""
+    return base.schedule.steps * base.data.batch_size / train_images
+
+
 def recipe_table(exp, *, train_images: int, amp: str | None):
     """The training recipe beside the paper's (or, where it is silent, the released code's):
     columns ``setting``, ``paper / released code``, ``this page``, one row per setting.
@@ -141,7 +148,7 @@ def recipe_table(exp, *, train_images: int, amp: str | None):
     weights = base.loss.class_weights
     crop = f"{dc.crop_size[0]} × {dc.crop_size[1]}" if dc.crop_size else "none"
     images_per_run = sch.steps * dc.batch_size
-    epochs = images_per_run / train_images
+    epochs = passes(base, train_images)
     arithmetic = "fp32" if amp in (None, "none") else f"{amp} autocast, channels_last"
     settings = [
         ("backbone", "ResNet-101 (also 50, 152)", mc.backbone),
@@ -173,11 +180,11 @@ def departures(exp, *, train_images: int, amp: str | None) -> list[str]:
     h, w = exp.eval_size
     dc, mc = base.data, base.model
     weights = base.loss.class_weights
-    epochs = base.schedule.steps * dc.batch_size / train_images
+    epochs = passes(base, train_images)
     out = [f"a {mc.backbone} trained from random weights instead of a pre-trained ResNet-101"]
     if tuple(mc.widths) != PAPER_WIDTHS:
         out.append("narrower decoder paths")
-    if (h, w) != (360, 480):
+    if (h, w) != NATIVE_SIZE:
         out.append(f"images of {h} × {w} instead of 360 × 480")
     if dc.crop_size:
         out.append(f"training on random {dc.crop_size[0]} × {dc.crop_size[1]} crops")
@@ -581,7 +588,7 @@ def comparison_caveat(size, *, synthetic: bool) -> str:
     """Why our row of the published comparison is not like for like, for a profile that
     trains on images of ``size`` (``(H, W)``; None: CamVid's native 360 × 480) on CamVid or
     on the generator (``synthetic``)."""
-    smaller = size is not None and tuple(size) != (360, 480)
+    smaller = size is not None and tuple(size) != NATIVE_SIZE
     text = ("Our row is not a like-for-like comparison: its model is far smaller and was trained "
             "far more briefly" + (", on smaller images" if smaller else ""))
     if synthetic:
