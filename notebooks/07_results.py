@@ -91,6 +91,7 @@ family = claims.claim_fit(runs)
 study.glue("n_family", len(family.arms))
 study.glue("family_names", Markdown(report.names_md(family.arms)))
 study.glue("family_fit", Markdown(claims.fit_text(family)))
+study.glue("precision", Markdown(claims.precision_text(family)))
 what = "The paper's claims C1 to C6: test mIoU points."
 one_line = ["difference [Holm interval]", "90% interval", "verdict"]
 report.colour_verdicts(
@@ -134,7 +135,8 @@ study.glue("df", int(verdicts["df"].iloc[0]))
 # {glue:text}`n_seeds` seeds per arm. The model of the verdicts is fitted to
 # the runs of the arms that the claims compare, {glue:md}`family_names`,
 # and of no other arm: {glue:md}`family_fit`. The intervals' t quantiles
-# use these {glue:text}`df` degrees of freedom.
+# use these {glue:text}`df` degrees of freedom, and
+# {glue:md}`precision` (a plain interval; a Holm interval is wider).
 #
 # ## The ReLU and the learning rate (C7)
 #

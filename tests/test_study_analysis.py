@@ -96,6 +96,19 @@ def test_seeds_needed_reaches_the_half_width():
         analysis.seeds_needed(20.0, 2)
 
 
+def test_the_half_width_is_every_balanced_contrasts_and_meets_seeds_needed():
+    model = analysis.fit(_balanced({"a": 0.0, "b": 1.0, "c": -1.0, "d": 0.5}, n=6, noise=0.8))
+    width = analysis.half_width(model)
+    for a, b in (("a", "b"), ("c", "d"), ("b", "c")):
+        low, high = analysis.contrast(model, a, b).interval()
+        assert (high - low) / 2 == pytest.approx(width)
+    # seeds_needed sizes n for a sigma; a fit with that residual sigma reaches the half-width
+    # with n seeds and misses it with n - 1
+    sigma = model.sigma
+    n = analysis.seeds_needed(sigma, 4, half_width=width * 1.0001)
+    assert n == 6
+
+
 def test_an_interaction_of_four_arms():
     # effects: the ReLU adds 2 points with pooling (N=2) and 0 without (N=0): interaction 2
     effect = {"N=2": 0.0, "ReLU off": -2.0, "N=0": -3.0, "ReLU off, N=0": -3.0}

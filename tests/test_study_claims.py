@@ -15,6 +15,7 @@ from refinenet.study.claims import (
     claim_table,
     family_arms,
     fit_text,
+    precision_text,
     secondary_fit,
     failure_table,
     failure_view,
@@ -155,6 +156,22 @@ def test_the_verdicts_model_is_fitted_to_the_claims_arms_only():
     # a diverged run has no score: one run fewer, one degree of freedom fewer
     three.loc[(three.variant == "cascade 1") & (three.seed == 2), "test mIoU"] = math.nan
     assert claim_fit(three).df == 11 and fit_text(claim_fit(three)).startswith("20 scored runs of 7 arms")
+
+
+def test_the_precision_reached_is_the_contrasts_half_width_against_the_aim():
+    """The results page says whether the fit reached the 95% half-width the design sized n for."""
+    from refinenet.study.analysis import contrast
+
+    model = claim_fit(records(seeds=3))
+    low, high = contrast(model, "standard", "N = 0").interval()
+    width = f"{(high - low) / 2:.2f}"
+    text = precision_text(model)
+    assert f"all 3 seeds has a 95% half-width of {width} points" in text
+    assert f"residual standard deviation is {model.sigma:.2f} points" in text
+    # reaching or missing the aim is a fact of the numbers, not a fixed word
+    assert ("reaches" in text) == (float(width) <= 1.0)
+    assert "misses" in precision_text(model, target=float(width) / 2)
+    assert "reaches" in precision_text(model, target=float(width) * 2)
 
 
 def test_the_design_page_the_notebooks_and_the_claims_name_the_same_arms():

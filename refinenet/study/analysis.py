@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ALPHA", "MARGIN", "COLLAPSE_SHARE", "Fit", "Contrast", "fit", "contrast", "holm", "verdicts",
-           "seeds_needed", "collapsed", "more_failures"]
+           "seeds_needed", "half_width", "collapsed", "more_failures"]
 
 ALPHA = 0.05
 #: the equivalence margin, in points of the metric
@@ -205,6 +205,16 @@ def seeds_needed(sigma: float, arms: int, *, half_width: float = MARGIN, level: 
         if float(stats.t.ppf(0.5 + level / 2, df)) * sigma * math.sqrt(2 / n) <= half_width:
             return n
     raise ValueError(f"more than {most} seeds per arm would be needed for a half-width of {half_width}")
+
+
+def half_width(model: Fit, level: float = 1 - ALPHA) -> float:
+    """What :func:`seeds_needed` aimed at, measured: the plain ``level`` half-width of a
+    difference of two arms that both have every seed of ``model``, ``t(df) * sigma * sqrt(2 /
+    n)`` with the fit's residual ``sigma`` and degrees of freedom (in a balanced design, the
+    half-width of every such contrast; a Holm interval is wider)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + level / 2, model.df)) * model.sigma * math.sqrt(2 / len(model.seeds))
 
 
 def collapsed(confusion: Sequence[Sequence[float]], share: float = COLLAPSE_SHARE) -> bool:

@@ -18,7 +18,7 @@ from .report import arm_text, p_text
 from .stats import interval_text
 
 __all__ = ["Claim", "CLAIMS", "SECONDARY", "study_scores", "claim_table", "secondary_table", "failure_table",
-           "family_arms", "claim_fit", "secondary_fit", "fit_text", "failure_view", "plot_verdicts",
+           "family_arms", "claim_fit", "secondary_fit", "fit_text", "precision_text", "failure_view", "plot_verdicts",
            "verdict_view", "interval_view", "contrast_text", "side_label", "contrast_label"]
 
 Side = Union[str, Mapping[str, float]]
@@ -116,6 +116,18 @@ def fit_text(model) -> str:
     count = f"{arms} + {seeds} − 1 = {params}" if params == arms + seeds - 1 else f"{params} independent"
     return (f"{model.n_runs} scored runs of {arms} arms with {seeds} seeds: {count} parameters, "
             f"{model.n_runs} − {params} = {model.df} residual degrees of freedom")
+
+
+def precision_text(model, target: float = analysis.MARGIN) -> str:
+    """The precision the fit reached against the one the design sized ``n`` for, as Markdown:
+    ``"its residual standard deviation is 0.91 points, so a difference of two arms with all 6
+    seeds has a 95% half-width of 1.06 points, which misses the design's aim of at most 1.0"``
+    (:func:`refinenet.study.analysis.half_width`)."""
+    width = analysis.half_width(model)
+    verb = "reaches" if width <= target else "misses"
+    return (f"its residual standard deviation is {model.sigma:.2f} points, so a difference of two "
+            f"arms with all {len(model.seeds)} seeds has a 95% half-width of {width:.2f} points, "
+            f"which {verb} the design's aim of at most {target:.1f}")
 
 
 def claim_table(records, claims: Mapping[str, Claim] = CLAIMS, *, column: str = "test mIoU"):
