@@ -170,7 +170,9 @@ study.glue("relu_failures", Markdown(failed))
 # not about the final score at one well-chosen rate. The standard model and
 # the model without the ReLU are both trained at every rate of the grid
 # with the same seeds ({glue:text}`n_grid_seeds` per rate). A run *fails*
-# when its loss diverges or when it predicts one class for at least 95% of
+# when its loss diverges (becomes NaN or infinite, or ends above ln C, the
+# loss of a uniform guess over the C classes: training left the model worse
+# than knowing nothing) or when it predicts one class for at least 95% of
 # the validation pixels. The design page fixed the test before the runs: the
 # ReLU makes training less sensitive if the model without it fails more
 # often over the grid (one-sided Fisher exact test of the pooled counts).

@@ -109,6 +109,25 @@ def test_the_half_width_is_every_balanced_contrasts_and_meets_seeds_needed():
     assert n == 6
 
 
+def test_a_loss_that_ends_above_a_uniform_guess_did_not_train():
+    chance = math.log(11)
+    trained = np.linspace(2.4, 0.4, 2800)  # starts near ln 11, ends far below
+    assert not analysis.loss_above_chance(trained, 11)
+    blew_up = np.concatenate([np.linspace(1.4, 0.8, 600), np.full(2200, 72.0)])  # finite throughout
+    assert analysis.loss_above_chance(blew_up, 11)
+    # the end is the mean of the last 5% of the steps: one spike there does not decide it
+    spike = trained.copy()
+    spike[-1] = 30.0
+    assert spike[-140:].mean() < chance and not analysis.loss_above_chance(spike, 11)
+    # just above and just below ln C, with fewer classes
+    assert analysis.loss_above_chance([math.log(3) + 0.01] * 20, 3)
+    assert not analysis.loss_above_chance([math.log(3) - 0.01] * 20, 3)
+    # a run of one step is judged on it; a non-finite end is a divergence, not this
+    assert analysis.loss_above_chance([5.0], 2) and not analysis.loss_above_chance([1.0, math.nan], 2)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        analysis.loss_above_chance([], 11)
+
+
 def test_an_interaction_of_four_arms():
     # effects: the ReLU adds 2 points with pooling (N=2) and 0 without (N=0): interaction 2
     effect = {"N=2": 0.0, "ReLU off": -2.0, "N=0": -3.0, "ReLU off, N=0": -3.0}

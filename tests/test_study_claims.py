@@ -90,6 +90,42 @@ def test_c7_counts_divergence_and_collapse_as_failures():
         failure_table(sweep[sweep.variant == "ReLU on"], arm="ReLU off", reference="ReLU on")
 
 
+def test_c7_counts_a_finite_loss_that_ended_above_chance_as_a_failure():
+    """A loss that blew up without becoming NaN (the run has a score) fails too; the earlier
+    count, without that rule, stays available for the results page."""
+    sweep = pd.DataFrame([
+        {"variant": v, "lr": 0.002, "seed": s, "diverged": False, "val collapsed": False,
+         "loss above chance": a, "val mIoU": m}
+        for v, s, a, m in [("ReLU on", 0, False, 56.0), ("ReLU on", 1, False, 56.5),
+                           ("ReLU off", 0, True, 10.2), ("ReLU off", 1, False, 59.1)]])
+    table, p = failure_table(sweep, arm="ReLU off", reference="ReLU on")
+    off = table.set_index("variant").loc["ReLU off"]
+    assert off["failed"] == 1 and off["val mIoU % of the runs that trained"] == 59.1
+    assert p == pytest.approx(sps.fisher_exact([[1, 1], [0, 2]], alternative="greater").pvalue)
+    narrow, p_narrow = failure_table(sweep, arm="ReLU off", reference="ReLU on", above_chance=False)
+    assert narrow["failed"].sum() == 0 and p_narrow == pytest.approx(1.0)
+    # a table written before the column existed counts as before
+    old, p_old = failure_table(sweep.drop(columns="loss above chance"), arm="ReLU off", reference="ReLU on")
+    assert old["failed"].sum() == 0 and p_old == p_narrow
+
+
+def test_a_ledger_entry_is_judged_on_its_step_history_and_the_data_sets_classes(tmp_path):
+    """CamVid's 11 classes: chance is ln 11 = 2.40; a history ending at 3.0 is above it, the
+    same history is below ln 21 = 3.04 on VOC; an entry without a history is not judged."""
+    from types import SimpleNamespace
+
+    from refinenet.study.experiments import Experiments
+    from refinenet.study.ledger import Entry
+
+    (tmp_path / "history").mkdir()
+    pd.DataFrame({"step": range(100), "loss": [1.5] * 50 + [3.0] * 50}).to_csv(
+        tmp_path / "history" / "steps.csv", index=False)
+    judge = lambda dataset, entry: Experiments.loss_above_chance(  # noqa: E731
+        SimpleNamespace(study=SimpleNamespace(dataset=dataset)), entry)
+    assert judge("camvid", Entry(tmp_path)) and not judge("voc", Entry(tmp_path))
+    assert not judge("camvid", Entry(tmp_path / "elsewhere"))
+
+
 def test_the_failure_view_writes_each_rate_as_the_grid_does():
     sweep = pd.DataFrame([
         {"variant": v, "lr": lr, "seed": s, "diverged": d, "val collapsed": False, "val mIoU": m}

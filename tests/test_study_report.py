@@ -66,10 +66,13 @@ def test_sweep_records_gathers_every_rate_of_each_arm_under_its_new_name():
         calls.append(test)
         return pd.DataFrame([{"variant": name, "run": e} for name, entries in variants.items() for e in entries])
 
-    exp = SimpleNamespace(sweep=lambda arm: grid[arm], records=records)
+    blew_up = {"o2"}  # each run's own judgement lands on its own row
+    exp = SimpleNamespace(sweep=lambda arm: grid[arm], records=records,
+                          loss_above_chance=lambda run: run in blew_up)
     frame = report.sweep_records(exp, {"ReLU on": "standard", "ReLU off": "ReLU off"})
     assert list(frame["variant"]) == ["ReLU on"] * 4 + ["ReLU off"] * 3
     assert list(frame["run"]) == ["s1", "s2", "s3", "s4", "o1", "o2", "o3"]
+    assert list(frame.loc[frame["loss above chance"], "run"]) == ["o2"]
     assert list(frame.index) == list(range(7)) and calls == [False, False]  # val scores only
 
 

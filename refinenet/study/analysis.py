@@ -33,14 +33,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ALPHA", "MARGIN", "COLLAPSE_SHARE", "Fit", "Contrast", "fit", "contrast", "holm", "verdicts",
-           "seeds_needed", "half_width", "collapsed", "more_failures"]
+__all__ = ["ALPHA", "MARGIN", "COLLAPSE_SHARE", "END_SHARE", "Fit", "Contrast", "fit", "contrast", "holm", "verdicts",
+           "seeds_needed", "half_width", "collapsed", "loss_above_chance", "more_failures"]
 
 ALPHA = 0.05
 #: the equivalence margin, in points of the metric
 MARGIN = 1.0
 #: a run "predicts a single class" when one class takes this share of its val predictions
 COLLAPSE_SHARE = 0.95
+#: a run's training loss "ends" as the mean over this share of its last steps
+END_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,20 @@ def collapsed(confusion: Sequence[Sequence[float]], share: float = COLLAPSE_SHAR
     predicted = np.asarray(confusion, dtype=float).sum(axis=0)
     total = predicted.sum()
     return bool(total > 0 and predicted.max() / total >= share)
+
+
+def loss_above_chance(losses: Sequence[float], num_classes: int, share: float = END_SHARE) -> bool:
+    """Whether a run's training loss ended above that of a uniform guess, ``ln(num_classes)``:
+    training left the model worse than knowing nothing. ``losses``: the loss of every step, in
+    order; its end is the mean of the last ``share`` of them (at least one). The loss is a
+    (class-weighted) mean cross-entropy, which a uniform prediction scores ``ln C`` with or
+    without weights. It catches a loss that blew up without becoming NaN or infinite (which
+    stops a run as diverged): such a run has a score, but did not train."""
+    values = np.asarray(list(losses), dtype=float)
+    if num_classes < 2 or values.size == 0:
+        raise ValueError(f"need at least 2 classes and one loss, got {num_classes} and {values.size}")
+    end = values[-max(1, int(share * values.size)):]
+    return bool(np.isfinite(end).all() and end.mean() > math.log(num_classes))
 
 
 def more_failures(failed_a: int, total_a: int, failed_b: int, total_b: int) -> float:

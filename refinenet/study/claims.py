@@ -161,15 +161,20 @@ def secondary_table(records, contrasts: Mapping[str, Claim] = SECONDARY, *, colu
     return pd.DataFrame(rows, columns=["contrast", "what it asks", "difference", "low", "high", "p"])
 
 
-def failure_table(sweep, *, arm: str = "ReLU off", reference: str = "standard"):
-    """C7: per arm and rate, the runs that failed (diverged, or collapsed to one class on val)
-    with exact 95% intervals; and over the grid, the one-sided Fisher p that ``arm`` fails
-    more often than ``reference``. ``sweep``: per-run rows with ``variant``, ``lr``,
-    ``diverged`` and ``val collapsed``. Returns ``(table, p)``."""
+def failure_table(sweep, *, arm: str = "ReLU off", reference: str = "standard", above_chance: bool = True):
+    """C7: per arm and rate, the runs that failed with exact 95% intervals; and over the grid,
+    the one-sided Fisher p that ``arm`` fails more often than ``reference``. A run fails when
+    its loss diverged (became NaN or infinite), when it collapsed to one class on val, or
+    (``above_chance``, the design page's reading since 2026-11-30) when its training loss
+    ended above a uniform guess's. ``sweep``: per-run rows with ``variant``, ``lr``,
+    ``diverged``, ``val collapsed`` and, where judged, ``loss above chance``. Returns
+    ``(table, p)``."""
     import pandas as pd
     from scipy import stats
 
     failed = sweep["diverged"].astype(bool) | sweep["val collapsed"].fillna(False).astype(bool)
+    if above_chance and "loss above chance" in sweep:
+        failed |= sweep["loss above chance"].fillna(False).astype(bool)
     rows = []
     for (variant, lr), g in sweep.assign(failed=failed).groupby(["variant", "lr"], sort=True):
         k, n = int(g["failed"].sum()), len(g)

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .analysis import collapsed
+from .analysis import collapsed, loss_above_chance
 from .design import STANDARD
 from .ledger import Entry, Ledger
 from .plan import PILOT, Plan, PlannedRun
@@ -194,6 +194,17 @@ class Experiments:
             params = sum(p.numel() for p in model.parameters())
             self._macs[key] = (params, count_macs(model, (1, 3, *self.eval_size)))
         return self._macs[key]
+
+    def loss_above_chance(self, run: Entry) -> bool:
+        """Whether ``run``'s training loss ended above a uniform guess's over this data set's
+        classes (:func:`~refinenet.study.analysis.loss_above_chance`): a run that did not
+        train although its loss stayed finite."""
+        from ..data import dataset_class
+
+        losses = run.frame("steps").get("loss")
+        if losses is None or losses.empty:
+            return False  # no history to judge (a diverged run counts as failed anyway)
+        return loss_above_chance(losses, dataset_class(self.study.dataset).num_classes)
 
     def records(self, variants: Mapping[str, Sequence[Entry]], *, test: bool = True):
         """One row per run: variant, seed, lr, whether it diverged or collapsed to one class on

@@ -441,14 +441,17 @@ def failure_counts_text(records, variants: Sequence[str]) -> str:
 def sweep_records(exp, arms: Mapping[str, str]):
     """Every run of the learning-rate grid (:meth:`Experiments.sweep`, all rates and the grid's
     seeds) of each arm, as one per-run frame without test scores (:meth:`Experiments.records`,
-    ``test=False``). ``arms``: ``{name in the frame: arm}``, so that the table says what
-    differs (e.g. ``{"ReLU on": "standard"}``). Returns the frame, arms in the given order."""
+    ``test=False``), plus ``loss above chance`` (:meth:`Experiments.loss_above_chance`, one of
+    the ways a grid run fails). ``arms``: ``{name in the frame: arm}``, so that the table says
+    what differs (e.g. ``{"ReLU on": "standard"}``). Returns the frame, arms in the given order."""
     import pandas as pd
 
     frames = []
     for name, arm in arms.items():
         runs = [entry for at_rate in exp.sweep(arm).values() for entry in at_rate]
-        frames.append(exp.records({name: runs}, test=False))
+        frame = exp.records({name: runs}, test=False)
+        frame["loss above chance"] = [exp.loss_above_chance(run) for run in runs]
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
