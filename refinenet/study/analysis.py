@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ALPHA", "MARGIN", "COLLAPSE_SHARE", "END_SHARE", "Fit", "Contrast", "fit", "contrast", "holm", "verdicts",
-           "seeds_needed", "half_width", "collapsed", "loss_above_chance", "more_failures"]
+__all__ = ["ALPHA", "MARGIN", "COLLAPSE_SHARE", "END_SHARE", "Fit", "Contrast", "fit", "contrast", "holm",
+           "verdicts", "seeds_needed", "half_width", "collapsed", "loss_above_chance", "more_failures"]
 
 ALPHA = 0.05
 #: the equivalence margin, in points of the metric
