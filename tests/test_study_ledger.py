@@ -520,3 +520,34 @@ def test_a_swept_arm_trains_at_its_own_rate_when_the_common_one_is_not_within_no
     assert order[4] == ("N = 0", 0.01)
     study = {a: sorted((r.seed, r.config.optim.lr) for r in plan.runs if a in r.in_study) for a in ARMS}
     assert study == {"standard": [(0, 0.01), (1, 0.01)], "N = 0": [(0, 0.02), (1, 0.02)]}
+
+
+def test_run_ids_do_not_depend_on_which_packs_a_machine_already_has(tmp_path, monkeypatch):
+    """A run id fingerprints the data it reads, and CamVid from a pack fingerprints apart from
+    its PNGs: the study packs every size its runs train at before it computes an id, so a pilot
+    recipe at its own size gets the same id in a fresh cache as where that pack was made by hand."""
+    from fakes import fake_camvid
+    from refinenet.data.camvid import pack_camvid
+    from refinenet.study.plan import planned_sizes
+
+    fake_camvid(tmp_path / "data" / "camvid", size=(64, 96))
+    monkeypatch.setenv("REFINENET_DATA", str(tmp_path / "data"))
+    profile = _profile(tmp_path, {**TINY, "train": {**TINY["train"], "data": {**TINY["train"]["data"], "size": [32, 48]}}})
+    wants = {"03_training": {"pilot_base": {"data.size": [32, 48]}, "pilot_seeds": [0],
+                             "pilot": {"small": {"optim.lr": 0.01}, "big": {"optim.lr": 0.01, "data.size": [64, 96]}}}}
+    assert planned_sizes(wants, profile.study.base("camvid", "cpu", out_dir="x")) == [(32, 48), (64, 96)]
+
+    def ids(cache: Path) -> dict[str, str]:
+        monkeypatch.setenv("REFINENET_CACHE", str(cache))
+        monkeypatch.setattr("refinenet.data.camvid.cache_dirs", lambda root=None: [cache])
+        runs = StudyRuns(profile, "camvid", "cpu", Ledger(tmp_path / "runs"), wants, root=ROOT,
+                         checkpoints=tmp_path / "ck")
+        return {r.arm: r.run_id for r in runs.plan().runs}
+
+    fresh = ids(tmp_path / "fresh")
+    assert sorted(p.name for p in (tmp_path / "fresh").glob("*.pack")) == sorted(
+        f"camvid-{s}-{h}x{w}.pack" for s in ("train", "val", "test") for h, w in ((32, 48), (64, 96)))
+    by_hand = tmp_path / "by-hand"
+    for size in ((32, 48), (64, 96)):
+        pack_camvid(size, out=by_hand, progress=False)
+    assert ids(by_hand) == fresh and len(set(fresh.values())) == 2

@@ -37,7 +37,7 @@ from .design import STANDARD, StudyDesign
 from .ledger import Entry, Ledger
 
 __all__ = ["PILOT", "PlannedRun", "Plan", "make_plan", "choose_lr", "fill", "estimate_seconds", "notebook_runs",
-           "notebook_pilot", "declared_values", "arm_rate", "rate_evidence"]
+           "notebook_pilot", "declared_values", "arm_rate", "rate_evidence", "planned_sizes"]
 
 
 @dataclass
@@ -215,6 +215,27 @@ def arm_rate(common: float, entries: Mapping[float, Sequence[Entry]]) -> float:
     mean, spread, best = rate_evidence(entries)
     common = float(common)
     return best if mean[best] - mean[common] > max(spread[best], spread[common]) else common
+
+
+def planned_sizes(notebooks: Mapping[str, Mapping[str, Any]], base: Any) -> list:
+    """Every ``data.size`` the runs of ``notebooks`` train at, the base's first, once each
+    (``None``: native; a size as a tuple).
+
+    A run id fingerprints the data it reads, and CamVid read from a pack fingerprints
+    differently from the PNGs, so the study packs each of these sizes before it computes an
+    id: an arm or a pilot recipe at its own size (notebook 03's 360 x 480 recipe) then has
+    the same id on a fresh machine as in the committed ledger."""
+    overrides: list[Mapping[str, Any]] = [{}]
+    for name, params in notebooks.items():
+        overrides += list(notebook_runs(params, name)[0].values())
+        overrides += [recipe_seeds(o, [])[0] for o in notebook_pilot(params, name)[0].values()]
+    sizes: list = []
+    for o in overrides:
+        size = base.replace(dict(o)).data.size  # as design.config applies an arm, less lr and seed
+        size = None if size is None else tuple(size)
+        if size not in sizes:
+            sizes.append(size)
+    return sizes
 
 
 def make_plan(

@@ -18,7 +18,7 @@ from typing import Any
 
 from .design import STANDARD
 from .ledger import Ledger
-from .plan import Plan, PlannedRun, estimate_seconds, fill, make_plan
+from .plan import Plan, PlannedRun, estimate_seconds, fill, make_plan, planned_sizes
 
 __all__ = ["StudyRuns", "default_jobs", "job_threads", "run_jobs"]
 
@@ -55,24 +55,25 @@ class StudyRuns:
     # -- data --------------------------------------------------------------------------------
 
     def prepare_data(self, say: Callable[[str], None] | None = print) -> None:
-        """Pack CamVid at the study's size once if no pack exists: the study always trains and
-        scores from the pack, so its data fingerprint is the same on every machine that
-        receives that pack."""
+        """Pack CamVid once at every size the study's runs train at (:func:`planned_sizes`)
+        where no pack exists: the study always trains and scores from the packs, so its data
+        fingerprints (and run ids) are the same on every machine that builds or receives them."""
         if self._prepared or self.dataset != "camvid":
             return
         from ..data import CamVid, pack_camvid
 
-        size = self.base.data.size
-        missing = []
-        for split in ("train", "val", "test"):
-            try:
-                CamVid(split=split, size=size, packed=True)
-            except FileNotFoundError:
-                missing.append(split)
-        if missing:
-            paths = pack_camvid(size, splits=tuple(missing), progress=False)
-            if say is not None:
-                say(f"study: packed CamVid {', '.join(missing)} into {paths[0].parent} (once)")
+        for size in planned_sizes(self.wants, self.base):
+            missing = []
+            for split in ("train", "val", "test"):
+                try:
+                    CamVid(split=split, size=size, packed=True)
+                except FileNotFoundError:
+                    missing.append(split)
+            if missing:
+                paths = pack_camvid(size, splits=tuple(missing), progress=False)
+                if say is not None:
+                    shown = "native size" if size is None else f"{size[0]} x {size[1]}"
+                    say(f"study: packed CamVid {', '.join(missing)} at {shown} into {paths[0].parent} (once)")
         self._prepared = True
 
     # -- training ----------------------------------------------------------------------------
