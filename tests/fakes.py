@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
-__all__ = ["aligned", "camvid_archive", "colour_coded", "fake_camvid", "fake_sbd", "fake_voc", "manifest_of"]
+__all__ = ["aligned", "camvid_archive", "colour_coded", "fake_camvid", "fake_sbd", "fake_voc", "manifest_of", "sleepy"]
 
 
 def _scene(rng: np.random.Generator, size, num_classes: int, palette, cell: int = 4):
@@ -189,3 +189,20 @@ def interruptible() -> None:
     action. A shell's background job inherits SIGINT as ignored, and a Python started so
     installs no KeyboardInterrupt handler: a test that sends SIGINT would wait in vain."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def sleepy(marker: str, started: str, seconds: float = 60.0) -> str:
+    """A long job for a worker process: touches ``started``, then sleeps in short steps for
+    ``seconds`` and writes "finished" to ``marker``, or "interrupted" on ``KeyboardInterrupt``."""
+    import time
+
+    Path(started).touch()
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        Path(marker).write_text("interrupted")
+        raise
+    Path(marker).write_text("finished")
+    return "finished"

@@ -27,11 +27,9 @@ import hashlib
 import http.client
 import os
 import shutil
-import signal
 import socket
 import tarfile
 import tempfile
-import threading
 import urllib.error
 import urllib.request
 import zlib
@@ -39,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
+from ..signals import terminate_as_interrupt
 from .base import DataError
 from .files import umask_mode
 
@@ -261,29 +260,6 @@ def _exclusive(lock: Path, root: Path) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` like Ctrl-C, so that
-    ``finally`` clauses remove temporary files (their default action kills the process
-    without unwinding). Handlers set by someone else are left alone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set handlers
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    previous = {}
-    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
-            previous[sig] = signal.signal(sig, interrupt)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _remove_stale_temporaries(root: Path) -> None:
     """Remove the extraction directories of earlier runs that were killed (call under the lock:
     then none of them belongs to a live download)."""
@@ -332,7 +308,7 @@ def download_camvid(
     _require_writable(root.parent, root)
     staging = root.parent / f".{root.name}.download"
     staging.mkdir(exist_ok=True)
-    with _exclusive(staging / "lock", root), _signals_interrupt():
+    with _exclusive(staging / "lock", root), terminate_as_interrupt():
         if not _complete(root, files):  # else another run finished it while we waited
             _remove_stale_temporaries(root)
             archive = staging / "archive"

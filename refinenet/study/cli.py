@@ -95,16 +95,18 @@ def register(subparsers) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ..errors import CommandError
+    from ..signals import terminate_as_interrupt
     from .profiles import load_profile
     from .runner import StudyError, run_study
 
     profile = load_profile(args.profile or default_profile())
     try:
-        results = run_study(
-            profile, root=args.root, only=args.only, force=args.force, device=args.device,
-            train=args.train, time_budget_s=args.time_budget, retrain=args.retrain,
-            execute=args.execute, jobs=args.jobs,
-        )
+        with terminate_as_interrupt():  # `kill`, `timeout`: stop as on Ctrl-C, workers included
+            results = run_study(
+                profile, root=args.root, only=args.only, force=args.force, device=args.device,
+                train=args.train, time_budget_s=args.time_budget, retrain=args.retrain,
+                execute=args.execute, jobs=args.jobs,
+            )
     except StudyError as err:
         raise CommandError(str(err)) from None
     except KeyboardInterrupt:

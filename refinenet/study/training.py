@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -231,25 +232,62 @@ def run_jobs(jobs: int):
     process per run: no state, no memory carried from one run to the next; Python 3.10, which
     lacks ``max_tasks_per_child``, reuses its workers instead), each with
     :func:`job_threads` threads. Workers are spawned, not forked, so no thread pool or open
-    file of this process is inherited."""
+    file of this process is inherited.
+
+    When the block is left by an exception (Ctrl-C, or SIGTERM under
+    :func:`~refinenet.signals.terminate_as_interrupt`), the workers are interrupted at their
+    next step rather than waited for to the end of their runs, and a worker whose parent dies
+    interrupts itself (:func:`~refinenet.signals.stop_with_parent`): no worker trains on alone,
+    holding its run's lock. An interrupted run resumes from its last checkpoint."""
     import multiprocessing
 
     threads = job_threads(jobs)
     fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}  # else workers are reused
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
     pool = ProcessPoolExecutor(
-        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-        initializer=_job_init, initargs=(threads,), **fresh,
+        max_workers=jobs, mp_context=context,
+        initializer=_job_init, initargs=(threads, stop), **fresh,
     )
     try:
-        yield pool
+        yield _Jobs(pool)
+    except BaseException:
+        stop.set()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _job_init(threads: int) -> None:
+class _Jobs:
+    """What :func:`run_jobs` yields: ``submit(fn, *args, **kwargs) -> Future``, as the pool's,
+    with the worker marked busy while ``fn`` runs (only a busy worker is interrupted)."""
+
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self.pool = pool
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        return self.pool.submit(_busy_call, fn, *args, **kwargs)
+
+
+_busy = threading.Event()  # in a worker: set while it runs a job
+
+
+def _busy_call(fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
+    _busy.set()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _busy.clear()
+
+
+def _job_init(threads: int, stop: Any = None) -> None:
     import torch
 
+    from ..signals import stop_with_parent
+
     torch.set_num_threads(threads)
+    if stop is not None:
+        stop_with_parent(stop, only_while=_busy)
 
 
 def _record_job(job: dict):
