@@ -551,3 +551,37 @@ def test_run_ids_do_not_depend_on_which_packs_a_machine_already_has(tmp_path, mo
     for size in ((32, 48), (64, 96)):
         pack_camvid(size, out=by_hand, progress=False)
     assert ids(by_hand) == fresh and len(set(fresh.values())) == 2
+
+
+def test_step_macs_counts_the_batch_and_every_backbone():
+    from refinenet.engine import TrainConfig
+    from refinenet.study.cost import step_macs
+
+    one = TrainConfig.from_dict({"model": {"backbone": "resnet18", "widths": [64, 32, 32, 32]},
+                                 "data": {"size": [180, 240], "crop_size": [128, 160], "batch_size": 8}})
+    assert step_macs(one.replace({"data.batch_size": 4})) * 2 == step_macs(one)
+    assert step_macs(one.replace({"data.crop_size": None})) > step_macs(one)  # whole 180 x 240 images
+    twice = step_macs(one.replace({"model.scales": [1.0, 1.0]}))  # the capacity control
+    assert 1.8 < twice / step_macs(one) < 2.0  # two backbones and paths, the rest shared
+
+
+def test_an_arm_not_trained_here_is_timed_from_the_others_scaled_by_its_cost():
+    from refinenet.study.plan import estimate_seconds
+
+    def entry(arm: str, per_step: float, work: float):
+        return SimpleNamespace(diverged=False, machine={"cpu": "x", "device": "cpu", "threads": 1},
+                               summary={"seconds_per_step": per_step}, data={"arm": arm, "score_seconds": 10.0},
+                               config=work)
+
+    entries = [entry("standard", 0.4, 1.0), entry("standard", 0.5, 1.0), entry("N = 0", 0.3, 0.75)]
+    new = PlannedRun("two backbones", 0, 0.001, {}, [])
+    new.config = 2.0  # twice the standard model's work per step
+    cost = float  # a config's work per step (here the config is that number)
+    # 0.4 and 0.5 s at cost 1, 0.3 s at cost 0.75: scaled to cost 2, 0.8, 1.0 and 0.8 s per step
+    assert estimate_seconds(new, entries, "x", "cpu", 100, threads=1, cost=cost) == pytest.approx(100 * 0.8 + 20.0)
+    assert estimate_seconds(new, entries, "x", "cpu", 100, threads=1) == pytest.approx(100 * 0.4 + 10.0)  # unscaled
+    # an arm with entries of its own is timed from them alone, unscaled
+    known = PlannedRun("N = 0", 0, 0.001, {}, [])
+    known.config = 0.75
+    assert estimate_seconds(known, entries, "x", "cpu", 100, threads=1, cost=cost) == pytest.approx(100 * 0.3 + 10.0)
+    assert estimate_seconds(new, entries, "other cpu", "cpu", 100, threads=1, cost=cost) is None

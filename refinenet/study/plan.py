@@ -385,14 +385,18 @@ def _dedupe(runs: list[PlannedRun]) -> list[PlannedRun]:
 
 
 def estimate_seconds(
-    run: PlannedRun, entries: Sequence[Entry], cpu: str, device: str, steps: int, *, threads: int | None = None
+    run: PlannedRun, entries: Sequence[Entry], cpu: str, device: str, steps: int, *,
+    threads: int | None = None, cost: Callable[[Any], float] | None = None,
 ) -> float | None:
     """Seconds to train and score ``run`` on this machine, from entries measured on it.
 
-    The median seconds per step of this machine's entries of the same arm (else of any arm)
-    times the run's steps, plus their median evaluation time. ``threads``: only entries trained
-    with that many threads (a run sharing the machine with another trains slower). None when
-    this machine has trained nothing yet in that setting."""
+    The median seconds per step of this machine's entries of the same arm times the run's
+    steps, plus their median evaluation time. An arm not trained here yet is timed from every
+    arm's entries, each scaled by ``cost`` (work per step of a config, e.g.
+    :func:`refinenet.study.cost.step_macs`) of the run over the entry's, so that a model with
+    two backbones counts about twice; without ``cost``, unscaled. ``threads``: only entries
+    trained with that many threads (a run sharing the machine with another trains slower).
+    None when this machine has trained nothing yet in that setting."""
     mine = [
         e for e in entries
         if not e.diverged and e.machine.get("cpu") == cpu and str(e.machine.get("device")) == device
@@ -401,9 +405,13 @@ def estimate_seconds(
     ]
     if not mine:
         return None
-    same = [e for e in mine if _arm_of(e) == run.arm] or mine
-    per_step = statistics.median(e.summary["seconds_per_step"] for e in same)
-    overhead = statistics.median(float(e.data.get("score_seconds") or 0.0) for e in same)
+    same = [e for e in mine if _arm_of(e) == run.arm]
+    if same or cost is None or run.config is None:
+        timed, scale = same or mine, lambda e: 1.0
+    else:
+        timed, scale = mine, lambda e: cost(run.config) / cost(e.config)
+    per_step = statistics.median(e.summary["seconds_per_step"] * scale(e) for e in timed)
+    overhead = statistics.median(float(e.data.get("score_seconds") or 0.0) * scale(e) for e in timed)
     return per_step * steps + overhead
 
 

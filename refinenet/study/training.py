@@ -17,6 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from .cost import step_macs
 from .design import STANDARD
 from .ledger import Ledger
 from .plan import Plan, PlannedRun, estimate_seconds, fill, make_plan, planned_sizes
@@ -108,7 +109,8 @@ class StudyRuns:
 
         steps = (run.config or self.base).schedule.steps
         steps = max(0, steps - self._resumes_at(run))
-        return estimate_seconds(run, list(self.ledger), cpu_name(), self.device, steps, threads=job_threads(self.jobs))
+        return estimate_seconds(run, list(self.ledger), cpu_name(), self.device, steps,
+                                threads=job_threads(self.jobs), cost=step_macs)
 
     def _resumes_at(self, run: PlannedRun) -> int:
         from ..engine.checkpoint import checkpoint_step
