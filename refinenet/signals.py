@@ -13,6 +13,7 @@ import _thread
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,13 +31,10 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
     previous = {}
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
-            previous[sig] = signal.signal(sig, interrupt)
+            previous[sig] = signal.signal(sig, _interrupt)
     try:
         yield
     finally:
@@ -44,21 +42,36 @@ def terminate_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+#: What :func:`stop_with_parent` raises ``KeyboardInterrupt`` through. Not SIGINT: a process
+#: started in the background by a shell without job control (``nohup cmd &``) ignores SIGINT,
+#: and ``_thread.interrupt_main`` does nothing for an ignored signal.
+STOP_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGINT)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
 def stop_with_parent(stop: Any, *, only_while: threading.Event | None = None, poll_s: float = 1.0) -> threading.Thread:
-    """In a worker process: raise ``KeyboardInterrupt`` in its main thread once ``stop`` (a
-    ``multiprocessing`` Event the parent sets when it is interrupted) is set or the parent
-    process is gone (the worker was re-parented), polling every ``poll_s`` seconds.
+    """In a worker process, called from its main thread: raise ``KeyboardInterrupt`` in that
+    thread once ``stop.value`` (a ``multiprocessing.RawValue`` the parent sets to 1 when it is
+    interrupted) is true or the parent process is gone (the worker was re-parented), polling
+    every ``poll_s`` seconds.
+
+    A plain shared byte, not a ``multiprocessing.Event``: a worker that exits while waiting on
+    an Event leaves it counting a sleeper, and the parent's ``set()`` then blocks for ever.
 
     With ``only_while``, only while that event is set (the worker is busy with a task): an idle
-    worker is left to its pool, which ends it without a traceback. A daemon thread; returns it."""
+    worker is left to its pool, which ends it without a traceback. Installs a handler for
+    :data:`STOP_SIGNAL`. A daemon thread; returns it."""
+    signal.signal(STOP_SIGNAL, _interrupt)
     parent = os.getppid()
 
     def watch() -> None:
-        while not stop.wait(poll_s):
-            if os.getppid() != parent:
-                break
+        while not stop.value and os.getppid() == parent:
+            time.sleep(poll_s)
         if only_while is None or only_while.is_set():
-            _thread.interrupt_main()
+            _thread.interrupt_main(STOP_SIGNAL)
 
     thread = threading.Thread(target=watch, name="stop-with-parent", daemon=True)
     thread.start()

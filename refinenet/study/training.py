@@ -246,7 +246,7 @@ def run_jobs(jobs: int):
     threads = job_threads(jobs)
     fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}  # else workers are reused
     context = multiprocessing.get_context("spawn")
-    stop = context.Event()
+    stop = context.RawValue("b", 0)  # set to 1 on an exception; see refinenet.signals.stop_with_parent
     pool = ProcessPoolExecutor(
         max_workers=jobs, mp_context=context,
         initializer=_job_init, initargs=(threads, stop), **fresh,
@@ -254,7 +254,7 @@ def run_jobs(jobs: int):
     try:
         yield _Jobs(pool)
     except BaseException:
-        stop.set()
+        stop.value = 1
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
