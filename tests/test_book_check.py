@@ -12,6 +12,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -138,6 +139,9 @@ def checked(tmp_path_factory):
     """Run the whole check once on every page: (exit code, book_check.json, stdout, log dir)."""
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if not CHROMIUM.is_file():
+        # CI installs Chromium before the tests; REFINENET_REQUIRE_CHROMIUM=1 turns the skip into a failure
+        if os.environ.get("REFINENET_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"REFINENET_REQUIRE_CHROMIUM=1 but there is no Chromium at {CHROMIUM}")
         pytest.skip(f"no Chromium at {CHROMIUM}")
     html = tmp_path_factory.mktemp("html")
     (html / "img.png").write_bytes(_png())
