@@ -21,6 +21,11 @@ from typing import Any
 __all__ = ["stop_with_parent", "terminate_as_interrupt"]
 
 
+def _interrupt(signum, frame):
+    """A signal handler: raise ``KeyboardInterrupt`` naming the signal, so that the traceback says which."""
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM and SIGHUP raise ``KeyboardInterrupt`` like Ctrl-C, so that
@@ -46,10 +51,6 @@ def terminate_as_interrupt() -> Iterator[None]:
 #: started in the background by a shell without job control (``nohup cmd &``) ignores SIGINT,
 #: and ``_thread.interrupt_main`` does nothing for an ignored signal.
 STOP_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGINT)
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 def stop_with_parent(stop: Any, *, only_while: threading.Event | None = None, poll_s: float = 1.0) -> threading.Thread:
