@@ -223,6 +223,27 @@ def test_fill_stops_at_a_run_boundary_within_the_budget(tmp_path):
     assert why.startswith("time budget: the next run (standard | lr 0.01 | seed 1) needs about")
 
 
+def test_fill_takes_a_later_run_that_fits_when_the_next_does_not(tmp_path):
+    """At the end of a budget a shorter run later in the plan order trains, rather than none."""
+    made = []
+    now = [0.0]
+    need = {"r0": 60.0, "r1": 60.0, "r2": 30.0, "r3": 60.0}
+    todo = [PlannedRun("standard", s, 0.01, {}, run_id=f"r{s}") for s in range(4)]
+
+    def record(run):
+        made.append(run.run_id)
+        todo.remove(run)
+        now[0] += need[run.run_id] - 5.0
+        return SimpleNamespace(diverged=False, miou=0.5, summary={"train_seconds": 1.0})
+
+    trained, why = fill(lambda: FakePlan(list(todo)), record, budget_s=100.0,
+                        estimate=lambda r: need[r.run_id], say=lambda _: None, clock=lambda: now[0])
+    assert made == ["r0", "r2"]  # r1 (60 s) did not fit the 45 s left after r0; r2 (30 s) did
+    assert trained == 2 and [r.run_id for r in todo] == ["r1", "r3"]
+    assert why.startswith("time budget: the next run (standard | lr 0.01 | seed 1) needs about 60 s")
+    assert why.endswith("and no later run fits; 2 runs to go")
+
+
 def test_ledger_write_is_atomic(tmp_path, monkeypatch):
     ledger = Ledger(tmp_path / "runs")
     history = tmp_path / "h"

@@ -35,8 +35,9 @@ def register(subparsers) -> None:
     run.add_argument("--force", action="store_true", help="run finished notebooks again (retrains nothing)")
     run.add_argument(
         "--time-budget", default=None, metavar="DURATION", type=parse_duration,
-        help="train missing runs for at most this long (e.g. 150m, 2h, 900s), stopping at a run "
-        "boundary; notebooks whose runs are complete still execute",
+        help="train missing runs for at most this long (e.g. 150m, 2h, 900s): start only runs "
+        "estimated to fit the time left (a later, shorter one when the next does not), stopping at "
+        "a run boundary; notebooks whose runs are complete still execute",
     )
     run.add_argument(
         "--retrain", action="append", default=[], metavar="WHAT",

@@ -16,9 +16,9 @@ grid (is the common rate their own? :func:`arm_rate`); then every arm at its rat
 (so that a partial ledger holds whole seeds of every arm). Runs at the chosen rate wait until
 the standard sweep is in the ledger, a swept arm's until its own grid is.
 
-:func:`fill` trains the missing runs in that order and stops at a run boundary when the next
-run would not fit the time budget, estimated from the seconds per step that earlier entries
-measured on this machine.
+:func:`fill` trains the missing runs in that order within a time budget, estimated from the
+seconds per step that earlier entries measured on this machine: when the next run would not
+fit, it takes the first later run that does, and stops at a run boundary when none fits.
 """
 
 from __future__ import annotations
@@ -439,7 +439,8 @@ def fill(
     ``jobs`` > 1 keeps that many runs training at once through ``submit`` (which starts a run
     elsewhere and returns a future of its entry): while the sweep is still training, the free
     job takes the next run that does not wait for it. A run is started only if this machine's
-    estimate says it ends within the budget. Returns ``(runs trained, why it stopped)``."""
+    estimate says it ends within the budget; when the next one would not, the first later run
+    that would is started instead. Returns ``(runs trained, why it stopped)``."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     if submit is None and (jobs > 1 or record is None):
@@ -461,16 +462,17 @@ def fill(
         busy = {r.run_id for r in running.values()}
         todo = [r for r in plan.missing() if r.ready and r.run_id not in busy]
         while stop is None and error is None and todo and len(running) < jobs:
-            run = todo[0]
-            need = estimate(run)
             used = clock() - start
-            if budget_s is not None and need is not None and used + need > budget_s:
+            pick = _first_that_fits(todo, estimate, None if budget_s is None else budget_s - used)
+            if pick is None:
+                need = estimate(todo[0])
                 stop = (
-                    f"time budget: the next run ({run.label()}) needs about {_minutes(need)}, "
-                    f"{_minutes(max(0.0, budget_s - used))} of {_minutes(budget_s)} left; {len(todo)} runs to go"
+                    f"time budget: the next run ({todo[0].label()}) needs about {_minutes(need)}, "
+                    f"{_minutes(max(0.0, budget_s - used))} of {_minutes(budget_s)} left"
+                    + (", and no later run fits" if len(todo) > 1 else "") + f"; {len(todo)} runs to go"
                 )
                 break
-            todo.pop(0)
+            run, need = todo.pop(pick[0]), pick[1]
             started_runs += 1
             say(f"train [{started_runs}] {run.label()} -> {run.run_id}" + (f" (about {_minutes(need)})" if need else ""))
             running[(submit or now)(run)] = run
@@ -500,6 +502,20 @@ def fill(
             say(f"       {run.label()}: {state}" + (f" | trained in {seconds:.0f} s" if seconds else ""))
         if stop is None and budget_s is not None and clock() - start >= budget_s:
             stop = f"time budget spent; {len(make().missing()) - len(running)} runs to go"
+
+
+def _first_that_fits(
+    todo: Sequence[PlannedRun], estimate: Callable[[PlannedRun], float | None], left_s: float | None,
+) -> tuple[int, float | None] | None:
+    """``(index, estimate)`` of the first run of ``todo`` estimated to end within ``left_s``
+    seconds (any run when ``left_s`` is None or a run has no estimate); None if none fits.
+    A run later in the plan order that fits is taken rather than stopping: the end of a sitting
+    would otherwise leave a job idle for as long as the run that did not fit."""
+    for i, run in enumerate(todo):
+        need = estimate(run)
+        if left_s is None or need is None or need <= left_s:
+            return i, need
+    return None
 
 
 def _minutes(seconds: float) -> str:
