@@ -28,6 +28,7 @@ import datetime as _dt
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -297,6 +298,30 @@ def _kernel_of_this_python(stderr: Path | None = None) -> Iterator[None]:
                 os.environ["JUPYTER_PATH"] = old
 
 
+class _CountsEveryEquals(logging.Filter):
+    """Drops papermill's "Unable to parse line" warning, a false alarm for our notebooks.
+
+    papermill's parameter inspector counts every ``=`` on a line, those inside strings too
+    (nteract/papermill#864), so an arm named ``"N = 0"`` trips it. It serves only papermill's
+    "unknown parameter" warning; the runner checks the parameters cell itself
+    (:func:`declared_parameters`), and the values are injected all the same.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Unable to parse line")
+
+
+@contextlib.contextmanager
+def _quiet_parameter_inspector() -> Iterator[None]:
+    """While papermill runs: without :class:`_CountsEveryEquals`' false alarm."""
+    logger, quiet = logging.getLogger("papermill.translators"), _CountsEveryEquals()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 class _Tee:
     """File-like sink for papermill's stdout/stderr: every line to the log, and to ``echo``."""
 
@@ -391,7 +416,8 @@ def run_notebook(
     start = time.perf_counter()
     error = interrupted = None
     kernel_stderr = Path(tempfile.mkdtemp(prefix="refinenet-kernel-stderr-")) / "stderr.txt"
-    with open(out_dir / "log.txt", "w", encoding="utf-8") as log, _kernel_of_this_python(kernel_stderr):
+    with (open(out_dir / "log.txt", "w", encoding="utf-8") as log, _kernel_of_this_python(kernel_stderr),
+          _quiet_parameter_inspector()):
         streams = _Tee(log, echo, "    "), _Tee(log, echo, "    stderr: ")
         try:
             papermill.execute_notebook(
