@@ -165,6 +165,11 @@ def test_run_executes_with_parameters_then_skips_then_forces(tmp_path, caplog):
     # the environment lock the notebook ran with, in its metadata and in the notebook itself
     lock = {"file": "requirements.lock", "sha256": hashlib.sha256(b"torch==2.14.1\n").hexdigest()}
     assert meta["lock"] == lock and nb.metadata["refinenet"]["requirements_lock"] == lock
+    # a committed notebook names no folder of the machine it ran on
+    assert nb.metadata["papermill"]["output_path"] == "results/tiny/01_tiny.ipynb"
+    assert nb.metadata["papermill"]["input_path"] == "notebooks/01_tiny.py"
+    recorded = {k: v for k, v in nb.metadata["papermill"].items() if k != "parameters"}  # this test's profile path
+    assert str(root) not in json.dumps(recorded)
 
     # parameters.yaml re-executes the notebook by hand (README): the same table again.
     params = yaml.safe_load((out / "parameters.yaml").read_text())

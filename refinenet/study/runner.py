@@ -402,7 +402,7 @@ def run_notebook(
     executed.unlink(missing_ok=True)
     meta = {
         "notebook": source.stem,
-        "source": source.relative_to(root).as_posix() if source.is_relative_to(root) else str(source),
+        "source": _relative(source, root),
         "status": "running",
         "started": _now(),
         **(extra_metadata or {}),
@@ -450,7 +450,8 @@ def run_notebook(
         _write_json(out_dir / METADATA, meta)
         raise interrupted
     if executed.is_file():
-        _tidy_executed(executed, nbformat, environment.get("lock"))
+        _tidy_executed(executed, nbformat, environment.get("lock"),
+                       paths={"input_path": meta["source"], "output_path": _relative(executed, root)})
     meta.update(status="failed" if error else "ok", finished=_now(), wall_time_s=round(wall, 1))
     if error:
         meta["error"] = error
@@ -476,14 +477,24 @@ def _append_kernel_stderr(log, path: Path) -> None:
 INJECTED_HEADING = "# The values this page ran with (from its profile)"
 
 
-def _tidy_executed(path: Path, nbformat, lock: dict | None = None) -> None:
+def _relative(path: Path, root: Path) -> str:
+    """``path`` from the repository root (as given when outside it)."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _tidy_executed(path: Path, nbformat, lock: dict | None = None, *, paths: dict | None = None) -> None:
     """Show the values the page ran with: papermill's injected-parameters cell stays visible
     (its values wrapped to the book's column, under :data:`INJECTED_HEADING`) while the
     notebook's own defaults, which the profile overrode, fold away in the book. Record the
-    environment lock file the notebook ran with in its metadata."""
+    environment lock file the notebook ran with in its metadata, and ``paths`` in place of
+    papermill's ``input_path``/``output_path``: papermill records the output's absolute path
+    (this machine's folders, in a committed file) and, for a notebook given as an object,
+    that whole notebook again as its "input path"."""
     nb = nbformat.read(path, as_version=4)
     if lock is not None:
         nb.metadata.setdefault("refinenet", {})["requirements_lock"] = lock
+    if paths and "papermill" in nb.metadata:
+        nb.metadata["papermill"].update(paths)
     injected = any("injected-parameters" in cell.metadata.get("tags", []) for cell in nb.cells)
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
