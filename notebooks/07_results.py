@@ -128,13 +128,12 @@ study.glue("n_seeds", int(scored.groupby("variant")["seed"].nunique().min()))
 study.glue("df", int(verdicts["df"].iloc[0]))
 
 # %% [markdown]
-# Of the {glue:text}`n_claims` claims, {glue:text}`n_supported` are
-# supported, {glue:text}`n_contradicted` contradicted,
-# {glue:text}`n_equivalent` equivalent to no effect and
-# {glue:text}`n_not_resolved` not resolved, from at least
-# {glue:text}`n_seeds` seeds per arm. The model of the verdicts is fitted to
-# the runs of the arms that the claims compare, {glue:md}`family_names`,
-# and of no other arm: {glue:md}`family_fit`. The intervals' t quantiles
+# The verdicts on the {glue:text}`n_claims` claims, from at least
+# {glue:text}`n_seeds` seeds per arm: {glue:text}`n_supported` supported,
+# {glue:text}`n_contradicted` contradicted, {glue:text}`n_equivalent`
+# equivalent to no effect, {glue:text}`n_not_resolved` not resolved. The
+# model of the verdicts is fitted to the runs of the arms that the claims
+# compare, {glue:md}`family_names`, and of no other arm: {glue:md}`family_fit`. The intervals' t quantiles
 # use these {glue:text}`df` degrees of freedom, and
 # {glue:md}`precision` (a plain interval; a Holm interval is wider).
 #
@@ -264,17 +263,19 @@ study.save_table(everything, "all_variants")
 # an arm's name, a score or an interval on one line
 one_line = ["variant", "test mIoU %", report.ALL_VARIANTS_DELTA]
 report.styled(
-    everything, report.caption(study, "All variants."), nowrap=one_line
+    everything,
+    report.caption(study, "All variants; train s / run: the median of the arm's runs."),
+    nowrap=one_line,
 )
 
 # %% [markdown]
 # ## Summary
 #
-# - Of the {glue:text}`n_claims` claims tested with one linear model
-#   (arm + seed) fitted to the test mIoU of the runs of the claims' arms
-#   and Holm's correction, {glue:text}`n_supported` are supported,
+# - The verdicts on the {glue:text}`n_claims` claims tested with one
+#   linear model (arm + seed) fitted to the test mIoU of the runs of the
+#   claims' arms and Holm's correction: {glue:text}`n_supported` supported,
 #   {glue:text}`n_contradicted` contradicted, {glue:text}`n_equivalent`
-#   equivalent to no effect and {glue:text}`n_not_resolved` not resolved.
+#   equivalent to no effect, {glue:text}`n_not_resolved` not resolved.
 # - Claim C7, judged on failures over the learning-rate grid, is
 #   {glue:text}`c7_verdict` (one-sided p = {glue:text}`c7_p`).
 # - The standard model these comparisons rest on reaches

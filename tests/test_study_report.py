@@ -171,6 +171,22 @@ def test_the_ablation_table_writes_costs_precisely_enough_to_compare():
     assert list(table["train s / run"]) == ["0.650", "0.800", "1.300"]
 
 
+def test_an_arms_training_time_is_the_median_of_its_runs():
+    # one run that shared the machine (9 s) must not set its arm's time, as a mean would (3.67)
+    records = pd.DataFrame([
+        {"variant": "standard", "seed": s, "test mIoU": 40.0 + s, "parameters (M)": 11.6, "GMACs": 0.16,
+         "training s": t} for s, t in enumerate([1.0, 1.0, 9.0])] + [
+        {"variant": "N = 0", "seed": s, "test mIoU": 40.0 + s, "parameters (M)": 11.5, "GMACs": 0.15,
+         "training s": t} for s, t in enumerate([1.2, 1.4, 1.3])])
+    costs = report.variant_costs(records)
+    assert costs.loc["standard", "training s"] == 1.0
+    assert costs.loc["N = 0", "training s"] == pytest.approx(1.3)
+    assert costs.loc["standard", "parameters (M)"] == pytest.approx(11.6)
+    assert list(report.ablation_table(records)["train s / run"]) == ["1.00", "1.30"]
+    everything = report.all_variants({"04": report.ablation_table(records)}, records)
+    assert list(everything["train s / run"]) == ["1.00", "1.30"]
+
+
 def test_styled_shows_floats_at_the_precision_asked():
     check = pd.DataFrame({"arm": ["ReLU off"], "val mIoU % at it": [6.8], "gain": [13.3]})
     two = report.styled(check).to_html()

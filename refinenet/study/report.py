@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from . import stats
 
 __all__ = [
+    "variant_costs",
     "ablation_table",
     "ablation_tables",
     "show_ablation_figure",
@@ -118,13 +119,26 @@ def cost_decimals(exp, arms: Mapping[str, Mapping] | None = None) -> dict[str, i
     return places
 
 
-def _cost_columns(table, means, places: Mapping[str, int] | None) -> None:
-    """Write the cost columns of ``table`` (one row per variant) from the per-variant means:
-    the model-size columns at ``places`` decimals (:func:`cost_decimals`), else at one
-    precision per column (:func:`cost_texts`); the training time at 3 significant digits."""
+def variant_costs(records):
+    """Per variant (rows), the :data:`COST_COLUMNS` of ``records`` (one row per run): the
+    model size, the same for every run of an arm, and the *median* training time of its runs.
+    Why the median: a run's wall time also measures what else shared the machine while it
+    trained, and one disturbed run should not set its arm's time."""
+    by_variant = records.groupby("variant")
+    costs = by_variant[list(COST_COLUMNS)].mean()
+    costs["training s"] = by_variant["training s"].median()
+    return costs
+
+
+def _cost_columns(table, records, places: Mapping[str, int] | None) -> None:
+    """Write the cost columns of ``table`` (one row per variant) from the runs' ``records``
+    (:func:`variant_costs`): the model-size columns at ``places`` decimals
+    (:func:`cost_decimals`), else at one precision per column (:func:`cost_texts`); the
+    training time at 3 significant digits."""
     places = places or {}
+    costs = variant_costs(records)
     for column, name in COST_COLUMNS.items():
-        table[name] = cost_texts(means.loc[table["variant"], column], apart=name != "train s / run",
+        table[name] = cost_texts(costs.loc[table["variant"], column], apart=name != "train s / run",
                                  places=places.get(column))
 
 
@@ -135,7 +149,7 @@ def _order(records, order: Sequence[str] | None) -> list[str]:
 def ablation_table(records, *, baseline: str = "standard", order: Sequence[str] | None = None,
                    metric: str = "test mIoU", places: Mapping[str, int] | None = None):
     """One row per variant: mean ± std over seeds, n, the Welch 95% interval of the difference
-    to ``baseline``, boundary IoU, thin-class mIoU, parameters, GMACs, training time
+    to ``baseline``, boundary IoU, thin-class mIoU, parameters, GMACs, median training time
     (``places``: decimals of the model-size columns, :func:`cost_decimals`)."""
     import pandas as pd
 
@@ -162,7 +176,7 @@ def ablation_table(records, *, baseline: str = "standard", order: Sequence[str] 
             row["diverged runs [95% CI]"] = failure_text(int(r["diverged"].sum()), len(r))
         rows.append(row)
     table = pd.DataFrame(rows)
-    _cost_columns(table, records.groupby("variant")[list(COST_COLUMNS)].mean(), places)
+    _cost_columns(table, records, places)
     return table
 
 
@@ -315,7 +329,8 @@ def ablation_tables(study, exp, runs, *, baseline: str = "standard", title: str 
     study.save_table(records, "runs")
     places = cost_decimals(exp)  # the same on every page of the profile
     table = study.save_table(ablation_table(records, baseline=baseline, places=places), "ablation")
-    display(styled(table, caption(study, f"{title}, test split.".lstrip(", ")), wrap=False))
+    what = f"{title}, test split; train s / run: the median of the arm's runs.".lstrip(", ")
+    display(styled(table, caption(study, what[0].upper() + what[1:]), wrap=False))
     thin = study.save_table(thin_table(records, exp.thin_classes, baseline=baseline), "thin_classes")
     display(styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI])."), nowrap=["variant"]))
     return records
@@ -670,5 +685,5 @@ def all_variants(tables: Mapping[str, object], records=None, *, places: Mapping[
     everything = pd.concat(parts, ignore_index=True).drop_duplicates("variant")
     everything = everything[[c for c in ALL_VARIANTS_COLUMNS if c in everything.columns]].copy()
     if records is not None:
-        _cost_columns(everything, records.groupby("variant")[list(COST_COLUMNS)].mean(), places)
+        _cost_columns(everything, records, places)
     return everything
