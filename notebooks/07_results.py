@@ -133,9 +133,10 @@ study.glue("df", int(verdicts["df"].iloc[0]))
 # {glue:text}`n_contradicted` contradicted, {glue:text}`n_equivalent`
 # equivalent to no effect, {glue:text}`n_not_resolved` not resolved. The
 # model of the verdicts is fitted to the runs of the arms that the claims
-# compare, {glue:md}`family_names`, and of no other arm: {glue:md}`family_fit`. The intervals' t quantiles
-# use these {glue:text}`df` degrees of freedom, and
-# {glue:md}`precision` (a plain interval; a Holm interval is wider).
+# compare, {glue:md}`family_names`, and of no other arm:
+# {glue:md}`family_fit`. The intervals' t quantiles use these
+# {glue:text}`df` degrees of freedom, and {glue:md}`precision` (a plain
+# interval; a Holm interval is wider).
 #
 # ## The ReLU and the learning rate (C7)
 #
@@ -264,7 +265,9 @@ study.save_table(everything, "all_variants")
 one_line = ["variant", "test mIoU %", report.ALL_VARIANTS_DELTA]
 report.styled(
     everything,
-    report.caption(study, "All variants; train s / run: the median of the arm's runs."),
+    report.caption(
+        study, "All variants; train s / run: the median of the arm's runs."
+    ),
     nowrap=one_line,
 )
 
