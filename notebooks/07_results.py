@@ -266,7 +266,9 @@ one_line = ["variant", "test mIoU %", report.ALL_VARIANTS_DELTA]
 report.styled(
     everything,
     report.caption(
-        study, "All variants; train s / run: the median of the arm's runs."
+        study,
+        "All variants; boundary IoU %: mean ± std (Δ [95% CI]); "
+        "train s / run: the median of the arm's runs.",
     ),
     nowrap=one_line,
 )

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from refinenet.study import report
+from refinenet.study import report, stats
 from refinenet.study.published import PUBLISHED_CAMVID
 
 
@@ -169,6 +169,22 @@ def test_the_ablation_table_writes_costs_precisely_enough_to_compare():
     assert list(table["GMACs"]) == ["0.1638", "0.1621", "0.1618"]
     assert list(table["params (M)"]) == ["11.60", "11.51", "11.48"]
     assert list(table["train s / run"]) == ["0.650", "0.800", "1.300"]
+
+
+def test_the_ablation_table_gives_each_arms_boundary_iou_with_its_welch_interval():
+    records = pd.DataFrame([
+        {"variant": v, "seed": s, "test mIoU": 40.0 + s, "test boundary IoU": b, "parameters (M)": 1.0,
+         "GMACs": 0.1, "training s": 1.0}
+        for v, bs in {"standard": [29.0, 30.0, 29.5], "ReLU off": [30.5, 31.5, 30.0]}.items()
+        for s, b in enumerate(bs)])
+    table = report.ablation_table(records).set_index("variant")
+    d = stats.welch([30.5, 31.5, 30.0], [29.0, 30.0, 29.5])
+    assert table.loc["standard", "boundary IoU %"] == "29.5 ± 0.5"
+    assert table.loc["ReLU off", "boundary IoU %"] == f"30.7 ± 0.8 ({d.diff:+.1f} [{d.low:+.1f}, {d.high:+.1f}])"
+    assert table.loc["ReLU off", "boundary IoU %"].endswith("(+1.2 [-0.4, +2.7])")
+    # a profile that does not score boundaries: no interval, no error
+    table = report.ablation_table(records.assign(**{"test boundary IoU": math.nan})).set_index("variant")
+    assert table.loc["ReLU off", "boundary IoU %"] == "n/a"
 
 
 def test_an_arms_training_time_is_the_median_of_its_runs():

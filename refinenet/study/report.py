@@ -14,6 +14,7 @@ from . import stats
 
 __all__ = [
     "variant_costs",
+    "pm_with_delta",
     "ablation_table",
     "ablation_tables",
     "show_ablation_figure",
@@ -149,7 +150,8 @@ def _order(records, order: Sequence[str] | None) -> list[str]:
 def ablation_table(records, *, baseline: str = "standard", order: Sequence[str] | None = None,
                    metric: str = "test mIoU", places: Mapping[str, int] | None = None):
     """One row per variant: mean ± std over seeds, n, the Welch 95% interval of the difference
-    to ``baseline``, boundary IoU, thin-class mIoU, parameters, GMACs, median training time
+    to ``baseline``, boundary IoU (with its difference to ``baseline``, :func:`pm_with_delta`),
+    thin-class mIoU, parameters, GMACs, median training time
     (``places``: decimals of the model-size columns, :func:`cost_decimals`)."""
     import pandas as pd
 
@@ -169,7 +171,9 @@ def ablation_table(records, *, baseline: str = "standard", order: Sequence[str] 
             f"Δ vs {baseline} [95% CI]": delta,
         }
         if "test boundary IoU" in r:
-            row["boundary IoU %"] = stats.pm(r["test boundary IoU"])
+            biou = "test boundary IoU"
+            row["boundary IoU %"] = (stats.pm(r[biou]) if variant == baseline
+                                     else pm_with_delta(r[biou], records.loc[records.variant == baseline, biou]))
         if "thin-class mIoU" in r and r["thin-class mIoU"].notna().any():
             row["thin classes IoU %"] = stats.pm(r["thin-class mIoU"])
         if "diverged" in records and records["diverged"].any():
@@ -178,6 +182,17 @@ def ablation_table(records, *, baseline: str = "standard", order: Sequence[str] 
     table = pd.DataFrame(rows)
     _cost_columns(table, records, places)
     return table
+
+
+def pm_with_delta(values, base) -> str:
+    """``"30.4 ± 0.5 (+1.0 [+0.1, +1.9])"``: mean ± std of ``values`` and, in brackets, their
+    difference to ``base`` with its Welch 95% interval; the interval only where both sides
+    have two scored runs or more (NaN: not scored)."""
+    text = stats.pm(values)
+    if values.notna().sum() > 1 and base.notna().sum() > 1:
+        d = stats.welch(values, base)
+        text += f" ({d.diff:+.1f} [{d.low:+.1f}, {d.high:+.1f}])"
+    return text
 
 
 def thin_table(records, thin: Sequence[str], *, baseline: str = "standard",
@@ -195,11 +210,7 @@ def thin_table(records, thin: Sequence[str], *, baseline: str = "standard",
             col = f"IoU {c}"
             if col not in r:
                 continue
-            text = stats.pm(r[col])
-            if variant != baseline and r[col].notna().sum() > 1 and b[col].notna().sum() > 1:
-                d = stats.welch(r[col], b[col])
-                text += f" ({d.diff:+.1f} [{d.low:+.1f}, {d.high:+.1f}])"
-            row[f"{c} %"] = text
+            row[f"{c} %"] = stats.pm(r[col]) if variant == baseline else pm_with_delta(r[col], b[col])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -329,7 +340,8 @@ def ablation_tables(study, exp, runs, *, baseline: str = "standard", title: str 
     study.save_table(records, "runs")
     places = cost_decimals(exp)  # the same on every page of the profile
     table = study.save_table(ablation_table(records, baseline=baseline, places=places), "ablation")
-    what = f"{title}, test split; train s / run: the median of the arm's runs.".lstrip(", ")
+    what = (f"{title}, test split; boundary IoU %: mean ± std (Δ [95% CI]); "
+            "train s / run: the median of the arm's runs.").lstrip(", ")
     display(styled(table, caption(study, what[0].upper() + what[1:]), wrap=False))
     thin = study.save_table(thin_table(records, exp.thin_classes, baseline=baseline), "thin_classes")
     display(styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI])."), nowrap=["variant"]))
