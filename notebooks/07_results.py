@@ -263,15 +263,8 @@ everything = report.all_variants(tables, runs, places=places)
 study.save_table(everything, "all_variants")
 # an arm's name, a score or an interval on one line
 one_line = ["variant", "test mIoU %", report.ALL_VARIANTS_DELTA]
-report.styled(
-    everything,
-    report.caption(
-        study,
-        "All variants; boundary IoU %: mean ± std (Δ [95% CI]); "
-        "train s / run: the median of the arm's runs.",
-    ),
-    nowrap=one_line,
-)
+what = f"All variants; {report.COLUMNS_KEY}"
+report.styled(everything, report.caption(study, what), nowrap=one_line)
 
 # %% [markdown]
 # ## Summary

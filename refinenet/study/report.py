@@ -56,6 +56,8 @@ COST_COLUMNS = {"parameters (M)": "params (M)", "GMACs": "GMACs", "training s": 
 #: tables and in the prose: parameters in millions to 2 decimals, GMACs to 3
 #: (:func:`cost_decimals` adds more only where the study's arms would otherwise read alike).
 COST_DECIMALS = {"parameters (M)": 2, "GMACs": 3}
+#: What two columns of the ablation tables (:func:`ablation_table`) hold, for their captions.
+COLUMNS_KEY = "boundary IoU %: mean ± std (Δ [95% CI]); train s / run: the median of the arm's runs."
 #: Decimals of every p-value the pages show.
 P_DECIMALS = 3
 
@@ -340,8 +342,7 @@ def ablation_tables(study, exp, runs, *, baseline: str = "standard", title: str 
     study.save_table(records, "runs")
     places = cost_decimals(exp)  # the same on every page of the profile
     table = study.save_table(ablation_table(records, baseline=baseline, places=places), "ablation")
-    what = (f"{title}, test split; boundary IoU %: mean ± std (Δ [95% CI]); "
-            "train s / run: the median of the arm's runs.").lstrip(", ")
+    what = f"{title}, test split; {COLUMNS_KEY}".lstrip(", ")
     display(styled(table, caption(study, what[0].upper() + what[1:]), wrap=False))
     thin = study.save_table(thin_table(records, exp.thin_classes, baseline=baseline), "thin_classes")
     display(styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI])."), nowrap=["variant"]))
