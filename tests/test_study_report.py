@@ -182,6 +182,10 @@ def test_the_ablation_table_gives_each_arms_boundary_iou_with_its_welch_interval
     assert table.loc["standard", "boundary IoU %"] == "29.5 ± 0.5"
     assert table.loc["ReLU off", "boundary IoU %"] == f"30.7 ± 0.8 ({d.diff:+.1f} [{d.low:+.1f}, {d.high:+.1f}])"
     assert table.loc["ReLU off", "boundary IoU %"].endswith("(+1.2 [-0.4, +2.7])")
+    # a bound that rounds to zero keeps its sign (interval_text): which side of 0 it lies on
+    near = records.assign(**{"test boundary IoU": [29.0, 30.0, 29.5, 30.2, 30.5, 30.8]})
+    assert report.ablation_table(near).set_index("variant").loc["ReLU off", "boundary IoU %"] == (
+        "30.5 ± 0.3 (+1.0 [-0.02, +2.0])")
     # a profile that does not score boundaries: no interval, no error
     table = report.ablation_table(records.assign(**{"test boundary IoU": math.nan})).set_index("variant")
     assert table.loc["ReLU off", "boundary IoU %"] == "n/a"

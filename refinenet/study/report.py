@@ -192,8 +192,7 @@ def pm_with_delta(values, base) -> str:
     have two scored runs or more (NaN: not scored)."""
     text = stats.pm(values)
     if values.notna().sum() > 1 and base.notna().sum() > 1:
-        d = stats.welch(values, base)
-        text += f" ({d.diff:+.1f} [{d.low:+.1f}, {d.high:+.1f}])"
+        text += f" ({stats.interval_text(stats.welch(values, base))})"  # "-0.04", not "+0.0"
     return text
 
 
