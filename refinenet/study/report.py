@@ -342,7 +342,13 @@ def ablation_tables(study, exp, runs, *, baseline: str = "standard", title: str 
     places = cost_decimals(exp)  # the same on every page of the profile
     table = study.save_table(ablation_table(records, baseline=baseline, places=places), "ablation")
     what = f"{title}, test split; {COLUMNS_KEY}".lstrip(", ")
-    display(styled(table, caption(study, what[0].upper() + what[1:]), wrap=False))
+    # every cell on one line but the widest, the boundary IoU with its interval, which may
+    # wrap before its bracket (no-break spaces elsewhere) so that the table fits the page
+    one_line = [c for c in table.columns if c != "boundary IoU %"]
+    shown = table.copy()
+    if "boundary IoU %" in shown:
+        shown["boundary IoU %"] = shown["boundary IoU %"].str.replace(" ", "\u00a0").str.replace("\u00a0(", " (")
+    display(styled(shown, caption(study, what[0].upper() + what[1:]), nowrap=one_line))
     thin = study.save_table(thin_table(records, exp.thin_classes, baseline=baseline), "thin_classes")
     display(styled(thin, caption(study, "Thin classes, test IoU % (Δ [95% CI])."), nowrap=["variant"]))
     return records
